@@ -1,0 +1,1 @@
+"""Emporium: an e-commerce platform built as real microservices."""

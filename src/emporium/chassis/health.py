@@ -1,0 +1,48 @@
+"""Liveness and readiness.
+
+``/health/live`` answers 200 while the process runs. ``/health/ready`` answers
+200 only when every readiness check passes (store and broker reachable) and the
+process is not draining; otherwise 503 with the failing checks named, so the
+gateway, the launcher and Kubernetes stop sending it traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+__all__ = ["Health", "ReadinessCheck"]
+
+logger = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+class Health:
+    """Holds the readiness checks and the draining flag of one process."""
+
+    def __init__(self, checks: Mapping[str, ReadinessCheck], *, timeout: float = 1.0) -> None:
+        self.checks = dict(checks)
+        self.timeout = timeout
+        self.started = False
+        self.draining = False
+
+    async def _run(self, name: str, check: ReadinessCheck) -> tuple[str, bool]:
+        try:
+            return name, bool(await asyncio.wait_for(check(), self.timeout))
+        except Exception as exc:
+            logger.warning("readiness check %s failed: %s", name, exc)
+            return name, False
+
+    async def live(self, _request: Request) -> JSONResponse:
+        return JSONResponse({"status": "live"})
+
+    async def ready(self, _request: Request) -> JSONResponse:
+        results = dict(await asyncio.gather(*(self._run(n, c) for n, c in self.checks.items())))
+        ok = self.started and not self.draining and all(results.values())
+        status = "ready" if ok else ("draining" if self.draining else "not-ready")
+        return JSONResponse({"status": status, "checks": results}, status_code=200 if ok else 503)

@@ -1,0 +1,87 @@
+"""Structured JSON logs for every process.
+
+Every record (from structlog or the standard ``logging`` module) becomes one
+JSON line carrying ``service``, ``instance`` and, inside a request or message
+handler, ``request_id`` and ``trace_id``. Library code keeps using
+``logging.getLogger(__name__)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from structlog.types import EventDict, Processor
+
+from emporium.chassis import context
+
+__all__ = ["configure_logging"]
+
+_SECRET_KEYS = frozenset(
+    {"password", "card_number", "number", "cvc", "token", "access_token", "refresh_token"}
+)
+
+
+def _add_context(_logger: Any, _method: str, event: EventDict) -> EventDict:
+    rid = context.request_id.get()
+    if rid is not None:
+        event.setdefault("request_id", rid)
+    parent = context.traceparent.get()
+    if parent is not None and len(parent) >= 35:
+        event.setdefault("trace_id", parent[3:35])
+    return event
+
+
+def _redact(_logger: Any, _method: str, event: EventDict) -> EventDict:
+    for key in _SECRET_KEYS.intersection(event):
+        event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(
+    service: str, instance: str, *, level: str = "INFO", fmt: str = "json"
+) -> None:
+    """Route stdlib logging and structlog into one JSON (or console) stream on stderr."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_context,
+        _redact,
+        structlog.stdlib.ExtraAdder(),
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # uvicorn's own access log is replaced by the chassis request log.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service, instance=instance)

@@ -1,0 +1,194 @@
+"""NATS JetStream transport (``nats://``), through FastStream.
+
+Topology: stream ``<NAMESPACE>`` on ``<namespace>.>`` (file storage, a
+duplicate window so ``Nats-Msg-Id`` deduplicates relay re-publishes) and
+stream ``<NAMESPACE>_DLQ`` on ``dlq.<namespace>.>``. Each consumer is a durable
+pull consumer named after (service, message type), so replicas share it.
+Retries use ``nak(delay)`` and the delivery count JetStream keeps in each
+message's metadata: a failing message waits on the server, never in front of
+the messages behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Annotated
+
+from faststream import Context
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsMessage
+from nats.js import api
+from nats.js.errors import BadRequestError
+
+from emporium.chassis.messaging._transport import Transport, dead_letter_headers, raw_body
+from emporium.chassis.messaging.consumer import Ack, Consumer, DeadLetter, Delivery, Retry
+from emporium.chassis.messaging.envelope import Envelope
+from emporium.chassis.messaging.metrics import MESSAGES_DEAD_LETTERED
+
+__all__ = ["NatsTransport", "stream_names"]
+
+logger = logging.getLogger(__name__)
+
+DEDUP_HEADER = "Nats-Msg-Id"
+_DAY = 24 * 3600.0
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def stream_names(namespace: str) -> tuple[str, str]:
+    """The main and dead-letter stream names for a namespace."""
+    main = _safe(namespace).upper()
+    return main, f"{main}_DLQ"
+
+
+class NatsTransport(Transport):
+    """JetStream via FastStream; see the module docstring for the topology."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "emporium",
+        ack_wait: float = 30.0,
+        duplicate_window: float = 120.0,
+        max_age: float = 7 * _DAY,
+        graceful_timeout: float = 15.0,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        super().__init__(url, namespace=namespace)
+        self.stream, self.dlq_stream = stream_names(namespace)
+        self.ack_wait = ack_wait
+        self.duplicate_window = duplicate_window
+        self.max_age = max_age
+        self.publish_timeout = publish_timeout
+        self.broker = NatsBroker(
+            url,
+            graceful_timeout=graceful_timeout,
+            # FastStream's records go through the service's JSON log handler.
+            logger=logging.getLogger("faststream"),
+            log_level=logging.DEBUG,
+            # Keep reconnecting for as long as the process lives; the relay and
+            # readiness probe report the outage meanwhile.
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+        )
+
+    async def connect(self) -> None:
+        await self.broker.connect()
+        await self._declare()
+
+    async def _declare(self) -> None:
+        js = self.broker.config.connection_state.stream
+        streams = [
+            api.StreamConfig(
+                name=self.stream,
+                subjects=[f"{self.namespace}.>"],
+                storage=api.StorageType.FILE,
+                duplicate_window=self.duplicate_window,
+                max_age=self.max_age,
+            ),
+            api.StreamConfig(
+                name=self.dlq_stream,
+                subjects=[f"dlq.{self.namespace}.>"],
+                storage=api.StorageType.FILE,
+                duplicate_window=self.duplicate_window,
+                max_age=self.max_age,
+            ),
+        ]
+        for config in streams:
+            try:
+                await js.add_stream(config)
+            except BadRequestError as exc:
+                # Another process declared it first with other limits: converge.
+                if exc.err_code != 10058:  # stream name already in use
+                    raise
+                await js.update_stream(config)
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        spec = consumer.spec
+        durable = _safe(spec.name)
+        subscriber = self.broker.subscriber(
+            spec.subject,
+            stream=JStream(self.stream, declare=False),
+            durable=durable,
+            pull_sub=PullSub(batch_size=10, timeout=1.0),
+            config=api.ConsumerConfig(
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=self.ack_wait,
+                deliver_policy=api.DeliverPolicy.ALL,
+                filter_subject=spec.subject,
+                # Our code dead-letters; the server must never drop silently.
+                max_deliver=-1,
+            ),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=raw_body,
+        )
+
+        async def on_message(message: Annotated[NatsMessage, Context("message")]) -> None:
+            await self._handle(consumer, message)
+
+        subscriber(on_message)
+
+    async def _handle(self, consumer: Consumer, message: NatsMessage) -> None:
+        raw = message.raw_message
+        attempt = raw.metadata.num_delivered or 1
+        headers = dict(raw.headers or {})
+        delivery = Delivery(payload=raw.data, headers=headers, attempt=attempt)
+        outcome = await consumer.process(delivery)
+        if isinstance(outcome, Ack):
+            await message.ack()
+        elif isinstance(outcome, Retry):
+            await message.nack(delay=outcome.delay)
+        else:
+            try:
+                await self._dead_letter(consumer, delivery, outcome)
+            except Exception:
+                # Keep the message rather than lose it; it comes back and the
+                # dead-lettering is tried again.
+                logger.exception("dead-lettering failed", extra={"consumer": consumer.spec.name})
+                await message.nack(delay=consumer.spec.backoff.cap)
+                return
+            await message.ack()
+
+    async def _dead_letter(
+        self, consumer: Consumer, delivery: Delivery, outcome: DeadLetter
+    ) -> None:
+        headers = dead_letter_headers(delivery.headers, consumer, outcome, delivery.attempt)
+        await self.broker.publish(
+            delivery.payload,
+            consumer.spec.dead_letter_subject,
+            headers=headers,
+            stream=self.dlq_stream,
+            timeout=self.publish_timeout,
+        )
+        MESSAGES_DEAD_LETTERED.labels(consumer=consumer.spec.name).inc()
+
+    async def start_consumers(self) -> None:
+        await self.broker.start()
+
+    async def publish(self, envelope: Envelope) -> None:
+        headers = {**envelope.headers, DEDUP_HEADER: envelope.broker_dedup_id}
+        await self.broker.publish(
+            envelope.payload,
+            envelope.subject,
+            headers=headers,
+            stream=self.stream,
+            timeout=self.publish_timeout,
+        )
+
+    async def ready(self) -> bool:
+        try:
+            return await self.broker.ping(timeout=1.0)
+        except (TimeoutError, OSError):
+            return False
+
+    async def stop_consumers(self) -> None:
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+
+    async def close(self) -> None:
+        await self.broker.stop()

@@ -1,0 +1,222 @@
+"""RabbitMQ transport (``amqp://``), through FastStream.
+
+Topology, all durable, for namespace ``ns``:
+
+- topic exchange ``ns``; routing key is the subject (``ns.<context>.<type>``);
+  its alternate exchange ``ns.unrouted`` (fanout) parks messages that no queue
+  is bound for yet in queue ``ns.unrouted``;
+- one queue per consumer, ``ns.<service>.<type>``, bound to ``ns``; when a
+  consumer starts it re-publishes the parked messages once, so a consumer that
+  appears after a publisher still gets what was published before it existed;
+- per consumer, one retry queue per backoff delay, ``<queue>.retry.<ms>``,
+  with that TTL, dead-lettering back to the consumer's queue. A failed
+  message is re-published there with its attempt count in a header and the
+  original acknowledged, so it never blocks the queue and nothing spins;
+- topic exchange ``ns.dlx`` and queue ``ns.dlq`` for dead letters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from aio_pika import IncomingMessage
+from faststream import Context
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.message import RabbitMessage
+
+from emporium.chassis.messaging._transport import Transport, dead_letter_headers, raw_body
+from emporium.chassis.messaging.consumer import Ack, Consumer, DeadLetter, Delivery, Retry
+from emporium.chassis.messaging.envelope import Envelope
+from emporium.chassis.messaging.metrics import MESSAGES_DEAD_LETTERED
+
+__all__ = ["ATTEMPT_HEADER", "RabbitTransport"]
+
+logger = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-emporium-attempt"
+
+
+def _header_text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RabbitTransport(Transport):
+    """RabbitMQ via FastStream; see the module docstring for the topology."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "emporium",
+        prefetch: int = 10,
+        graceful_timeout: float = 15.0,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        super().__init__(url, namespace=namespace)
+        self.publish_timeout = publish_timeout
+        self.broker = RabbitBroker(
+            url,
+            graceful_timeout=graceful_timeout,
+            # FastStream's records go through the service's JSON log handler.
+            logger=logging.getLogger("faststream"),
+            log_level=logging.DEBUG,
+            default_channel=Channel(prefetch_count=prefetch),
+        )
+        ns = namespace
+        self.unrouted_exchange = RabbitExchange(f"{ns}.unrouted", type=ExchangeType.FANOUT)
+        self.exchange = RabbitExchange(
+            ns, type=ExchangeType.TOPIC, arguments={"alternate-exchange": f"{ns}.unrouted"}
+        )
+        self.dlx = RabbitExchange(f"{ns}.dlx", type=ExchangeType.TOPIC)
+        self.unrouted_queue = RabbitQueue(f"{ns}.unrouted", durable=True)
+        self.dlq = RabbitQueue(f"{ns}.dlq", durable=True, routing_key="#")
+        self._consumers: list[tuple[Consumer, RabbitQueue]] = []
+
+    async def connect(self) -> None:
+        await self.broker.connect()
+        unrouted = await self.broker.declare_exchange(self.unrouted_exchange)
+        await self.broker.declare_exchange(self.exchange)
+        dlx = await self.broker.declare_exchange(self.dlx)
+        await (await self.broker.declare_queue(self.unrouted_queue)).bind(unrouted)
+        await (await self.broker.declare_queue(self.dlq)).bind(dlx, routing_key="#")
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        spec = consumer.spec
+        queue = RabbitQueue(
+            f"{self.namespace}.{spec.name}",
+            durable=True,
+            routing_key=spec.subject,
+            # A message rejected by something other than our code (it should
+            # not happen) still ends in the dead-letter queue, not nowhere.
+            arguments={
+                "x-dead-letter-exchange": self.dlx.name,
+                "x-dead-letter-routing-key": spec.dead_letter_subject,
+            },
+        )
+        self._consumers.append((consumer, queue))
+        subscriber = self.broker.subscriber(
+            queue, self.exchange, ack_policy=AckPolicy.MANUAL, decoder=raw_body
+        )
+
+        async def on_message(message: Annotated[RabbitMessage, Context("message")]) -> None:
+            await self._handle(consumer, queue, message)
+
+        subscriber(on_message)
+
+    def _retry_queue(self, queue: RabbitQueue, delay: float) -> RabbitQueue:
+        ms = max(int(delay * 1000), 1)
+        return RabbitQueue(
+            f"{queue.name}.retry.{ms}",
+            durable=True,
+            arguments={
+                "x-message-ttl": ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queue.name,
+            },
+        )
+
+    async def start_consumers(self) -> None:
+        for consumer, queue in self._consumers:
+            for delay in consumer.spec.retry_delays():
+                await self.broker.declare_queue(self._retry_queue(queue, delay))
+        await self.broker.start()
+        if self._consumers:
+            await self._replay_unrouted()
+
+    async def _replay_unrouted(self) -> None:
+        """Send parked messages through the exchange again, now that queues are bound.
+
+        Only as many as were parked when we looked: what still routes nowhere
+        comes back to the end of the parking queue and must not loop forever.
+        """
+        queue = await self.broker.declare_queue(self.unrouted_queue)
+        declared = await queue.declare()
+        exchange = await self.broker.declare_exchange(self.exchange)
+        for _ in range(declared.message_count or 0):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            await exchange.publish(message, routing_key=message.routing_key or "")
+            await message.ack()
+
+    async def _handle(self, consumer: Consumer, queue: RabbitQueue, message: RabbitMessage) -> None:
+        raw: IncomingMessage = message.raw_message
+        headers = {k: _header_text(v) for k, v in (raw.headers or {}).items()}
+        attempt = int(headers.pop(ATTEMPT_HEADER, "1"))
+        delivery = Delivery(payload=raw.body, headers=headers, attempt=attempt)
+        outcome = await consumer.process(delivery)
+        try:
+            if isinstance(outcome, Retry):
+                await self._publish_raw(
+                    raw,
+                    headers={**headers, ATTEMPT_HEADER: str(attempt + 1)},
+                    queue=self._retry_queue(queue, outcome.delay),
+                )
+            elif isinstance(outcome, DeadLetter):
+                await self._publish_raw(
+                    raw,
+                    headers=dead_letter_headers(headers, consumer, outcome, attempt),
+                    exchange=self.dlx,
+                    routing_key=consumer.spec.dead_letter_subject,
+                )
+                MESSAGES_DEAD_LETTERED.labels(consumer=consumer.spec.name).inc()
+        except Exception:
+            # Requeue rather than lose it; the broker hands it out again.
+            logger.exception("retry/dead-letter publish failed", extra={"queue": queue.name})
+            await message.nack(requeue=True)
+            return
+        assert isinstance(outcome, Ack | Retry | DeadLetter)
+        await message.ack()
+
+    async def _publish_raw(
+        self,
+        raw: IncomingMessage,
+        *,
+        headers: dict[str, str],
+        queue: RabbitQueue | None = None,
+        exchange: RabbitExchange | None = None,
+        routing_key: str = "",
+    ) -> None:
+        if queue is not None:
+            await self.broker.declare_queue(queue)
+        await self.broker.publish(
+            raw.body,
+            queue=queue.name if queue is not None else "",
+            exchange=exchange,
+            routing_key=routing_key,
+            headers=dict(headers),
+            message_id=raw.message_id,
+            content_type=raw.content_type,
+            persist=True,
+            mandatory=False,
+            timeout=self.publish_timeout,
+        )
+
+    async def publish(self, envelope: Envelope) -> None:
+        await self.broker.publish(
+            envelope.payload,
+            exchange=self.exchange,
+            routing_key=envelope.subject,
+            headers=dict(envelope.headers),
+            message_id=envelope.broker_dedup_id,
+            content_type="application/json",
+            persist=True,
+            # Unroutable messages go to the alternate exchange, not back to us.
+            mandatory=False,
+            timeout=self.publish_timeout,
+        )
+
+    async def ready(self) -> bool:
+        try:
+            return await self.broker.ping(timeout=1.0)
+        except OSError:
+            return False
+
+    async def stop_consumers(self) -> None:
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+
+    async def close(self) -> None:
+        await self.broker.stop()

@@ -1,0 +1,149 @@
+"""The messaging facade a service's start-up uses.
+
+::
+
+    messaging = Messaging(
+        settings.broker_url, service="inventory", database=db,
+        handlers={ProductCreated: on_product_created},
+    )
+    await messaging.start()
+    ...
+    async with db.unit_of_work() as uow:
+        await messaging.outbox.add(uow.session, StockReserved(...))
+        await uow.commit()
+    ...
+    await messaging.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from emporium.chassis.db import Database
+from emporium.chassis.messaging._nats import NatsTransport
+from emporium.chassis.messaging._rabbit import RabbitTransport
+from emporium.chassis.messaging._transport import Transport
+from emporium.chassis.messaging.backoff import Backoff
+from emporium.chassis.messaging.consumer import Consumer, ConsumerSpec, Handler
+from emporium.chassis.messaging.inbox import INBOX, Inbox
+from emporium.chassis.messaging.outbox import OUTBOX, Outbox
+from emporium.chassis.messaging.relay import OutboxRelay
+from emporium.contracts._base import Message
+
+__all__ = ["Messaging", "make_transport"]
+
+logger = logging.getLogger(__name__)
+
+
+def make_transport(url: str, *, namespace: str = "emporium") -> Transport:
+    """The transport for the URL's scheme: ``nats://`` or ``amqp(s)://``."""
+    scheme = urlsplit(url).scheme
+    if scheme in {"nats", "tls"}:
+        return NatsTransport(url, namespace=namespace)
+    if scheme in {"amqp", "amqps"}:
+        return RabbitTransport(url, namespace=namespace)
+    raise ValueError(f"EMPORIUM_BROKER_URL: unsupported scheme {scheme!r} in {url!r}")
+
+
+class Messaging:
+    """A service's whole messaging: transport, consumers with inbox, outbox and relay.
+
+    Lifecycle: :meth:`start` connects, declares the topology, starts the relay
+    and then the consumers; :meth:`stop` stops consuming, lets in-flight
+    handlers finish, stops the relay and disconnects. Integration events are
+    published only through :attr:`outbox` inside the caller's unit of work.
+
+    ``namespace`` prefixes every subject, stream, queue and exchange; it is
+    "emporium" in production and unique per test so tests never share state.
+    The outbox and inbox tables must exist (``Database.create_all`` makes the
+    default ones, which are on ``Base.metadata``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service: str,
+        database: Database,
+        handlers: Mapping[type[Message], Handler] | None = None,
+        namespace: str = "emporium",
+        max_deliveries: int = 5,
+        retry_backoff: Backoff | None = None,
+        relay: bool = True,
+        poll_interval: float = 0.5,
+        outbox_retention: timedelta = timedelta(days=1),
+        outbox_table: sa.Table = OUTBOX,
+        inbox_table: sa.Table = INBOX,
+        transport: Transport | None = None,
+    ) -> None:
+        if max_deliveries < 1:
+            raise ValueError("max_deliveries must be at least 1")
+        self.service = service
+        self.database = database
+        self.namespace = namespace
+        self.transport = transport or make_transport(url, namespace=namespace)
+        self.outbox = Outbox(namespace=namespace, table=outbox_table)
+        self.inbox = Inbox(inbox_table)
+        backoff = retry_backoff or Backoff(0.5, 30.0)
+        self.consumers = [
+            Consumer(
+                ConsumerSpec(service, message_type, namespace, max_deliveries, backoff),
+                handler,
+                database,
+                self.inbox,
+            )
+            for message_type, handler in (handlers or {}).items()
+        ]
+        self.relay: OutboxRelay | None = None
+        if relay:
+            self.relay = OutboxRelay(
+                database,
+                self.transport.publish,
+                service=service,
+                table=outbox_table,
+                poll_interval=poll_interval,
+                retention=outbox_retention,
+            )
+        self._started = False
+
+    async def start(self) -> None:
+        await self.transport.connect()
+        if self.relay is not None:
+            self.outbox.subscribe(self.relay.notify)
+            await self.relay.start()
+        for consumer in self.consumers:
+            self.transport.add_consumer(consumer)
+        await self.transport.start_consumers()
+        self._started = True
+        logger.info(
+            "messaging started",
+            extra={
+                "service": self.service,
+                "namespace": self.namespace,
+                "consumers": [c.spec.name for c in self.consumers],
+            },
+        )
+
+    async def stop(self) -> None:
+        # Consumers first (in-flight handlers finish), then the relay (it
+        # finishes the batch in hand; rows left go out on the next start or
+        # from another replica), and the connection last, which both need.
+        try:
+            await self.transport.stop_consumers()
+            if self.relay is not None:
+                self.outbox.unsubscribe(self.relay.notify)
+                self.relay.notify()
+                await self.relay.stop()
+        finally:
+            await self.transport.close()
+            self._started = False
+        logger.info("messaging stopped", extra={"service": self.service})
+
+    async def ready(self) -> bool:
+        """True while the broker connection is up (for ``/health/ready``)."""
+        return self._started and await self.transport.ready()

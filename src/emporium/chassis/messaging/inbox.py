@@ -1,0 +1,62 @@
+"""The inbox: which messages a consumer has already applied.
+
+A row (consumer, message id) is inserted in the same transaction as the
+handler's effect, so "effect applied" and "message recorded" commit together.
+The primary key makes a concurrent second insert fail: of two replicas handling
+the same message at once, one commits and the other rolls back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.chassis.db import Base
+from emporium.chassis.messaging.outbox import utcnow
+
+__all__ = ["INBOX", "Inbox", "make_inbox_table"]
+
+
+def make_inbox_table(metadata: sa.MetaData, name: str = "inbox") -> sa.Table:
+    """The inbox table; tests make uniquely named ones on shared databases."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("consumer", sa.String(200), primary_key=True),
+        sa.Column("message_id", sa.String(36), primary_key=True),
+        sa.Column("processed_at", sa.DateTime, nullable=False),
+    )
+
+
+INBOX = make_inbox_table(Base.metadata)
+
+
+class Inbox:
+    """Reads and records processed message ids in one service's database."""
+
+    def __init__(self, table: sa.Table = INBOX) -> None:
+        self.table = table
+
+    async def contains(self, session: AsyncSession, consumer: str, message_id: UUID) -> bool:
+        query = sa.select(sa.literal(1)).where(
+            self.table.c.consumer == consumer,
+            self.table.c.message_id == str(message_id),
+        )
+        return (await session.execute(query)).first() is not None
+
+    async def record(self, session: AsyncSession, consumer: str, message_id: UUID) -> None:
+        """Insert the row now (flushes), so a concurrent duplicate fails early."""
+        await session.execute(
+            sa.insert(self.table).values(
+                consumer=consumer, message_id=str(message_id), processed_at=utcnow()
+            )
+        )
+
+    async def prune(self, session: AsyncSession, older_than: datetime) -> int:
+        result = await session.execute(
+            sa.delete(self.table).where(self.table.c.processed_at < older_than)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,270 @@
+"""The messaging chassis against real brokers: NATS JetStream and RabbitMQ.
+
+Every test gets its own namespace (streams, exchanges, queues) and its own
+SQLite database, so tests need no teardown and never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from emporium.chassis.db import Database
+from emporium.chassis.messaging import Outbox, OutboxRelay
+from emporium.chassis.messaging._transport import DEAD_LETTER_REASON
+from emporium.chassis.messaging.envelope import Envelope, encode
+from tests.integration._messaging_support import (
+    Store,
+    dead_letters,
+    eventually,
+    product,
+    unique,
+)
+
+StoreFactory = Callable[[str], Awaitable[Store]]
+
+
+@pytest.fixture
+async def make_store(tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    """SQLite stores in ``tmp_path``, disposed when the test ends."""
+    stores: list[Store] = []
+
+    async def make(name: str = "service") -> Store:
+        store = await Store.sqlite(tmp_path, name)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        await store.database.dispose()
+
+
+class RelayCrashedError(Exception):
+    """Stands in for the process dying between publishing and marking."""
+
+
+class CrashingRelay(OutboxRelay):
+    async def _mark_published(self, token: str, ids: list[int]) -> None:
+        raise RelayCrashedError
+
+
+async def test_relay_crash_between_publish_and_mark_gives_exactly_one_effect(
+    broker_url: str, make_store: StoreFactory
+) -> None:
+    ns = unique()
+    publisher = await make_store("publisher")
+    consumer_store = await make_store("consumer")
+    consumer = consumer_store.messaging(broker_url, ns, "inventory")
+    source = publisher.messaging(broker_url, ns, "catalog", consume=False, relay=False)
+    await consumer.start()
+    await source.start()
+    try:
+        async with publisher.database.unit_of_work() as uow:
+            await source.outbox.add(uow.session, product("sku-1"))
+            await uow.commit()
+        crashing = CrashingRelay(
+            publisher.database, source.transport.publish, table=publisher.outbox
+        )
+        with pytest.raises(RelayCrashedError):
+            await crashing.run_once()
+        assert await publisher.unpublished() == 1
+        # The crashed relay's lease is still held; a new process's relay
+        # takes the row once it expires (expire it now rather than wait).
+        async with publisher.database.unit_of_work() as uow:
+            await uow.session.execute(sa.update(publisher.outbox).values(claimed_until=None))
+            await uow.commit()
+        assert (
+            await OutboxRelay(
+                publisher.database, source.transport.publish, table=publisher.outbox
+            ).run_once()
+            == 1
+        )
+        assert await publisher.unpublished() == 0
+
+        async def one_effect() -> bool:
+            return await consumer_store.effect_skus() == ["sku-1"]
+
+        await eventually(one_effect, what="the effect")
+        # Both copies have been delivered by now on RabbitMQ (one queue, in
+        # order); a second effect would have appeared.
+        sentinel = product("sku-2")
+        await source.transport.publish(encode(sentinel, namespace=ns))
+
+        async def sentinel_seen() -> bool:
+            return await consumer_store.effect_skus() == ["sku-1", "sku-2"]
+
+        await eventually(sentinel_seen, what="the sentinel")
+    finally:
+        await source.stop()
+        await consumer.stop()
+
+
+async def test_same_message_delivered_twice_to_two_replicas_has_one_effect(
+    broker_url: str, make_store: StoreFactory
+) -> None:
+    ns = unique()
+    store = await make_store("service")
+    calls: list[str] = []
+    replicas = [store.messaging(broker_url, ns, "inventory", calls=calls) for _ in range(2)]
+    for replica in replicas:
+        await replica.start()
+    try:
+        envelope = encode(product("twice"), namespace=ns)
+        # Distinct broker dedup ids so that NATS stores two copies too: a true
+        # double delivery that only the inbox can absorb.
+        for copy in range(3):
+            await replicas[0].transport.publish(
+                Envelope(
+                    envelope.subject,
+                    envelope.payload,
+                    envelope.message_id,
+                    envelope.headers,
+                    dedup_id=f"{envelope.message_id}-{copy}",
+                )
+            )
+        sentinel = encode(product("after"), namespace=ns)
+        await replicas[0].transport.publish(sentinel)
+
+        async def all_seen() -> bool:
+            return sorted(await store.effect_skus()) == ["after", "twice"]
+
+        await eventually(all_seen, what="both effects")
+        assert sorted(await store.effect_skus()) == ["after", "twice"]
+    finally:
+        for replica in replicas:
+            await replica.stop()
+
+
+async def test_poison_message_is_dead_lettered_and_does_not_block_later_messages(
+    broker_url: str, make_store: StoreFactory
+) -> None:
+    ns = unique()
+    store = await make_store("service")
+    calls: list[str] = []
+    messaging = store.messaging(broker_url, ns, "inventory", calls=calls, max_deliveries=3)
+    await messaging.start()
+    try:
+        await messaging.transport.publish(encode(product("poison"), namespace=ns))
+        for n in range(3):
+            await messaging.transport.publish(encode(product(f"ok-{n}"), namespace=ns))
+        await messaging.transport.publish(
+            Envelope(f"{ns}.catalog.ProductCreated", b"{not json", "garbage")
+        )
+
+        async def later_processed() -> bool:
+            return sorted(await store.effect_skus()) == ["ok-0", "ok-1", "ok-2"]
+
+        await eventually(later_processed, what="the messages behind the poison")
+
+        async def both_dead() -> bool:
+            return len(await dead_letters(broker_url, ns)) == 2
+
+        await eventually(both_dead, what="two dead letters")
+        letters = {body: headers for body, headers in await dead_letters(broker_url, ns)}
+        poison = next(h for b, h in letters.items() if b"poison" in b)
+        assert "RuntimeError: cannot handle poison" in poison[DEAD_LETTER_REASON]
+        assert poison["x-message-type"] == "ProductCreated"
+        assert "cannot parse" in letters[b"{not json"][DEAD_LETTER_REASON]
+        assert calls.count("poison") == 3
+    finally:
+        await messaging.stop()
+
+
+async def test_message_published_while_consumer_is_down_is_processed_when_it_starts(
+    broker_url: str, make_store: StoreFactory
+) -> None:
+    ns = unique()
+    publisher = await make_store("publisher")
+    consumer_store = await make_store("consumer")
+    consumer = consumer_store.messaging(broker_url, ns, "inventory")
+    await consumer.start()
+    await consumer.stop()
+    source = publisher.messaging(broker_url, ns, "catalog", consume=False)
+    await source.start()
+    try:
+        async with publisher.database.unit_of_work() as uow:
+            await source.outbox.add(uow.session, product("while-down"))
+            await uow.commit()
+
+        async def published() -> bool:
+            return await publisher.unpublished() == 0
+
+        await eventually(published, what="the relay")
+        restarted = consumer_store.messaging(broker_url, ns, "inventory")
+        await restarted.start()
+        try:
+
+            async def processed() -> bool:
+                return await consumer_store.effect_skus() == ["while-down"]
+
+            await eventually(processed, what="the effect")
+        finally:
+            await restarted.stop()
+    finally:
+        await source.stop()
+
+
+async def test_publisher_only_process_publishes_before_any_consumer_exists(
+    broker_url: str, make_store: StoreFactory
+) -> None:
+    ns = unique()
+    publisher = await make_store("publisher")
+    source = publisher.messaging(broker_url, ns, "catalog", consume=False)
+    await source.start()
+    try:
+        assert await source.ready()
+        async with publisher.database.unit_of_work() as uow:
+            await source.outbox.add(uow.session, product("early"))
+            await uow.commit()
+
+        async def published() -> bool:
+            return await publisher.unpublished() == 0
+
+        await eventually(published, what="the relay")
+    finally:
+        await source.stop()
+    consumer_store = await make_store("consumer")
+    consumer = consumer_store.messaging(broker_url, ns, "inventory")
+    await consumer.start()
+    try:
+
+        async def processed() -> bool:
+            return await consumer_store.effect_skus() == ["early"]
+
+        await eventually(processed, what="the late consumer")
+    finally:
+        await consumer.stop()
+
+
+async def test_relays_on_postgresql_claim_disjoint_rows(
+    postgres_url: str,
+) -> None:
+    store = Store(Database(postgres_url))
+    await store.database.create_all(store.metadata)
+    published: list[str] = []
+
+    async def publish(envelope: Envelope) -> None:
+        published.append(envelope.message_id)
+
+    try:
+        outbox_ns = unique()
+        outbox = Outbox(namespace=outbox_ns, table=store.outbox)
+        async with store.database.unit_of_work() as uow:
+            for n in range(40):
+                await outbox.add(uow.session, product(f"pg-{n}"))
+            await uow.commit()
+        relays = [
+            OutboxRelay(store.database, publish, table=store.outbox, batch_size=5) for _ in range(4)
+        ]
+        while await store.unpublished():
+            await asyncio.gather(*(relay.run_once() for relay in relays))
+        assert len(published) == 40
+        assert len(set(published)) == 40
+    finally:
+        async with store.database.engine.begin() as conn:
+            await conn.run_sync(store.metadata.drop_all)
+        await store.database.dispose()

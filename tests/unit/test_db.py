@@ -1,0 +1,75 @@
+"""The unit of work commits only when told to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import String, select, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from emporium.chassis import Base, Database, ServiceSettings
+
+
+class Note(Base):
+    __tablename__ = "test_db_notes"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> Database:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}")
+    await db.create_all()
+    return db
+
+
+async def _ids(database: Database) -> list[str]:
+    async with database.session() as session:
+        return list(await session.scalars(select(Note.id)))
+
+
+async def test_unit_of_work_rolls_back_unless_committed(database: Database) -> None:
+    async with database.unit_of_work() as uow:
+        uow.session.add(Note(id="forgotten"))
+    assert await _ids(database) == []
+    await database.dispose()
+
+
+async def test_unit_of_work_rolls_back_on_error(database: Database) -> None:
+    async def fail_midway() -> None:
+        async with database.unit_of_work() as uow:
+            uow.session.add(Note(id="failed"))
+            await uow.session.flush()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await fail_midway()
+    assert await _ids(database) == []
+    await database.dispose()
+
+
+async def test_committed_unit_of_work_persists(database: Database) -> None:
+    async with database.unit_of_work() as uow:
+        uow.session.add(Note(id="kept"))
+        await uow.commit()
+    assert await _ids(database) == ["kept"]
+    await database.dispose()
+
+
+async def test_sqlite_runs_in_wal_mode(database: Database) -> None:
+    async with database.session() as session:
+        mode = await session.scalar(text("PRAGMA journal_mode"))
+    assert str(mode).lower() == "wal"
+    await database.dispose()
+
+
+def test_default_database_is_sqlite_under_var(tmp_path: Path) -> None:
+    url = ServiceSettings().resolved_database_url("catalog", tmp_path)
+    assert url == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'data' / 'catalog.db'}"
+    assert (
+        ServiceSettings(database_url="postgresql+asyncpg://x/y").resolved_database_url(
+            "catalog", tmp_path
+        )
+        == "postgresql+asyncpg://x/y"
+    )
