@@ -115,12 +115,10 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A read-only style session (rolled back on exit)."""
+        """A session for reads: closed on exit (its transaction rolled back), and
+        the objects it loaded stay readable, detached, for building a response."""
         async with self.sessions() as session:
-            try:
-                yield session
-            finally:
-                await session.rollback()
+            yield session
 
     async def create_all(self, metadata: MetaData = Base.metadata) -> None:
         """Create missing tables (the embedded default; idempotent)."""

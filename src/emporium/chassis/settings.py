@@ -28,6 +28,9 @@ class ChassisSettings(BaseSettings):
     profile: Profile = "local"
     var_dir: Path = Path("var")
     broker_url: str = "nats://127.0.0.1:4222"
+    # Prefix of every subject, stream, queue and exchange: lets two Emporiums
+    # (or two tests) share one broker without seeing each other's messages.
+    broker_namespace: str = Field(default="emporium", pattern=r"^[a-z][a-z0-9_]*$")
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 

@@ -1,0 +1,1 @@
+"""Emporium's services: one subpackage per bounded context, each its own process."""

@@ -1,0 +1,1 @@
+"""catalog: products, categories, prices, search."""

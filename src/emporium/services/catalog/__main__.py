@@ -1,0 +1,3 @@
+from emporium.services.catalog.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""inventory: stock per SKU (and, later, reservations)."""

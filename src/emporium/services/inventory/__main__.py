@@ -1,0 +1,3 @@
+from emporium.services.inventory.main import main
+
+main()
