@@ -1,0 +1,370 @@
+"""ServiceClient against a real aiohttp server on a free loopback port.
+
+The server counts hits per path, so "no retry" and "fails fast without calling"
+are checked by what arrived, not by timing. Breaker cool-downs use a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from multidict import CIMultiDict
+from prometheus_client import CollectorRegistry
+
+from emporium.chassis import context
+from emporium.chassis.http import (
+    NO_RETRIES,
+    BreakerState,
+    CircuitBreaker,
+    ClientMetrics,
+    RetryPolicy,
+    ServiceClient,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+FAST_RETRIES = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01, deadline=5.0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Upstream:
+    """A scriptable upstream: every path's behaviour is set by its query string."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.hits: Counter[str] = Counter()
+        self.last_headers: CIMultiDict[str] = CIMultiDict()
+        self.release_slow = asyncio.Event()
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/flaky/{key}", self.flaky)
+        app.router.add_route("*", "/status/{code}", self.status)
+        app.router.add_get("/slow", self.slow)
+        app.router.add_route("*", "/echo", self.echo)
+        return app
+
+    def _hit(self, request: web.Request) -> int:
+        self.hits[request.path] += 1
+        self.last_headers = CIMultiDict(request.headers)
+        return self.hits[request.path]
+
+    async def flaky(self, request: web.Request) -> web.Response:
+        """503 for the first ``fail`` hits, then 200."""
+        hit = self._hit(request)
+        if hit <= int(request.query.get("fail", "0")):
+            return web.json_response({"title": "busy"}, status=503)
+        return web.json_response({"hit": hit})
+
+    async def status(self, request: web.Request) -> web.Response:
+        self._hit(request)
+        headers = {}
+        if "retry_after" in request.query:
+            headers["Retry-After"] = request.query["retry_after"]
+        return web.json_response({}, status=int(request.match_info["code"]), headers=headers)
+
+    async def slow(self, request: web.Request) -> web.Response:
+        self._hit(request)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(float(request.query["seconds"])):
+                await self.release_slow.wait()
+        return web.json_response({"slow": True})
+
+    async def echo(self, request: web.Request) -> web.Response:
+        self._hit(request)
+        body = await request.read()
+        return web.json_response(
+            {"headers": dict(request.headers), "body": body.decode(), "method": request.method}
+        )
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    upstream = Upstream()
+    runner = web.AppRunner(upstream.app(), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    upstream.url = f"http://127.0.0.1:{port}"
+    yield upstream
+    upstream.release_slow.set()  # let slow handlers finish so shutdown is quick
+    await runner.cleanup()
+
+
+def state(breaker: CircuitBreaker) -> BreakerState:
+    # A call, not the property, so mypy does not narrow it across transitions.
+    return breaker.state
+
+
+def client(url: str, **kwargs: Any) -> ServiceClient:
+    kwargs.setdefault("retries", FAST_RETRIES)
+    kwargs.setdefault("metrics", ClientMetrics(CollectorRegistry()))
+    return ServiceClient(url, name=f"test-{uuid.uuid4().hex[:8]}", **kwargs)
+
+
+def sample(metrics: ClientMetrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(f"emporium_http_client_{name}", labels)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_get_is_retried_on_503_and_returns_the_eventual_success(upstream: Upstream) -> None:
+    async with client(upstream.url) as api:
+        response = await api.get("/flaky/a", params={"fail": 2})
+    assert response.status == 200
+    assert response.json() == {"hit": 3}
+    assert upstream.hits["/flaky/a"] == 3
+
+
+async def test_get_still_failing_after_max_attempts_raises_upstream_error(
+    upstream: Upstream,
+) -> None:
+    async with client(upstream.url) as api:
+        with pytest.raises(UpstreamError) as caught:
+            await api.get("/flaky/b", params={"fail": 10})
+    assert caught.value.status == 503
+    assert caught.value.attempts == 3
+    assert caught.value.upstream == api.name
+    assert upstream.hits["/flaky/b"] == 3
+
+
+async def test_post_is_not_retried_without_idempotent_true(upstream: Upstream) -> None:
+    async with client(upstream.url) as api:
+        with pytest.raises(UpstreamError):
+            await api.post("/flaky/c", json={"x": 1}, params={"fail": 1})
+    assert upstream.hits["/flaky/c"] == 1
+
+
+async def test_post_marked_idempotent_is_retried(upstream: Upstream) -> None:
+    async with client(upstream.url) as api:
+        response = await api.post(
+            "/flaky/d",
+            json={"x": 1},
+            params={"fail": 1},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            idempotent=True,
+        )
+    assert response.status == 200
+    assert upstream.hits["/flaky/d"] == 2
+
+
+async def test_500_is_not_retried_and_raises_upstream_error(upstream: Upstream) -> None:
+    async with client(upstream.url) as api:
+        with pytest.raises(UpstreamError) as caught:
+            await api.get("/status/500")
+    assert caught.value.status == 500
+    assert upstream.hits["/status/500"] == 1
+
+
+async def test_4xx_is_returned_not_retried_and_not_a_breaker_failure(upstream: Upstream) -> None:
+    breaker = CircuitBreaker(failure_threshold=2)
+    async with client(upstream.url, breaker=breaker) as api:
+        for _ in range(3):
+            response = await api.get("/status/404")
+            assert response.status == 404
+            assert not response.ok
+    assert upstream.hits["/status/404"] == 3
+    assert state(breaker) is BreakerState.CLOSED
+
+
+async def test_429_with_small_retry_after_is_retried(upstream: Upstream) -> None:
+    async with client(upstream.url) as api:
+        response = await api.get("/status/429", params={"retry_after": 0})
+    assert response.status == 429, "after the last attempt the 429 itself is returned"
+    assert upstream.hits["/status/429"] == 3
+
+
+async def test_429_with_long_retry_after_is_returned_without_retry(upstream: Upstream) -> None:
+    async with client(upstream.url) as api:
+        response = await api.get("/status/429", params={"retry_after": 120})
+    assert response.status == 429
+    assert upstream.hits["/status/429"] == 1
+
+
+async def test_timeout_raises_upstream_timeout(upstream: Upstream) -> None:
+    async with client(upstream.url, timeout=0.05, retries=NO_RETRIES) as api:
+        with pytest.raises(UpstreamTimeout) as caught:
+            await api.get("/slow", params={"seconds": 2})
+    assert caught.value.upstream == api.name
+    assert upstream.hits["/slow"] == 1
+
+
+async def test_per_call_timeout_overrides_the_client_timeout(upstream: Upstream) -> None:
+    async with client(upstream.url, timeout=0.05, retries=NO_RETRIES) as api:
+        response = await api.get("/slow", params={"seconds": 0.1}, timeout=2.0)
+    assert response.json() == {"slow": True}
+
+
+async def test_timed_out_get_is_retried_within_max_attempts(upstream: Upstream) -> None:
+    async with client(upstream.url, timeout=0.05) as api:
+        with pytest.raises(UpstreamTimeout) as caught:
+            await api.get("/slow", params={"seconds": 2})
+    assert caught.value.attempts == 3
+    assert upstream.hits["/slow"] == 3
+
+
+async def test_overall_deadline_stops_retries_before_max_attempts(upstream: Upstream) -> None:
+    retries = RetryPolicy(max_attempts=50, base_delay=0.0, max_delay=0.0, deadline=0.12)
+    async with client(upstream.url, timeout=0.05, retries=retries) as api:
+        with pytest.raises(UpstreamTimeout):
+            await api.get("/slow", params={"seconds": 2})
+    # 0.12 s of deadline holds at most three 0.05 s attempts, however fast the machine.
+    assert 1 <= upstream.hits["/slow"] <= 3
+
+
+async def test_unreachable_upstream_raises_unavailable_after_retries() -> None:
+    metrics = ClientMetrics(CollectorRegistry())
+    async with client(f"http://127.0.0.1:{closed_port()}", metrics=metrics) as api:
+        with pytest.raises(UpstreamUnavailable) as caught:
+            await api.get("/anything")
+    assert caught.value.reason == "connection"
+    assert caught.value.attempts == 3
+    assert sample(metrics, "retries_total", upstream=api.name, reason="connection") == 2
+
+
+async def test_breaker_opens_after_failures_and_fails_fast_without_calling_upstream(
+    upstream: Upstream,
+) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=3, cooldown=5.0, clock=clock)
+    async with client(upstream.url, breaker=breaker) as api:
+        for _ in range(3):
+            with pytest.raises(UpstreamError):
+                await api.get("/status/500")
+        assert state(breaker) is BreakerState.OPEN
+
+        with pytest.raises(UpstreamUnavailable) as caught:
+            await api.get("/flaky/e")
+        assert caught.value.reason == "circuit_open"
+        assert caught.value.upstream == api.name
+        assert caught.value.retry_after == pytest.approx(5.0)
+        assert upstream.hits["/status/500"] == 3
+        assert upstream.hits["/flaky/e"] == 0, "an open breaker sends nothing"
+
+
+async def test_breaker_half_opens_after_cooldown_and_a_successful_probe_closes_it(
+    upstream: Upstream,
+) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=5.0, clock=clock)
+    async with client(upstream.url, breaker=breaker) as api:
+        for _ in range(2):
+            with pytest.raises(UpstreamError):
+                await api.get("/status/500")
+        clock.now += 5.0
+        assert state(breaker) is BreakerState.HALF_OPEN
+
+        response = await api.get("/flaky/f")
+        assert response.status == 200
+        assert upstream.hits["/flaky/f"] == 1, "the probe reached the upstream"
+        assert state(breaker) is BreakerState.CLOSED
+        assert (await api.get("/flaky/f")).status == 200
+
+
+async def test_request_id_and_trace_context_arrive_at_the_upstream(upstream: Upstream) -> None:
+    request_id = str(uuid.uuid4())
+    traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+    tokens = (
+        context.request_id.set(request_id),
+        context.traceparent.set(traceparent),
+        context.tracestate.set("emporium=1"),
+    )
+    try:
+        async with client(upstream.url) as api:
+            await api.get("/echo")
+    finally:
+        context.request_id.reset(tokens[0])
+        context.traceparent.reset(tokens[1])
+        context.tracestate.reset(tokens[2])
+    assert upstream.last_headers["X-Request-Id"] == request_id
+    assert upstream.last_headers["Traceparent"] == traceparent
+    assert upstream.last_headers["Tracestate"] == "emporium=1"
+
+
+async def test_no_context_means_no_propagation_headers(upstream: Upstream) -> None:
+    async with client(upstream.url) as api:
+        await api.get("/echo")
+    for name in ("x-request-id", "traceparent", "tracestate"):
+        assert name not in upstream.last_headers
+
+
+async def test_caller_headers_win_over_context(upstream: Upstream) -> None:
+    token = context.request_id.set("from-context")
+    try:
+        async with client(upstream.url) as api:
+            await api.get("/echo", headers={"X-Request-ID": "from-caller"})
+    finally:
+        context.request_id.reset(token)
+    assert upstream.last_headers["X-Request-ID"] == "from-caller"
+
+
+async def test_json_body_is_sent_once_serialized_and_answer_parsed(upstream: Upstream) -> None:
+    async with client(upstream.url) as api:
+        response = await api.put("/echo", json={"quantity": 2})
+    echoed = response.json()
+    assert echoed["method"] == "PUT"
+    assert echoed["body"] == '{"quantity":2}'
+    assert echoed["headers"]["Content-Type"] == "application/json"
+    assert response.headers["content-type"].startswith("application/json")
+
+
+async def test_metrics_count_attempts_by_status_class_and_retries(upstream: Upstream) -> None:
+    metrics = ClientMetrics(CollectorRegistry())
+    async with client(upstream.url, metrics=metrics) as api:
+        await api.get("/flaky/g", params={"fail": 1})
+    by_status = {"upstream": api.name, "method": "GET"}
+    assert sample(metrics, "requests_total", **by_status, status_class="5xx") == 1
+    assert sample(metrics, "requests_total", **by_status, status_class="2xx") == 1
+    assert sample(metrics, "retries_total", upstream=api.name, reason="503") == 1
+    assert sample(metrics, "request_duration_seconds_count", upstream=api.name) == 2
+    assert sample(metrics, "breaker_state", upstream=api.name) == BreakerState.CLOSED
+
+
+async def test_metrics_count_calls_refused_by_an_open_breaker(upstream: Upstream) -> None:
+    metrics = ClientMetrics(CollectorRegistry())
+    breaker = CircuitBreaker(failure_threshold=1, clock=FakeClock())
+    async with client(upstream.url, metrics=metrics, breaker=breaker) as api:
+        with pytest.raises(UpstreamError):
+            await api.get("/status/500")
+        with pytest.raises(UpstreamUnavailable):
+            await api.get("/status/500")
+    labels = {"upstream": api.name, "method": "GET", "status_class": "circuit_open"}
+    assert sample(metrics, "requests_total", **labels) == 1
+    assert sample(metrics, "breaker_state", upstream=api.name) == BreakerState.OPEN
+
+
+async def test_clients_without_a_session_share_one_pool_closed_by_the_last(
+    upstream: Upstream,
+) -> None:
+    first, second = client(upstream.url), client(upstream.url)
+    await first.get("/echo")
+    await second.get("/echo")
+    session = first._borrowed
+    assert session is not None
+    assert session is second._borrowed
+    await first.close()
+    assert not session.closed
+    await second.close()
+    assert session.closed
