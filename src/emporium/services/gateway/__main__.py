@@ -1,0 +1,3 @@
+from emporium.services.gateway.main import main
+
+main()

@@ -1,0 +1,308 @@
+"""The reverse proxy: a raw ASGI endpoint mounted last in the gateway's app.
+
+It runs inside the chassis middleware, so request id, trace context, the body
+limit (413), per-route metrics and the access log are already handled. Per
+request it resolves the service from the path, asks the :class:`Balancer` for
+an instance and streams the request and the response through one pooled
+aiohttp session, without buffering either body.
+
+Failure handling, in order of when it can happen:
+
+- unknown service → 404; known service with no available instance → 503 at
+  once, with ``Retry-After: 1``;
+- connection refused or connect timeout (nothing was sent) → the instance is
+  ejected and the request goes to another instance, whatever its method;
+- connection lost before any response byte → ejected; retried elsewhere only
+  for idempotent methods whose request body was not yet read;
+- no response headers within the service's timeout → 504;
+- a failure after the response started can only cut the response short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from starlette.types import Message, Receive, Scope, Send
+from yarl import URL
+
+from emporium.chassis import context
+from emporium.chassis.problems import problem_response
+from emporium.services.gateway._headers import request_headers, response_headers
+from emporium.services.gateway.balancer import Balancer
+from emporium.services.gateway.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
+from emporium.services.gateway.registry import Instance, Upstreams
+from emporium.services.gateway.settings import GatewaySettings
+
+__all__ = ["IDEMPOTENT", "Proxy", "service_for"]
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+# Headers aiohttp would otherwise invent; a proxy must not add what the client did not send
+# (an invented Accept-Encoding would even get the client a body it cannot decode).
+_SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+
+
+def service_for(path: str) -> str:
+    """The service that owns ``path``: ``/api/<service>/...``, jwks, else the storefront."""
+    if path.startswith("/api/") or path == "/api":
+        return path[5:].split("/", 1)[0]
+    if path == "/.well-known/jwks.json":
+        return "identity"
+    return "storefront"
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its request body was being forwarded."""
+
+
+class _RequestBody:
+    """The client's request body as an async stream, read at most once.
+
+    ``started`` tells the retry logic whether any of it has been consumed;
+    ``error`` keeps what reading raised (the chassis' body-limit exception,
+    say), because aiohttp reports body failures as its own errors.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.started = False
+        self.error: BaseException | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        self.started = True
+        more = True
+        while more:
+            try:
+                message: Message = await self._receive()
+            except BaseException as exc:
+                self.error = exc
+                raise
+            if message["type"] == "http.disconnect":
+                self.error = _ClientGone()
+                raise self.error
+            more = bool(message.get("more_body", False))
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                yield chunk
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return bytes(value) != b"0"
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
+class Proxy:
+    """The ASGI endpoint that forwards to upstreams; a component that owns the pool."""
+
+    def __init__(self, settings: GatewaySettings, upstreams: Upstreams, balancer: Balancer) -> None:
+        self.settings = settings
+        self.upstreams = upstreams
+        self.balancer = balancer
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the gateway proxy is not started")
+        return self._session
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            limit_per_host=self.settings.pool_per_host,
+            # Below uvicorn's 5 s keep-alive, so the gateway closes an idle
+            # connection before the upstream does and never writes into one
+            # the upstream is closing.
+            keepalive_timeout=4.0,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+        )
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def ready(self) -> bool:
+        return self._session is not None and not self._session.closed
+
+    def _timeout(self, service: str) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(service)
+        if timeout is None:
+            # sock_read bounds a stalled response body; the wait for headers is
+            # bounded separately so it maps cleanly onto 504.
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=self.settings.connect_timeout,
+                sock_read=self.settings.timeout_for(service),
+            )
+            self._timeouts[service] = timeout
+        return timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        service = service_for(path)
+        instances = self.upstreams.get(service)
+        if instances is None:
+            detail = f"unknown service {service!r}" if service else "no service in the path"
+            await problem_response(404, detail, instance=path)(scope, receive, send)
+            return
+        method: str = scope["method"]
+        raw_path: bytes = scope.get("raw_path") or path.encode()
+        query: bytes = scope.get("query_string", b"")
+        target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        client = scope.get("client")
+        headers = request_headers(
+            scope["headers"],
+            client=client[0] if client else None,
+            scheme=scope.get("scheme", "http"),
+            request_id=context.request_id.get(),
+            traceparent=context.traceparent.get(),
+        )
+        body = _RequestBody(receive) if _has_body(scope) else None
+        tried: list[Instance] = []
+        while True:
+            instance = self.balancer.pick(service, instances, exclude=tried)
+            if instance is None:
+                await self._unavailable(service, path, tried, scope, receive, send)
+                return
+            tried.append(instance)
+            retry = await self._forward(
+                instance, service, method, target, headers, body, scope, receive, send
+            )
+            if not retry or len(tried) > 1:
+                if retry:
+                    await self._unavailable(service, path, tried, scope, receive, send)
+                return
+
+    async def _unavailable(
+        self,
+        service: str,
+        path: str,
+        tried: list[Instance],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        if tried:
+            status, detail = 502, f"no instance of {service!r} could be reached"
+        else:
+            status, detail = 503, f"no instance of {service!r} is ready"
+        response = problem_response(status, detail, instance=path, headers={"Retry-After": "1"})
+        await response(scope, receive, send)
+
+    async def _forward(
+        self,
+        instance: Instance,
+        service: str,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: _RequestBody | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> bool:
+        """Send one attempt; True means it failed safely and may be retried elsewhere."""
+        instance.in_flight += 1
+        instance.requests += 1
+        started = time.perf_counter()
+        try:
+            try:
+                async with asyncio.timeout(self.settings.timeout_for(service)):
+                    response = await self.session.request(
+                        method,
+                        URL(instance.url + target, encoded=True),
+                        headers=headers,
+                        data=body.chunks() if body is not None else None,
+                        allow_redirects=False,
+                        timeout=self._timeout(service),
+                    )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if body is not None and body.error is not None:
+                    raise body.error from exc
+                return await self._failed(instance, service, method, body, exc, scope, send)
+            UPSTREAM_LATENCY.labels(service).observe(time.perf_counter() - started)
+            status = response.status
+            UPSTREAM_REQUESTS.labels(
+                service, instance.name, _STATUS_CLASS.get(status // 100, "other")
+            ).inc()
+            self.balancer.responded(instance, status)
+            try:
+                await self._relay(response, method, send)
+            finally:
+                response.release()
+            return False
+        finally:
+            instance.in_flight -= 1
+
+    async def _failed(
+        self,
+        instance: Instance,
+        service: str,
+        method: str,
+        body: _RequestBody | None,
+        exc: BaseException,
+        scope: Scope,
+        send: Send,
+    ) -> bool:
+        path: str = scope["path"]
+        nothing_sent = isinstance(
+            exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
+        )
+        if nothing_sent or isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+            UPSTREAM_REQUESTS.labels(service, instance.name, "error").inc()
+            self.balancer.connection_failed(instance)
+            logger.warning("%s %s: connection failed: %r", instance.name, instance.url, exc)
+            body_intact = body is None or not body.started
+            if body_intact and (nothing_sent or method in IDEMPOTENT):
+                return True
+            response = problem_response(502, f"the connection to {service!r} failed", instance=path)
+        elif isinstance(exc, TimeoutError):
+            UPSTREAM_REQUESTS.labels(service, instance.name, "timeout").inc()
+            instance.failures += 1
+            response = problem_response(504, f"{service!r} did not answer in time", instance=path)
+        else:
+            UPSTREAM_REQUESTS.labels(service, instance.name, "error").inc()
+            instance.failures += 1
+            logger.warning("%s %s: bad upstream response: %r", instance.name, instance.url, exc)
+            response = problem_response(502, f"{service!r} sent a bad response", instance=path)
+        await response(scope, _no_receive, send)
+        return False
+
+    async def _relay(self, response: aiohttp.ClientResponse, method: str, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": response_headers(response.raw_headers),
+            }
+        )
+        if method != "HEAD":
+            try:
+                async for chunk in response.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # Too late for a problem response: leaving it incomplete makes
+                # the server cut the connection, which is how the client learns.
+                logger.warning("upstream response cut short: %r", exc)
+                return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
