@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint unit integration e2e bench clean
+.PHONY: run test install lint unit bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,11 @@ unit: install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# Re-pin every dependency (dev lock for .venv, runtime lock for the image).
+lock:
+	uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+	uv pip compile pyproject.toml -o requirements.runtime.lock --python-version 3.11 -c requirements.lock
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
