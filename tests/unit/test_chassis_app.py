@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -166,3 +167,24 @@ async def test_components_start_and_stop_with_the_service(app: FastAPI, toggle: 
         assert toggle.started
         assert not toggle.stopped
     assert toggle.stopped
+
+
+def test_prod_profile_refuses_placeholder_settings() -> None:
+    from emporium.chassis.settings import ConfigurationError, refuse_placeholders
+
+    environ = {
+        "EMPORIUM_CATALOG_DATABASE_URL": "postgresql+asyncpg://catalog:CHANGEME@db/catalog",
+        "EMPORIUM_BROKER_URL": "nats://nats:4222",
+    }
+    with pytest.raises(ConfigurationError, match="EMPORIUM_CATALOG_DATABASE_URL"):
+        refuse_placeholders("prod", environ)
+    refuse_placeholders("local", environ)
+    refuse_placeholders("prod", {"EMPORIUM_BROKER_URL": "nats://nats:4222"})
+
+
+def test_prod_profile_requires_a_database_url(tmp_path: Path) -> None:
+    from emporium.chassis import ServiceSettings
+    from emporium.chassis.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="DATABASE_URL must be set"):
+        ServiceSettings().resolved_database_url("catalog", tmp_path, "prod")

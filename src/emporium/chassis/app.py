@@ -23,7 +23,7 @@ from emporium.chassis.logging import configure_logging
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
 from emporium.chassis.problems import install_problem_handlers
-from emporium.chassis.settings import ChassisSettings
+from emporium.chassis.settings import ChassisSettings, refuse_placeholders
 
 __all__ = ["Component", "Runtime", "create_service", "serve"]
 
@@ -86,6 +86,7 @@ def create_service(
     in reverse, after readiness has gone red so balancers stop routing first.
     """
     settings = settings or ChassisSettings()
+    refuse_placeholders(settings.profile)
     runtime = Runtime(name=name, settings=settings)
     if database_url is not None:
         runtime.database = Database(database_url)

@@ -8,6 +8,8 @@ unit tests need no environment. Each service adds its own class with its own
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +17,30 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["local", "prod"]
+
+# Values that only a template or a demo would contain. The prod profile refuses
+# to start with any of them in its configuration.
+PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "placeholder", "replace-me", "example")
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or unacceptable; the message names it."""
+
+
+def refuse_placeholders(profile: str, environ: Mapping[str, str] | None = None) -> None:
+    """In the prod profile, fail fast on any ``EMPORIUM_*`` value that is a placeholder."""
+    if profile != "prod":
+        return
+    environ = os.environ if environ is None else environ
+    bad = sorted(
+        name
+        for name, value in environ.items()
+        if name.startswith("EMPORIUM_") and any(m in value.lower() for m in PLACEHOLDER_MARKERS)
+    )
+    if bad:
+        raise ConfigurationError(
+            f"the prod profile refuses placeholder values; replace: {', '.join(bad)}"
+        )
 
 
 class ChassisSettings(BaseSettings):
@@ -49,9 +75,14 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = ""
 
-    def resolved_database_url(self, service: str, var_dir: Path) -> str:
+    def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
         if self.database_url:
             return self.database_url
+        if profile == "prod":
+            prefix = self.model_config.get("env_prefix", "EMPORIUM_")
+            raise ConfigurationError(
+                f"{prefix}DATABASE_URL must be set in the prod profile (no embedded SQLite there)"
+            )
         data = var_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(data / f'{service}.db').resolve()}"

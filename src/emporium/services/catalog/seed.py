@@ -70,7 +70,7 @@ async def seed(database: Database, outbox: Outbox) -> int:
 async def _main() -> int:
     chassis = ChassisSettings()
     configure_logging("catalog", "catalog-seed", level=chassis.log_level, fmt=chassis.log_format)
-    url = CatalogSettings().resolved_database_url("catalog", chassis.var_dir)
+    url = CatalogSettings().resolved_database_url("catalog", chassis.var_dir, chassis.profile)
     database = Database(url)
     try:
         created = await seed(database, Outbox(namespace=chassis.broker_namespace))

@@ -22,7 +22,7 @@ def create_app(chassis: ChassisSettings | None = None) -> FastAPI:
         "inventory",
         routers=[router],
         settings=chassis,
-        database_url=settings.resolved_database_url("inventory", chassis.var_dir),
+        database_url=settings.resolved_database_url("inventory", chassis.var_dir, chassis.profile),
         components=lambda rt: {
             "broker": Messaging(
                 chassis.broker_url,
