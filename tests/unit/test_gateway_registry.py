@@ -27,7 +27,17 @@ def test_the_launchers_document_parses_into_instances() -> None:
     assert parse_registry(raw) == (
         7,
         [InstanceSpec("catalog", "catalog-1", "http://127.0.0.1:41235")],
+        [],
     )
+
+
+def test_a_known_service_without_instances_routes_to_503_not_404() -> None:
+    raw = json.dumps({"version": 2, "services": ["catalog"], "instances": []})
+    version, specs, services = parse_registry(raw)
+    upstreams = Upstreams()
+    upstreams.update(specs, version, services)
+    assert upstreams.get("catalog") == []
+    assert upstreams.get("orders") is None
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,10 @@ ready when its monitoring endpoint says JetStream is healthy.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,6 +55,32 @@ class EmbeddedNats:
     process: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid_file(self) -> Path:
+        return self.store_dir / "nats-server.pid"
+
+    def _stop_orphan(self) -> None:
+        """Stop a server a crashed launcher left running on this store.
+
+        Two servers on one JetStream store would corrupt it; the pid file names
+        the one this store belongs to, and it is only killed if it is still a
+        nats-server.
+        """
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"nats-server" not in cmdline:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                time.sleep(0.05)
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+
+    @property
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
@@ -67,6 +96,7 @@ class EmbeddedNats:
 
     def start(self, *, log_file: Path | None = None, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
         if not self.port:
             self.port = free_port(self.host)
         if not self.monitor_port:
@@ -75,6 +105,7 @@ class EmbeddedNats:
         self.process = subprocess.Popen(
             self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+        self.pid_file.write_text(f"{self.process.pid}\n")
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
@@ -101,3 +132,4 @@ class EmbeddedNats:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.pid_file.unlink(missing_ok=True)

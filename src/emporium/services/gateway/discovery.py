@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -81,8 +82,13 @@ class Discovery:
         # down are its upstreams' problem, reported per request (503).
         return self._session is not None and not self._session.closed
 
-    def apply(self, specs: list[InstanceSpec], version: int | None = None) -> None:
-        added, removed = self.upstreams.update(specs, version)
+    def apply(
+        self,
+        specs: list[InstanceSpec],
+        version: int | None = None,
+        services: Sequence[str] = (),
+    ) -> None:
+        added, removed = self.upstreams.update(specs, version, services)
         for instance in removed:
             with contextlib.suppress(KeyError):
                 INSTANCE_HEALTHY.remove(instance.service, instance.name)
@@ -113,7 +119,7 @@ class Discovery:
         if signature == self._signature:
             return
         try:
-            version, specs = parse_registry(path.read_bytes())
+            version, specs, services = parse_registry(path.read_bytes())
         except (OSError, RegistryError) as exc:
             # The launcher renames whole files into place, so this is a writer
             # bug or a hand edit; keep routing on the last good table.
@@ -121,7 +127,7 @@ class Discovery:
             self._signature = signature
             return
         self._signature = signature
-        self.apply(specs, version)
+        self.apply(specs, version, services)
 
     async def _watch(self, path: Path) -> None:
         while True:

@@ -84,8 +84,9 @@ def _clean_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def parse_registry(raw: str | bytes) -> tuple[int, list[InstanceSpec]]:
-    """Parse the launcher's registry document into its version and instances."""
+def parse_registry(raw: str | bytes) -> tuple[int, list[InstanceSpec], list[str]]:
+    """Parse the launcher's registry document into its version, instances and
+    known services (a known service with no instance is a 503, not a 404)."""
     try:
         document = json.loads(raw)
     except ValueError as exc:
@@ -106,7 +107,10 @@ def parse_registry(raw: str | bytes) -> tuple[int, list[InstanceSpec]]:
         name = entry.get("instance")
         name = name if isinstance(name, str) and name else f"{service}@{url}"
         specs.append(InstanceSpec(service, name, _clean_url(url)))
-    return version, specs
+    services = document.get("services", [])
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+        raise RegistryError("registry 'services' must be a list of names")
+    return version, specs, services
 
 
 def parse_static(upstreams: Mapping[str, Iterable[str]]) -> list[InstanceSpec]:
@@ -132,11 +136,14 @@ class Upstreams:
         return [instance for group in self.services.values() for instance in group]
 
     def update(
-        self, specs: Iterable[InstanceSpec], version: int | None = None
+        self,
+        specs: Iterable[InstanceSpec],
+        version: int | None = None,
+        services_known: Iterable[str] = (),
     ) -> tuple[list[Instance], list[Instance]]:
         """Replace the table; return (added, removed). Kept instances keep their state."""
         current = {instance.spec: instance for instance in self.all()}
-        services: dict[str, list[Instance]] = {}
+        services: dict[str, list[Instance]] = {name: [] for name in services_known}
         added: list[Instance] = []
         seen: set[InstanceSpec] = set()
         for spec in specs:

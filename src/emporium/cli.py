@@ -1,0 +1,362 @@
+"""``emporium``: run the whole system locally and look after it.
+
+Exit codes: 0 success, 1 failure or no launcher running, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emporium.launcher import (
+    AlreadyRunningError,
+    ControlClient,
+    Launcher,
+    LaunchError,
+    LauncherSettings,
+    NotRunningError,
+    ReplicaError,
+    ServiceTable,
+    VarLayout,
+    parse_replicas,
+    read_state,
+    resolve_table,
+    running_pid,
+)
+
+app = typer.Typer(
+    help="Emporium: a microservice e-commerce system, whole, on your machine.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False)
+
+VarDirOption = Annotated[
+    Path | None,
+    typer.Option("--var-dir", help="State directory (env EMPORIUM_VAR_DIR; default ./var)"),
+]
+COLOURS = ("36", "33", "35", "32", "34", "91", "96", "93", "95", "92", "94")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _settings(**options: Any) -> LauncherSettings:
+    try:
+        return LauncherSettings(**{k: v for k, v in options.items() if v is not None})
+    except ValueError as error:
+        raise _fail(f"bad setting: {error}", 2) from None
+
+
+def _layout(var_dir: Path | None) -> VarLayout:
+    return VarLayout.at(_settings(var_dir=var_dir).var_dir)
+
+
+class PrefixedOutput:
+    """Prints instance output as ``name | line``, aligned, one colour per service."""
+
+    def __init__(self, table: ServiceTable, replicas: dict[str, int]) -> None:
+        self.colour = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(table.names)}
+        longest = max((len(f"{n}-{max(c, 1)}") for n, c in replicas.items()), default=8)
+        self.width = max(longest + 1, len("launcher"))
+        self.tty = sys.stdout.isatty()
+
+    def __call__(self, service: str, instance: str, line: str) -> None:
+        prefix = f"{instance:<{self.width}}|"
+        if self.tty:
+            prefix = f"\x1b[{self.colour.get(service, '37')}m{prefix}\x1b[0m"
+        sys.stdout.write(f"{prefix} {line}\n")
+        sys.stdout.flush()
+
+
+def _print_summary(summary: dict[str, Any], *, detached: bool) -> None:
+    names = " ".join(i["instance"] for i in summary.get("instances", []))
+    console.print(
+        f"[bold green]Emporium is up[/] in {summary['startup_seconds']:.1f} s "
+        f"(launcher pid {summary['pid']}, var {summary['var_dir']})",
+        markup=True,
+    )
+    for label, key in (
+        ("gateway", "gateway_url"),
+        ("storefront", "storefront_url"),
+        ("API docs", "api_docs_url"),
+        ("broker", "broker_url"),
+        ("admin", "admin_login"),
+    ):
+        console.print(f"  {label:<11} {summary[key]}", markup=False)
+    console.print(f"  {'instances':<11} {names}", markup=False)
+    hint = "emporium status | logs SERVICE | down" if detached else "Ctrl-C stops everything"
+    console.print(f"  {hint}", markup=False)
+
+
+def _detached_command(settings: LauncherSettings, replicas: list[str]) -> list[str]:
+    command = [sys.executable, "-m", "emporium.cli", "up", "--no-stream"]
+    command += ["--var-dir", str(VarLayout.at(settings.var_dir).root)]
+    command += ["--gateway-port", str(settings.gateway_port)]
+    command += ["--broker", settings.broker, "--profile", settings.profile]
+    command += ["--ready-timeout", str(settings.launcher_ready_timeout)]
+    for replica in replicas:
+        command += ["--replicas", replica]
+    return command
+
+
+def _up_detached(settings: LauncherSettings, replicas: list[str]) -> None:
+    layout = VarLayout.at(settings.var_dir)
+    layout.create()
+    with layout.launcher_log.open("ab") as log:
+        child = subprocess.Popen(
+            _detached_command(settings, replicas),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    # The broker and the pre-start steps come before readiness gating.
+    deadline = time.monotonic() + settings.launcher_ready_timeout + 120
+    while time.monotonic() < deadline:
+        state = read_state(layout)
+        if state is not None and state.get("pid") == child.pid:
+            if state["phase"] == "ready":
+                _print_summary(state["summary"], detached=True)
+                return
+            if state["phase"] in ("failed", "stopped"):
+                raise _fail(f"{state.get('error', 'stopped')}\n(see {layout.launcher_log})")
+        if child.poll() is not None:
+            raise _fail(f"the launcher exited with {child.returncode}; see {layout.launcher_log}")
+        time.sleep(0.1)
+    raise _fail(f"the launcher is not ready in time (pid {child.pid}); see {layout.launcher_log}")
+
+
+def _configure_logging(stream: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s launcher | %(message)s" if stream else "%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+@app.command()
+def up(
+    replicas: Annotated[
+        list[str] | None,
+        typer.Option("--replicas", "-r", help="SERVICE=N (repeatable, or comma-separated)"),
+    ] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background")] = False,
+    broker: Annotated[
+        Literal["nats", "rabbitmq"] | None,
+        typer.Option(help="nats (embedded) or rabbitmq (env EMPORIUM_BROKER)"),
+    ] = None,
+    profile: Annotated[
+        Literal["local", "prod"] | None, typer.Option(help="(env EMPORIUM_PROFILE)")
+    ] = None,
+    var_dir: VarDirOption = None,
+    gateway_port: Annotated[
+        int | None, typer.Option(help="(env EMPORIUM_GATEWAY_PORT; default 8080)")
+    ] = None,
+    ready_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for readiness (default 60)")
+    ] = None,
+    no_stream: Annotated[bool, typer.Option("--no-stream", hidden=True)] = False,
+) -> None:
+    """Start the broker and every service; wait until all are ready."""
+    settings = _settings(
+        var_dir=var_dir,
+        gateway_port=gateway_port,
+        broker=broker,
+        profile=profile,
+        launcher_ready_timeout=ready_timeout,
+    )
+    arguments = [part for value in replicas or [] for part in value.split(",") if part.strip()]
+    try:
+        table = resolve_table(settings)
+        counts = parse_replicas(arguments, table)
+    except ReplicaError as error:
+        raise _fail(str(error), 2) from None
+    layout = VarLayout.at(settings.var_dir)
+    pid = running_pid(layout.pid_file)
+    if pid is not None:
+        raise _fail(
+            f"a launcher is already running in {layout.root} (pid {pid}); "
+            "stop it with `emporium down` or use another --var-dir"
+        )
+    if detach:
+        _up_detached(settings, arguments)
+        return
+    _configure_logging(stream=not no_stream)
+    output = None if no_stream else PrefixedOutput(table, counts)
+    launcher = Launcher(settings, table=table, replicas=counts, output=output)
+    try:
+        asyncio.run(launcher.run(on_ready=lambda s: _print_summary(s, detached=no_stream)))
+    except (LaunchError, AlreadyRunningError, OSError, RuntimeError) as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def down(
+    var_dir: VarDirOption = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for it to stop")] = 30.0,
+) -> None:
+    """Stop the launcher running in the var directory (it drains every instance)."""
+    layout = _layout(var_dir)
+    pid = running_pid(layout.pid_file)
+    if pid is None:
+        console.print(f"no launcher is running in {layout.root}", markup=False)
+        return
+    if pid <= 0:
+        raise _fail(f"a launcher holds {layout.pid_file} but its pid is unreadable")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while running_pid(layout.pid_file) is not None:
+        if time.monotonic() > deadline:
+            raise _fail(f"the launcher (pid {pid}) is still running after {timeout:g}s")
+        time.sleep(0.1)
+    console.print(f"stopped the launcher (pid {pid})", markup=False)
+
+
+def _client(var_dir: Path | None) -> ControlClient:
+    return ControlClient(_layout(var_dir).socket)
+
+
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of instances")] = False,
+    var_dir: VarDirOption = None,
+) -> None:
+    """Every instance: pid, port, health (probed now), restarts, state, uptime."""
+    try:
+        body = asyncio.run(_client(var_dir).status())
+    except NotRunningError as error:
+        raise _fail(str(error)) from None
+    instances: list[dict[str, Any]] = body["instances"]
+    if as_json:
+        sys.stdout.write(json.dumps(instances, indent=2) + "\n")
+        return
+    info = body["launcher"]
+    console.print(
+        f"launcher pid {info['pid']}  gateway {info['gateway_url']}  broker {info['broker_url']}",
+        markup=False,
+    )
+    table = Table(box=None, header_style="bold")
+    for column in ("SERVICE", "INSTANCE", "PID", "PORT", "HEALTH", "RESTARTS", "STATE", "UPTIME"):
+        table.add_column(column)
+    colours = {"ready": "green", "not-ready": "yellow", "down": "red"}
+    for i in instances:
+        health = f"[{colours[i['health']]}]{i['health']}[/]"
+        table.add_row(
+            i["service"],
+            i["instance"],
+            str(i["pid"] or "-"),
+            str(i["port"] or "-"),
+            health,
+            str(i["restarts"]),
+            i["state"],
+            _uptime(i["uptime"]),
+        )
+    console.print(table)
+
+
+@app.command()
+def scale(
+    targets: Annotated[list[str], typer.Argument(help="SERVICE=N, e.g. catalog=3")],
+    var_dir: VarDirOption = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for new instances")] = 60.0,
+) -> None:
+    """Start or stop instances of one service at run time; other services are untouched."""
+    client = _client(var_dir)
+    for target in targets:
+        if "=" not in target:
+            raise _fail(f"{target!r}: expected SERVICE=N, e.g. catalog=3", 2)
+        try:
+            code, body = asyncio.run(client.scale(target, ready_timeout=timeout))
+        except NotRunningError as error:
+            raise _fail(str(error)) from None
+        if code != 200:
+            raise _fail(body.get("error", f"the launcher answered {code}"), 2)
+        changes = [f"started {n}" for n in body["started"]] + [
+            f"stopped {n}" for n in body["stopped"]
+        ]
+        console.print(
+            f"{body['service']}: {body['replicas']} instance(s)"
+            + (f" ({', '.join(changes)})" if changes else " (unchanged)"),
+            markup=False,
+        )
+        if body["not_ready"]:
+            raise _fail(f"not ready in {timeout:g}s: {', '.join(body['not_ready'])}")
+
+
+def _log_files(layout: VarLayout, service: str) -> list[Path]:
+    found = [
+        p
+        for p in layout.log.glob(f"{service}-*.log")
+        if p.stem.removeprefix(f"{service}-").isdigit()
+    ]
+    return sorted(found, key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="A service name, e.g. catalog")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing")] = False,
+    var_dir: VarDirOption = None,
+) -> None:
+    """Print the log files of every instance of SERVICE, each line prefixed."""
+    layout = _layout(var_dir)
+    settings = _settings(var_dir=var_dir)
+    files = _log_files(layout, service)
+    if not files:
+        try:
+            resolve_table(settings).get(service)
+        except ReplicaError as error:
+            raise _fail(str(error), 2) from None
+        if not follow:
+            raise _fail(f"no logs for {service} in {layout.log}")
+    width = max((len(p.stem) for p in files), default=len(service) + 2) + 1
+    offsets: dict[Path, int] = {}
+    try:
+        while True:
+            for path in _log_files(layout, service):
+                with path.open("rb") as handle:
+                    handle.seek(offsets.get(path, 0))
+                    data = handle.read()
+                    # Keep a partial last line for the next round.
+                    complete = data[: data.rfind(b"\n") + 1]
+                    offsets[path] = offsets.get(path, 0) + len(complete)
+                for line in complete.decode(errors="replace").splitlines():
+                    sys.stdout.write(f"{path.stem:<{width}}| {line}\n")
+            sys.stdout.flush()
+            if not follow:
+                return
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        return
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The launcher's control API on a Unix socket: ``GET /status`` and ``POST /scale``.
+
+Only the user who owns the var directory can reach the socket, and nothing
+listens on TCP. :class:`ControlClient` is what the CLI uses; it raises
+:class:`NotRunningError` when there is no launcher behind the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from emporium.launcher.specs import ReplicaError
+from emporium.launcher.supervisor import Supervisor
+
+__all__ = ["ControlClient", "ControlServer", "NotRunningError", "probe_health"]
+
+# sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+
+class NotRunningError(RuntimeError):
+    """No launcher answers on this var directory's control socket."""
+
+
+async def probe_health(session: aiohttp.ClientSession, url: str | None) -> str:
+    """``ready`` (200), ``not-ready`` (any other answer) or ``down`` (no answer)."""
+    if url is None:
+        return "down"
+    try:
+        async with session.get(
+            f"{url}/health/ready", timeout=aiohttp.ClientTimeout(total=1.0)
+        ) as response:
+            return "ready" if response.status == 200 else "not-ready"
+    except (aiohttp.ClientError, TimeoutError):
+        return "down"
+
+
+def _remove_stale(path: Path) -> None:
+    # We hold the var directory's lock, so a socket file left here is a dead launcher's.
+    path.unlink(missing_ok=True)
+
+
+def _owner_only(path: Path) -> None:
+    path.chmod(0o600)
+
+
+class ControlServer:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        session: aiohttp.ClientSession,
+        info: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.supervisor = supervisor
+        self.session = session
+        self.info = info
+        self._runner: web.AppRunner | None = None
+        self.path: Path | None = None
+
+    async def start(self, path: Path) -> None:
+        if len(str(path).encode()) > MAX_SOCKET_PATH:
+            raise RuntimeError(
+                f"control socket path is too long for a Unix socket ({path}); "
+                "use a shorter --var-dir"
+            )
+        _remove_stale(path)
+        app = web.Application()
+        app.router.add_get("/status", self._status)
+        app.router.add_post("/scale", self._scale)
+        # A scale request still waiting for readiness must not hold up shutdown.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.UnixSite(self._runner, str(path)).start()
+        _owner_only(path)
+        self.path = path
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        instances = self.supervisor.status()
+        healths = await asyncio.gather(
+            *(probe_health(self.session, i["url"] if i["pid"] else None) for i in instances)
+        )
+        for instance, health in zip(instances, healths, strict=True):
+            instance["health"] = health
+        return web.json_response({"launcher": self.info(), "instances": instances})
+
+    async def _scale(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            argument = str(body["scale"])
+            timeout = float(body.get("ready_timeout", 60.0))
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": 'expected {"scale": "SERVICE=N"}'}, status=400)
+        try:
+            result = await self.supervisor.scale(argument, ready_timeout=timeout)
+        except ReplicaError as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response(result)
+
+
+class ControlClient:
+    def __init__(self, socket_path: Path, timeout: float = 120.0) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    async def request(
+        self, method: str, path: str, payload: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        if not self.socket_path.exists():
+            raise NotRunningError(f"no launcher is running (no {self.socket_path})")
+        connector = aiohttp.UnixConnector(path=str(self.socket_path))
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+                session.request(method, f"http://launcher{path}", json=payload) as response,
+            ):
+                return response.status, await response.json()
+        except aiohttp.ClientConnectionError as error:
+            raise NotRunningError(f"no launcher answers on {self.socket_path} ({error})") from None
+
+    async def status(self) -> dict[str, Any]:
+        _, body = await self.request("GET", "/status")
+        result: dict[str, Any] = body
+        return result
+
+    async def scale(self, argument: str, ready_timeout: float = 60.0) -> tuple[int, Any]:
+        return await self.request(
+            "POST", "/scale", {"scale": argument, "ready_timeout": ready_timeout}
+        )
