@@ -198,11 +198,13 @@ class Proxy:
         receive: Receive,
         send: Send,
     ) -> None:
+        # Either way nothing reached a service, so the request is safe to repeat:
+        # 503 with Retry-After, whether the last instance just died or none is up.
         if tried:
-            status, detail = 502, f"no instance of {service!r} could be reached"
+            detail = f"no instance of {service!r} could be reached"
         else:
-            status, detail = 503, f"no instance of {service!r} is ready"
-        response = problem_response(status, detail, instance=path, headers={"Retry-After": "1"})
+            detail = f"no instance of {service!r} is ready"
+        response = problem_response(503, detail, instance=path, headers={"Retry-After": "1"})
         await response(scope, receive, send)
 
     async def _forward(
