@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.chassis.db import Database
 from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging
@@ -73,6 +74,7 @@ def create_service(
     settings: ChassisSettings | None = None,
     database_url: str | None = None,
     components: Callable[[Runtime], Mapping[str, Component]] | None = None,
+    auth: bool | TokenVerifier = False,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     max_body: int = MAX_BODY,
@@ -84,6 +86,9 @@ def create_service(
     Start-up order: database (tables created), components (e.g. messaging), then
     ``on_startup`` hooks; readiness turns green after all of them. Shutdown runs
     in reverse, after readiness has gone red so balancers stop routing first.
+
+    ``auth=True`` verifies bearer tokens against identity's JWKS (routes then use
+    ``CurrentUser`` / ``AdminUser``); tests pass a verifier of their own.
     """
     settings = settings or ChassisSettings()
     refuse_placeholders(settings.profile)
@@ -105,6 +110,10 @@ def create_service(
                 return True
 
             health.checks["store"] = store_ready
+        if auth is not False:
+            runtime.components["auth"] = (
+                auth if isinstance(auth, TokenVerifier) else default_verifier(settings)
+            )
         if components is not None:
             runtime.components.update(components(runtime))
         for component_name, component in runtime.components.items():
@@ -149,6 +158,12 @@ def create_service(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def default_verifier(settings: ChassisSettings) -> TokenVerifier:
+    auth_settings = AuthSettings()
+    jwks_url = auth_settings.jwks_url or f"{settings.upstream('identity')}/.well-known/jwks.json"
+    return TokenVerifier(auth_settings, jwks_url)
 
 
 def serve(app: FastAPI, settings: ChassisSettings | None = None) -> None:

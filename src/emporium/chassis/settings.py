@@ -57,11 +57,20 @@ class ChassisSettings(BaseSettings):
     # Prefix of every subject, stream, queue and exchange: lets two Emporiums
     # (or two tests) share one broker without seeing each other's messages.
     broker_namespace: str = Field(default="emporium", pattern=r"^[a-z][a-z0-9_]*$")
+    # Where this process reaches other services: a URL that balances over their
+    # instances. Locally the launcher sets it to the gateway; in Kubernetes each
+    # service has its own (EMPORIUM_UPSTREAM_CATALOG=http://catalog:8000, ...).
+    internal_url: str = "http://127.0.0.1:8080"
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
     def instance_name(self, service: str) -> str:
         return self.instance or f"{service}-{self.port}"
+
+    def upstream(self, service: str) -> str:
+        """Base URL for ``service``: ``EMPORIUM_UPSTREAM_<SERVICE>``, else the internal URL."""
+        override = os.environ.get(f"EMPORIUM_UPSTREAM_{service.upper()}")
+        return (override or self.internal_url).rstrip("/")
 
 
 class ServiceSettings(BaseSettings):
