@@ -17,3 +17,33 @@ class ProductCreated(IntegrationEvent):
     name: str
     price: Money
     categories: list[str] = []
+
+
+class ProductUpdated(IntegrationEvent):
+    """Name, description or categories changed (price changes are ``PriceChanged``)."""
+
+    type = "ProductUpdated"
+    context = "catalog"
+
+    product_id: UUID
+    sku: str
+    name: str
+    categories: list[str] = []
+
+
+class PriceChanged(IntegrationEvent):
+    type = "PriceChanged"
+    context = "catalog"
+
+    product_id: UUID
+    sku: str
+    old_price: Money
+    new_price: Money
+
+
+class ProductDeleted(IntegrationEvent):
+    type = "ProductDeleted"
+    context = "catalog"
+
+    product_id: UUID
+    sku: str
