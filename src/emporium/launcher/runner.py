@@ -170,6 +170,9 @@ class Launcher:
             EMPORIUM_VAR_DIR=str(self.layout.root),
             EMPORIUM_PROFILE=self.settings.profile,
             EMPORIUM_GATEWAY_PORT=str(self.settings.gateway_port),
+            # Services call each other through the gateway locally: it is the
+            # one place that knows every instance and balances over them.
+            EMPORIUM_INTERNAL_URL=self.gateway_url,
         )
         return env
 
