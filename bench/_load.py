@@ -1,0 +1,71 @@
+"""A small closed-loop HTTP load generator (aiohttp), shared by the benchmarks.
+
+``concurrency`` workers each send the next request as soon as the previous one
+answered, for ``duration`` seconds, against loopback only. The generator runs
+on the same two cores as the system under test, so absolute numbers are lower
+than a separate load machine would see; compare runs side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+__all__ = ["percentile", "run_load"]
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def run_load(
+    url: str,
+    concurrency: int = 32,
+    duration: float = 5.0,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    json: Any = None,
+) -> dict[str, float]:
+    """Hammer ``url`` and return rps, p50/p99 latency (ms) and the error count."""
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        deadline = time.perf_counter() + duration
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    async with session.request(method, url, headers=headers, json=json) as r:
+                        await r.read()
+                        ok = r.status < 400
+                except aiohttp.ClientError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+        "requests": float(len(latencies)),
+        "errors": float(errors),
+    }

@@ -1,0 +1,29 @@
+"""Run every benchmark in turn (``make bench``); each writes bench/results/<name>.md.
+
+``python -m bench.run skeleton catalog`` runs only those.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ["skeleton", "http_clients"]
+
+
+def main() -> None:
+    chosen = sys.argv[1:] or BENCHMARKS
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    if unknown:
+        sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    failed = [
+        name
+        for name in chosen
+        if subprocess.run([sys.executable, "-m", f"bench.{name}"], check=False).returncode != 0
+    ]
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
