@@ -84,3 +84,15 @@ class StockChanged(IntegrationEvent):
 
     sku: str
     available: int
+
+
+class StockCommitRefused(IntegrationEvent):
+    """A ``CommitStock`` that cannot happen: the reservation expired (``EXPIRED``), was
+    released (``RELEASED``), was refused (``REJECTED``) or never existed (``NOT_RESERVED``).
+    Nothing was sold; the order must not be confirmed on this stock."""
+
+    type = "StockCommitRefused"
+    context = "inventory"
+
+    order_id: UUID
+    reason: str
