@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from emporium.launcher.specs import DEFAULT_TABLE
 from emporium.services.catalog.demo_data import PRODUCTS
 from tests.e2e._system import System, running_system, wait_for
 
@@ -36,7 +37,7 @@ def client(system: System) -> Iterator[httpx.Client]:
 
 def test_every_instance_is_ready_and_reported(system: System) -> None:
     instances = system.status()
-    assert {i["service"] for i in instances} == {"gateway", "catalog", "inventory"}
+    assert {i["service"] for i in instances} == set(DEFAULT_TABLE.names)
     for instance in instances:
         assert instance["health"] == "ready"
         assert instance["restarts"] == 0

@@ -1,0 +1,1 @@
+"""cart: one shopping cart per signed-in user, priced from catalog snapshots."""

@@ -1,0 +1,3 @@
+from emporium.services.cart.main import main
+
+main()

@@ -1,0 +1,100 @@
+"""What cart asks catalog: does this product exist, and what are its name, SKU and price."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from pydantic import BaseModel, ValidationError
+
+from emporium.chassis import Problem
+from emporium.chassis.http import (
+    CircuitBreaker,
+    RetryPolicy,
+    ServiceClient,
+    UpstreamFailure,
+    UpstreamUnavailable,
+)
+from emporium.contracts import Money
+
+__all__ = ["CatalogClient", "ProductSnapshot"]
+
+logger = logging.getLogger(__name__)
+
+
+class _ProductIn(BaseModel):
+    id: UUID
+    sku: str
+    name: str
+    price: Money
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSnapshot:
+    product_id: UUID
+    sku: str
+    name: str
+    unit_price: int
+    currency: str
+
+
+class CatalogClient:
+    """Catalog behind the chassis :class:`ServiceClient` (timeouts, retries, breaker).
+
+    A chassis component whose readiness never depends on catalog: the cart is
+    readable while catalog is down; only adding to it needs catalog.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = 1.0) -> None:
+        # Few, quick retries: a user waits on this call, and when catalog is down
+        # the breaker opens after a handful of failures and answers at once.
+        self.client = ServiceClient(
+            base_url,
+            name="catalog",
+            timeout=timeout,
+            retries=RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.2, deadline=2.0),
+            breaker=CircuitBreaker(failure_threshold=3, cooldown=5.0),
+        )
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.client.close()
+
+    async def ready(self) -> bool:
+        return True
+
+    async def product(self, product_id: UUID) -> ProductSnapshot | None:
+        """The product as catalog has it now, None if catalog does not know it.
+
+        Raises :class:`Problem` 503 when catalog cannot answer (with
+        ``Retry-After`` while the breaker is open), 502 when its answer is unusable.
+        """
+        try:
+            response = await self.client.get(f"/api/catalog/products/{product_id}")
+        except UpstreamFailure as exc:
+            logger.warning("catalog unavailable: %s", exc)
+            headers = {}
+            if isinstance(exc, UpstreamUnavailable) and exc.retry_after:
+                headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+            raise Problem(
+                503,
+                "The catalog is unavailable; try adding this product again soon",
+                headers=headers,
+            ) from exc
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            logger.warning("catalog answered %d for product %s", response.status, product_id)
+            raise Problem(502, f"The catalog answered {response.status} for this product")
+        try:
+            product = _ProductIn.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise Problem(502, "The catalog's answer for this product was not usable") from exc
+        if product.id != product_id:
+            raise Problem(502, "The catalog answered for another product")
+        return ProductSnapshot(
+            product.id, product.sku, product.name, product.price.amount, product.price.currency
+        )
