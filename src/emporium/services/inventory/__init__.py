@@ -1,1 +1,1 @@
-"""inventory: stock per SKU (and, later, reservations)."""
+"""inventory: stock per SKU and reservations per order."""

@@ -1,37 +1,60 @@
-"""The inventory service: settings, routes, message handlers; the chassis does the rest."""
+"""The inventory service: settings, routes, message handlers, sweeper; the chassis does the rest."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from emporium.chassis import ChassisSettings, create_service, serve
-from emporium.chassis.messaging import Handler, Messaging
-from emporium.contracts import Message
-from emporium.contracts.catalog import ProductCreated
-from emporium.services.inventory.handlers import on_product_created
-from emporium.services.inventory.routes import router
+from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
+from emporium.chassis.auth import TokenVerifier
+from emporium.chassis.messaging import Messaging, Outbox
+from emporium.services.inventory.entrypoints.messages import message_handlers
+from emporium.services.inventory.entrypoints.routes import router
+from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
+from emporium.services.inventory.service_layer import InventoryService
 from emporium.services.inventory.settings import InventorySettings
 
 
-def create_app(chassis: ChassisSettings | None = None) -> FastAPI:
+def create_app(
+    chassis: ChassisSettings | None = None,
+    settings: InventorySettings | None = None,
+    *,
+    auth: bool | TokenVerifier = True,
+) -> FastAPI:
     chassis = chassis or ChassisSettings()
-    settings = InventorySettings()
-    initial_stock = settings.resolved_initial_stock(chassis.profile)
-    handlers: dict[type[Message], Handler] = {ProductCreated: on_product_created(initial_stock)}
+    settings = settings or InventorySettings()
+    outbox = Outbox(namespace=chassis.broker_namespace)
+    service = InventoryService(
+        outbox,
+        reservation_ttl=settings.reservation_ttl,
+        initial_stock=settings.resolved_initial_stock(chassis.profile),
+    )
+
+    def components(runtime: Runtime) -> dict[str, Component]:
+        runtime.extras["inventory"] = service
+        messaging = Messaging(
+            chassis.broker_url,
+            service="inventory",
+            database=runtime.db,
+            handlers=message_handlers(service),
+            namespace=chassis.broker_namespace,
+        )
+        if messaging.relay is not None:
+            outbox.subscribe(messaging.relay.notify)  # publish promptly after each commit
+        sweeper = ExpirySweeper(
+            service,
+            runtime.db,
+            interval=settings.sweep_interval_seconds,
+            batch=settings.sweep_batch,
+        )
+        return {"broker": messaging, "sweeper": sweeper}
+
     return create_service(
         "inventory",
         routers=[router],
         settings=chassis,
         database_url=settings.resolved_database_url("inventory", chassis.var_dir, chassis.profile),
-        components=lambda rt: {
-            "broker": Messaging(
-                chassis.broker_url,
-                service="inventory",
-                database=rt.db,
-                handlers=handlers,
-                namespace=chassis.broker_namespace,
-            )
-        },
+        components=components,
+        auth=auth,
     )
 
 

@@ -1,0 +1,1 @@
+"""Inventory's adapters: the table mapping and the repository."""

@@ -1,0 +1,1 @@
+"""How work reaches inventory: HTTP routes, broker messages, and the expiry sweeper."""

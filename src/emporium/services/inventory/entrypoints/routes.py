@@ -1,0 +1,147 @@
+"""Inventory's HTTP API: a public availability read, admin counts and audit reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from emporium.chassis import Database, Problem
+from emporium.chassis.auth import AdminUser
+from emporium.services.inventory.adapters.repository import InventoryRepository
+from emporium.services.inventory.domain import BelowReservedError, Reservation, StockItem
+from emporium.services.inventory.service_layer import (
+    InventoryService,
+    UnknownItemError,
+    transactionally,
+)
+
+router = APIRouter(prefix="/api/inventory", tags=["inventory"])
+
+Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class StockOut(BaseModel):
+    sku: str
+    available: int
+
+
+class StockAdminOut(StockOut):
+    """Every counter of I1: ``initial + restocked == available + reserved + sold``."""
+
+    product_id: str
+    on_hand: int
+    reserved: int
+    sold: int
+    initial: int
+    restocked: int
+    discontinued: bool
+
+    @classmethod
+    def of(cls, item: StockItem) -> StockAdminOut:
+        return cls(
+            sku=item.sku,
+            available=item.available,
+            product_id=item.product_id,
+            on_hand=item.on_hand,
+            reserved=item.reserved,
+            sold=item.sold,
+            initial=item.initial,
+            restocked=item.restocked,
+            discontinued=item.discontinued,
+        )
+
+
+class StockPage(BaseModel):
+    items: list[StockAdminOut]
+    total: int
+
+
+class SetStock(BaseModel):
+    on_hand: int = Field(ge=0, le=1_000_000_000)
+
+
+class LineOut(BaseModel):
+    sku: str
+    quantity: int
+
+
+class ReservationOut(BaseModel):
+    order_id: UUID
+    status: str
+    reason: str
+    lines: list[LineOut]
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, reservation: Reservation) -> ReservationOut:
+        expires = reservation.expires_at
+        return cls(
+            order_id=reservation.order_id,
+            status=reservation.status,
+            reason=reservation.reason,
+            lines=[LineOut(sku=line.sku, quantity=line.quantity) for line in reservation.lines],
+            created_at=reservation.created_at.replace(tzinfo=UTC),
+            updated_at=reservation.updated_at.replace(tzinfo=UTC),
+            expires_at=expires.replace(tzinfo=UTC) if expires else None,
+        )
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.runtime.db
+    return database
+
+
+def _service(request: Request) -> InventoryService:
+    service: InventoryService = request.app.state.runtime.extras["inventory"]
+    return service
+
+
+@router.get("/items/{sku}", response_model=StockOut)
+async def get_item(request: Request, sku: Sku) -> StockOut:
+    async with _database(request).session() as session:
+        item = await InventoryRepository(session).item(sku)
+        if item is None:
+            raise Problem(404, f"No stock item for SKU {sku}")
+        return StockOut(sku=item.sku, available=item.available)
+
+
+@router.put("/items/{sku}", response_model=StockAdminOut)
+async def set_stock(request: Request, sku: Sku, body: SetStock, admin: AdminUser) -> StockAdminOut:
+    service = _service(request)
+    try:
+        item = await transactionally(
+            _database(request),
+            lambda uow: service.set_on_hand(sku, body.on_hand, str(admin.user_id), uow),
+        )
+    except UnknownItemError:
+        raise Problem(404, f"No stock item for SKU {sku}") from None
+    except BelowReservedError as exc:
+        raise Problem(409, str(exc), title="Below reserved stock") from None
+    return StockAdminOut.of(item)
+
+
+@router.get("/items", response_model=StockPage)
+async def list_items(
+    request: Request,
+    _admin: AdminUser,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> StockPage:
+    async with _database(request).session() as session:
+        items, total = await InventoryRepository(session).page(limit, offset)
+        return StockPage(items=[StockAdminOut.of(item) for item in items], total=total)
+
+
+@router.get("/reservations/{order_id}", response_model=ReservationOut)
+async def get_reservation(request: Request, order_id: UUID, _admin: AdminUser) -> ReservationOut:
+    async with _database(request).session() as session:
+        reservation = await InventoryRepository(session).reservation(order_id)
+        if reservation is None:
+            raise Problem(404, f"No reservation for order {order_id}")
+        return ReservationOut.of(reservation)

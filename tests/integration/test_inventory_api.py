@@ -1,0 +1,189 @@
+"""Inventory over HTTP and through the real broker, running in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from emporium.chassis import Database, UnitOfWork
+from emporium.chassis.messaging import Envelope, Messaging, Outbox, encode
+from emporium.chassis.testing import TokenFactory
+from emporium.contracts.catalog import ProductCreated
+from emporium.contracts.inventory import ReserveStock, StockLine, StockReserved
+from emporium.contracts.money import Money
+from emporium.launcher.nats import EmbeddedNats
+from emporium.services.inventory.main import create_app
+from emporium.services.inventory.service_layer import InventoryService, transactionally
+from emporium.services.inventory.settings import InventorySettings
+from tests.integration._services import chassis_settings, running, unique_namespace
+
+
+@dataclass
+class Inventory:
+    client: httpx.AsyncClient
+    tokens: TokenFactory
+    database: Database
+    service: InventoryService
+    broker_url: str
+    namespace: str
+
+    def admin(self) -> dict[str, str]:
+        return self.tokens.headers(uuid.uuid4(), role="admin")
+
+    async def stock(self, units: int = 50) -> str:
+        sku = f"SKU-{uuid.uuid4().hex[:10]}"
+        created = ProductCreated(product_id=uuid.uuid4(), sku=sku, name=sku, price=Money(amount=1))
+        service = self.service
+        await transactionally(self.database, lambda uow: service.product_created(created, uow))
+        return sku
+
+
+async def _inventory(var_dir: Path, broker_url: str) -> AsyncIterator[Inventory]:
+    namespace, tokens = unique_namespace(), TokenFactory()
+    app = functools.partial(create_app, auth=tokens.verifier())
+    async with running(app, chassis_settings(var_dir, broker_url, namespace)) as client:
+        # A second handle on the same store, to set up stock without the catalog.
+        database = Database(InventorySettings().resolved_database_url("inventory", var_dir))
+        service = InventoryService(
+            Outbox(namespace=namespace),
+            reservation_ttl=InventorySettings().reservation_ttl,
+            initial_stock=50,
+        )
+        try:
+            yield Inventory(client, tokens, database, service, broker_url, namespace)
+        finally:
+            await database.dispose()
+
+
+@pytest.fixture
+async def inventory(var_dir: Path, embedded_nats: EmbeddedNats) -> AsyncIterator[Inventory]:
+    async for running_inventory in _inventory(var_dir, embedded_nats.url):
+        yield running_inventory
+
+
+async def test_public_read_is_sku_and_available_only(inventory: Inventory) -> None:
+    sku = await inventory.stock()
+    response = await inventory.client.get(f"/api/inventory/items/{sku}")
+    assert response.json() == {"sku": sku, "available": 50}
+
+
+async def test_setting_stock_needs_an_admin(inventory: Inventory) -> None:
+    sku = await inventory.stock()
+    path, body = f"/api/inventory/items/{sku}", {"on_hand": 7}
+    anonymous = await inventory.client.put(path, json=body)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    customer = await inventory.client.put(path, json=body, headers=inventory.tokens.headers())
+    assert customer.status_code == 403
+    admin = await inventory.client.put(path, json=body, headers=inventory.admin())
+    assert admin.status_code == 200
+    assert admin.json() | {"restocked": -43, "on_hand": 7, "available": 7} == admin.json()
+    listing = await inventory.client.get("/api/inventory/items", headers=inventory.tokens.headers())
+    assert listing.status_code == 403
+
+
+async def test_stock_is_never_set_below_what_is_reserved(inventory: Inventory) -> None:
+    sku = await inventory.stock()
+    order = uuid.uuid4()
+    command = ReserveStock(order_id=order, lines=[StockLine(sku=sku, quantity=5)])
+    service = inventory.service
+    await transactionally(inventory.database, lambda uow: service.reserve(command, uow))
+    path = f"/api/inventory/items/{sku}"
+    refused = await inventory.client.put(path, json={"on_hand": 4}, headers=inventory.admin())
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (
+        await inventory.client.put(path, json={"on_hand": 5}, headers=inventory.admin())
+    ).json()["available"] == 0
+    reservation = await inventory.client.get(
+        f"/api/inventory/reservations/{order}", headers=inventory.admin()
+    )
+    assert reservation.json()["status"] == "RESERVED"
+    assert reservation.json()["lines"] == [{"sku": sku, "quantity": 5}]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("PUT", "/api/inventory/items/NO-SUCH", {"on_hand": 1}, 404),
+        ("PUT", "/api/inventory/items/X", {"on_hand": -1}, 422),
+        ("PUT", "/api/inventory/items/X", {"units": 1}, 422),
+        ("GET", "/api/inventory/items?limit=0", None, 422),
+        ("GET", "/api/inventory/reservations/not-a-uuid", None, 422),
+        ("GET", f"/api/inventory/reservations/{uuid.uuid4()}", None, 404),
+    ],
+)
+async def test_bad_admin_requests_are_problems(
+    inventory: Inventory, method: str, path: str, body: object, status: int
+) -> None:
+    response = await inventory.client.request(method, path, json=body, headers=inventory.admin())
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_admin_list_shows_every_counter(inventory: Inventory) -> None:
+    await inventory.stock()
+    page = (await inventory.client.get("/api/inventory/items", headers=inventory.admin())).json()
+    assert page["total"] >= 1
+    for item in page["items"]:
+        assert item["initial"] + item["restocked"] == (
+            item["available"] + item["reserved"] + item["sold"]
+        )
+
+
+async def _saga(
+    inventory: Inventory, saga_db: Database, answers: list[StockReserved], seen: asyncio.Event
+) -> Messaging:
+    async def on_reserved(event: StockReserved, _uow: UnitOfWork) -> None:
+        answers.append(event)
+        seen.set()
+
+    await saga_db.create_all()
+    return Messaging(
+        inventory.broker_url,
+        service="saga",
+        database=saga_db,
+        handlers={StockReserved: on_reserved},
+        namespace=inventory.namespace,
+    )
+
+
+async def test_reserve_command_through_the_broker_answers_once_per_order(
+    var_dir: Path, tmp_path: Path, broker_url: str
+) -> None:
+    async for inventory in _inventory(var_dir, broker_url):
+        sku = await inventory.stock()
+        answers: list[StockReserved] = []
+        seen = asyncio.Event()
+        saga_db = Database(f"sqlite+aiosqlite:///{tmp_path / 'saga.db'}")
+        saga = await _saga(inventory, saga_db, answers, seen)
+        await saga.start()
+        try:
+            command = ReserveStock(order_id=uuid.uuid4(), lines=[StockLine(sku=sku, quantity=2)])
+            envelope = encode(command, namespace=inventory.namespace)
+            # Two broker copies of one message (distinct dedup ids): a real redelivery.
+            for copy in range(2):
+                await saga.transport.publish(
+                    Envelope(
+                        envelope.subject,
+                        envelope.payload,
+                        envelope.message_id,
+                        envelope.headers,
+                        dedup_id=f"{envelope.message_id}-{copy}",
+                    )
+                )
+            await asyncio.wait_for(seen.wait(), timeout=15)
+            await asyncio.sleep(0.5)  # room for a wrong second answer to show up
+            assert [a.order_id for a in answers] == [command.order_id]
+            item = await inventory.client.get(f"/api/inventory/items/{sku}")
+            assert item.json()["available"] == 48
+        finally:
+            await saga.stop()
+            await saga_db.dispose()
