@@ -88,3 +88,14 @@ class PaymentRefunded(IntegrationEvent):
 
     order_id: UUID
     amount: Money
+
+
+class PaymentCaptureRefused(IntegrationEvent):
+    """A capture that cannot happen: the payment was never authorized, was declined
+    or voided. Nothing was taken; the saga should compensate (added in v1, additive)."""
+
+    type = "PaymentCaptureRefused"
+    context = "payments"
+
+    order_id: UUID
+    reason: str  # the intent's status, or "NOT_AUTHORIZED" for an unknown order

@@ -83,6 +83,7 @@ DEFAULT_TABLE = ServiceTable(
         ServiceSpec("catalog", "emporium.services.catalog", default_replicas=1),
         ServiceSpec("inventory", "emporium.services.inventory", default_replicas=1),
         ServiceSpec("cart", "emporium.services.cart", default_replicas=1),
+        ServiceSpec("payments", "emporium.services.payments", default_replicas=1),
         ServiceSpec("gateway", "emporium.services.gateway", gateway=True),
     ),
     pre_start=(PreStartStep("seed", "emporium.services.catalog.seed"),),

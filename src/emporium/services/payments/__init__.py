@@ -1,0 +1,1 @@
+"""payments: payment intents per order and a simulated card processor."""

@@ -1,0 +1,3 @@
+from emporium.services.payments.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Payments' adapters: table mapping, repository and the simulated card processor."""

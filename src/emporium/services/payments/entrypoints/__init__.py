@@ -1,0 +1,1 @@
+"""How work reaches payments: HTTP routes and the saga's commands from the broker."""
