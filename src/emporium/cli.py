@@ -111,6 +111,8 @@ def _detached_command(settings: LauncherSettings, replicas: list[str]) -> list[s
     command += ["--gateway-port", str(settings.gateway_port)]
     command += ["--broker", settings.broker, "--profile", settings.profile]
     command += ["--ready-timeout", str(settings.launcher_ready_timeout)]
+    if settings.tls:
+        command.append("--tls")
     for replica in replicas:
         command += ["--replicas", replica]
     return command
@@ -172,6 +174,9 @@ def up(
     ready_timeout: Annotated[
         float | None, typer.Option(help="Seconds to wait for readiness (default 60)")
     ] = None,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="Serve the gateway over HTTPS (local CA in var/tls/)")
+    ] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", hidden=True)] = False,
 ) -> None:
     """Start the broker and every service; wait until all are ready."""
@@ -181,6 +186,7 @@ def up(
         broker=broker,
         profile=profile,
         launcher_ready_timeout=ready_timeout,
+        tls=tls or None,
     )
     arguments = [part for value in replicas or [] for part in value.split(",") if part.strip()]
     try:

@@ -270,18 +270,18 @@ async def test_killing_an_instance_fails_no_sequential_get(
 
 
 async def test_a_service_with_no_ready_instance_answers_503_at_once(tmp_path: Path) -> None:
-    down = {"service": "cart", "instance": "cart-1", "url": f"http://127.0.0.1:{free_port()}"}
+    down = {"service": "reviews", "instance": "reviews-1", "url": f"http://127.0.0.1:{free_port()}"}
     write_registry(tmp_path / "registry.json", 1, [down])
     async with running_gateway(tmp_path) as gateway:
         started = time.perf_counter()
-        async with gateway.session.get(f"{gateway.url}/api/cart") as response:
+        async with gateway.session.get(f"{gateway.url}/api/reviews") as response:
             elapsed = time.perf_counter() - started
             body = await response.json(content_type=None)
             assert response.status == 503
             assert response.headers["content-type"] == "application/problem+json"
             assert response.headers["retry-after"] == "1"
         assert body["status"] == 503
-        assert "cart" in body["detail"]
+        assert "reviews" in body["detail"]
         assert elapsed < 1.0  # a hang guard, not a performance assertion
 
 

@@ -61,6 +61,8 @@ class InstanceContext:
     stop_timeout: float = 10.0
     probe_interval: float = 0.1
     backoff: Callable[[], Backoff] = field(default=Backoff)
+    # "https" under `emporium up --tls`; other instances always speak plain HTTP.
+    gateway_scheme: str = "http"
 
 
 def tail(path: Path, lines: int = 20) -> list[str]:
@@ -104,7 +106,8 @@ class Instance:
 
     @property
     def url(self) -> str:
-        return f"http://{self.context.host}:{self.port}"
+        scheme = self.context.gateway_scheme if self.spec.gateway else "http"
+        return f"{scheme}://{self.context.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:

@@ -42,6 +42,7 @@ from emporium.launcher.specs import (
     merged_replicas,
 )
 from emporium.launcher.supervisor import Supervisor
+from emporium.launcher.tls import TlsFiles, ensure_tls
 
 __all__ = ["LaunchError", "Launcher", "read_state", "resolve_table"]
 
@@ -93,10 +94,12 @@ class Launcher:
         self._control: ControlServer | None = None
         self._started = time.monotonic()
         self._stop_requested = asyncio.Event()
+        self._tls: TlsFiles | None = None
 
     @property
     def gateway_url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.gateway_port}"
+        scheme = "https" if self.settings.tls else "http"
+        return f"{scheme}://{self.settings.host}:{self.settings.gateway_port}"
 
     # -- start --------------------------------------------------------------
 
@@ -120,12 +123,16 @@ class Launcher:
 
     async def _start(self) -> dict[str, Any]:
         self.broker_url = await self._start_broker()
+        if self.settings.tls:
+            self._tls = await asyncio.to_thread(ensure_tls, self.layout.tls)
         env = self._base_env()
         for step in self.table.pre_start:
             if self.settings.profile in step.profiles:
                 await self._run_step(step, env)
-        self._session = aiohttp.ClientSession()
+        connector = aiohttp.TCPConnector(ssl=self._tls.client_context()) if self._tls else None
+        self._session = aiohttp.ClientSession(connector=connector)
         context = InstanceContext(
+            gateway_scheme="https" if self._tls else "http",
             host=self.settings.host,
             log_dir=self.layout.log,
             env=env,
@@ -174,6 +181,13 @@ class Launcher:
             # one place that knows every instance and balances over them.
             EMPORIUM_INTERNAL_URL=self.gateway_url,
         )
+        if self._tls is not None:
+            env.update(
+                EMPORIUM_GATEWAY_TLS_CERTFILE=str(self._tls.cert),
+                EMPORIUM_GATEWAY_TLS_KEYFILE=str(self._tls.key),
+                # Services call each other through the gateway, now over HTTPS.
+                SSL_CERT_FILE=str(self._tls.trust),
+            )
         return env
 
     async def _run_step(self, step: PreStartStep, env: Mapping[str, str]) -> None:

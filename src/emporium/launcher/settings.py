@@ -32,6 +32,8 @@ class LauncherSettings(BaseSettings):
     launcher_ready_timeout: float = Field(default=60.0, gt=0)
     launcher_drain_seconds: float = Field(default=1.0, ge=0)
     launcher_stop_timeout: float = Field(default=10.0, gt=0)
+    # Serve the gateway over HTTPS with a local CA made under var/tls/.
+    tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ class VarLayout:
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    @property
+    def tls(self) -> Path:
+        return self.root / "tls"
 
     @property
     def registry(self) -> Path:

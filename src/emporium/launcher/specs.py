@@ -80,6 +80,7 @@ class ServiceTable:
 
 DEFAULT_TABLE = ServiceTable(
     services=(
+        ServiceSpec("identity", "emporium.services.identity", default_replicas=1),
         ServiceSpec("catalog", "emporium.services.catalog", default_replicas=1),
         ServiceSpec("inventory", "emporium.services.inventory", default_replicas=1),
         ServiceSpec("cart", "emporium.services.cart", default_replicas=1),

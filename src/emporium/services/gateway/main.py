@@ -1,15 +1,28 @@
-"""The gateway process: discovery, balancer and proxy on the chassis."""
+"""The gateway process: discovery, balancer and proxy on the chassis, behind the edge.
+
+Middleware, outside in: browser security headers and CORS; the chassis' request
+context (ids, logs, metrics, body limit); the edge (token verification, rate
+limits); then the gateway's own routes or the proxy.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import uvicorn
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from emporium.chassis import ChassisSettings, create_service, serve
+from emporium.chassis import ChassisSettings, Component, create_service, serve
+from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.services.gateway.balancer import Balancer
+from emporium.services.gateway.browser import BrowserSecurityMiddleware
 from emporium.services.gateway.discovery import Discovery
+from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
 from emporium.services.gateway.openapi import OpenApiAggregator
 from emporium.services.gateway.proxy import Proxy
+from emporium.services.gateway.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from emporium.services.gateway.registry import Upstreams
 from emporium.services.gateway.routes import gateway_router
 from emporium.services.gateway.settings import GatewaySettings
@@ -20,8 +33,12 @@ DEFAULT_PORT = 8080
 
 
 def create_app(
-    settings: GatewaySettings | None = None, chassis: ChassisSettings | None = None
+    settings: GatewaySettings | None = None,
+    chassis: ChassisSettings | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
 ) -> FastAPI:
+    """The gateway app. ``verifier`` replaces the JWKS-from-identity one (tests)."""
     settings = settings or GatewaySettings()
     chassis = chassis or ChassisSettings()
     if settings.port is not None or "port" not in chassis.model_fields_set:
@@ -40,18 +57,60 @@ def create_app(
     aggregator = OpenApiAggregator(
         upstreams, balancer, lambda: proxy.session, ttl=settings.openapi_ttl
     )
+    if settings.auth_enabled and verifier is None:
+        verifier = TokenVerifier(
+            AuthSettings(),
+            "identity:/.well-known/jwks.json",
+            fetch=jwks_fetcher(upstreams, balancer, lambda: proxy.session),
+        )
+    limiter: Limiter = (
+        RedisLimiter(settings.redis_url, prefix=settings.redis_prefix)
+        if settings.redis_url
+        else MemoryLimiter()
+    )
+
+    def components(_runtime: object) -> Mapping[str, Component]:
+        found: dict[str, Component] = {"proxy": proxy, "discovery": discovery, "limits": limiter}
+        if verifier is not None:
+            found["verifier"] = verifier
+        return found
+
     app = create_service(
         "gateway",
         routers=[gateway_router(upstreams, balancer, aggregator)],
         settings=chassis,
-        components=lambda _runtime: {"proxy": proxy, "discovery": discovery},
+        components=components,
         max_body=settings.body_limit,
     )
+    active_verifier = verifier if settings.auth_enabled else None
+    # Innermost user middleware: runs after the chassis set the request id.
+    app.user_middleware.append(
+        Middleware(EdgeMiddleware, settings=settings, verifier=active_verifier, limiter=limiter)
+    )
+    # Outermost: every response, even the chassis' own errors, gets the headers.
+    app.add_middleware(BrowserSecurityMiddleware, cors_origins=settings.cors_origins)
     # Last, so /health/*, /metrics and the gateway's own /api routes win.
     app.router.routes.append(Route("/{path:path}", proxy, include_in_schema=False))
     app.state.upstreams = upstreams
+    app.state.gateway_settings = settings
     return app
 
 
 def main() -> None:
-    serve(create_app())
+    settings = GatewaySettings()
+    app = create_app(settings)
+    if settings.tls_certfile is None or settings.tls_keyfile is None:
+        serve(app)
+        return
+    chassis: ChassisSettings = app.state.runtime.settings
+    uvicorn.run(
+        app,
+        host=chassis.host,
+        port=chassis.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        ssl_certfile=str(settings.tls_certfile),
+        ssl_keyfile=str(settings.tls_keyfile),
+    )

@@ -39,13 +39,50 @@ class GatewaySettings(BaseSettings):
     pool_per_host: int = Field(default=256, ge=1)
     openapi_ttl: float = Field(default=5.0, ge=0)
 
+    # -- the edge: authentication, rate limits, browser security, TLS --------
+    # Verify every bearer token here too (services verify again, so this only
+    # stops forged traffic earlier); false only for benchmarks and tests.
+    auth_enabled: bool = True
+    # Paths (and everything below them) that need a signed-in user; which
+    # methods need an admin is left to the services, which know.
+    protected_paths: list[str] = Field(
+        default_factory=lambda: [
+            "/api/identity/me",
+            "/api/cart",
+            "/api/orders",
+            "/api/payments",
+            "/api/notifications",
+            "/api/shipping/shipments",
+        ]
+    )
+    # Generous defaults: a laptop running e2e tests and benchmarks from one
+    # address must never be throttled. Production tunes these.
+    address_rate: float = Field(default=1000.0, gt=0)
+    address_burst: int = Field(default=2000, ge=1)
+    user_rate: float = Field(default=500.0, gt=0)
+    user_burst: int = Field(default=1000, ge=1)
+    # Password guessing: per client address and email on POST /api/identity/token.
+    login_rate: float = Field(default=0.1, gt=0)
+    login_burst: int = Field(default=5, ge=1)
+    # Set: buckets live in Redis and every gateway replica shares them.
+    redis_url: str = ""
+    redis_prefix: str = "emporium:ratelimit:"
+    cors_origins: list[str] = Field(default_factory=list)
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+
     @model_validator(mode="after")
     def _one_source(self) -> GatewaySettings:
         if self.registry is not None and self.upstreams:
             raise ValueError(
                 "set EMPORIUM_GATEWAY_REGISTRY or EMPORIUM_GATEWAY_UPSTREAMS, not both"
             )
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("set both EMPORIUM_GATEWAY_TLS_CERTFILE and _TLS_KEYFILE, or neither")
         return self
+
+    def requires_user(self, path: str) -> bool:
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.protected_paths)
 
     def timeout_for(self, service: str) -> float:
         return self.service_timeouts.get(service, self.request_timeout)

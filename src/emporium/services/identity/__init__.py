@@ -1,0 +1,1 @@
+"""identity: users, credentials, roles, access and refresh tokens, signing keys."""

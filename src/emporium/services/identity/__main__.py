@@ -1,0 +1,3 @@
+from emporium.services.identity.main import main
+
+main()

@@ -1,0 +1,63 @@
+"""identity's settings (``EMPORIUM_IDENTITY_*`` plus ``EMPORIUM_ADMIN_PASSWORD``).
+
+Built at start-up. :meth:`IdentitySettings.check` enforces what the prod profile
+demands: a signing key from configuration and a real admin password.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from emporium.chassis import ServiceSettings
+from emporium.chassis.settings import ConfigurationError
+
+__all__ = ["ADMIN_EMAIL", "DEFAULT_ADMIN_PASSWORD", "IdentitySettings"]
+
+ADMIN_EMAIL = "admin@emporium.local"
+DEFAULT_ADMIN_PASSWORD = "emporium-admin"
+
+
+class IdentitySettings(ServiceSettings):
+    """Token lifetimes, key rotation overlap, argon2 cost and the seeded admin."""
+
+    model_config = SettingsConfigDict(env_prefix="EMPORIUM_IDENTITY_", extra="ignore")
+
+    access_token_ttl: int = Field(default=15 * 60, ge=10)
+    refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=60)
+    # How long a replaced signing key stays published (and so verifying) after
+    # a rotation. At least the access token lifetime, or tokens die early.
+    key_overlap_seconds: float = Field(default=30 * 60, ge=0)
+    # Ed25519 private key (PKCS#8 PEM). Required in prod; locally one is generated.
+    signing_key: str = ""
+    # argon2id; defaults are OWASP's minimum (19 MiB, 2 passes, 1 lane); see
+    # docs/decisions/0007 for the measured login throughput.
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    # Not prefixed: the launcher's summary and the brief name this variable.
+    admin_password: str = Field(
+        default="",
+        validation_alias=AliasChoices("EMPORIUM_ADMIN_PASSWORD", "admin_password"),
+        min_length=0,
+    )
+
+    def effective_admin_password(self, profile: str) -> str:
+        if profile == "prod":
+            if not self.admin_password or self.admin_password == DEFAULT_ADMIN_PASSWORD:
+                raise ConfigurationError(
+                    "EMPORIUM_ADMIN_PASSWORD must be set to a non-default value in the prod profile"
+                )
+            if len(self.admin_password) < 12:
+                raise ConfigurationError(
+                    "EMPORIUM_ADMIN_PASSWORD must be at least 12 characters in the prod profile"
+                )
+        return self.admin_password or DEFAULT_ADMIN_PASSWORD
+
+    def check(self, profile: str) -> None:
+        """Fail fast on what the profile forbids; the message names the setting."""
+        self.effective_admin_password(profile)
+        if profile == "prod" and not self.signing_key.strip():
+            raise ConfigurationError(
+                "EMPORIUM_IDENTITY_SIGNING_KEY (Ed25519 PKCS#8 PEM) must be set in the prod profile"
+            )

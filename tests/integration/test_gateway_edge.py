@@ -1,0 +1,239 @@
+"""The gateway's edge: token checks, identity-header stripping, rate limits,
+security headers and CORS, in front of a real upstream process."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from emporium.chassis import ChassisSettings
+from emporium.chassis.testing import TokenFactory
+from emporium.services.gateway import create_app
+from emporium.services.gateway.settings import GatewaySettings
+from tests.conftest import REDIS_URL, require_server
+from tests.integration.test_gateway import Upstream, upstreams, wait_ready
+
+__all__ = ["forged_tokens", "upstreams"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {
+        "iss": "emporium-identity",
+        "aud": "emporium",
+        "sub": str(uuid.uuid4()),
+        "role": "customer",
+        "iat": now,
+        "exp": now + 300,
+    }
+    return {**claims, **overrides}
+
+
+def forged_tokens(key: Ed25519PrivateKey, kid: str) -> dict[str, str]:
+    """Every way a token must fail, made with (or without) the real signing key."""
+
+    def sign(claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+        return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, **(headers or {})})
+
+    good = sign(_claims())
+    head, body, signature = good.split(".")
+    tampered_body = _b64(json.dumps({**_claims(), "role": "admin"}).encode())
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    hs_head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    hs_body = _b64(json.dumps(_claims(role="admin")).encode())
+    hs_signature = _b64(hmac.new(public_pem, f"{hs_head}.{hs_body}".encode(), "sha256").digest())
+    none_head = _b64(json.dumps({"alg": "none", "typ": "JWT", "kid": kid}).encode())
+    return {
+        "expired": sign(_claims(iat=int(time.time()) - 600, exp=int(time.time()) - 60)),
+        "tampered signature": f"{head}.{body}.{signature[:-4]}AAAA",
+        "tampered claims": f"{head}.{tampered_body}.{signature}",
+        "alg none": f"{none_head}.{hs_body}.",
+        "HMAC with the public key": f"{hs_head}.{hs_body}.{hs_signature}",
+        "wrong issuer": sign(_claims(iss="someone-else")),
+        "wrong audience": sign(_claims(aud="another-system")),
+        "unknown kid": sign(_claims(), {"kid": "no-such-key"}),
+        "garbage": "not.a.jwt",
+    }
+
+
+@asynccontextmanager
+async def edge(
+    tmp_path: Path, upstream: Upstream, factory: TokenFactory | None = None, **overrides: Any
+) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+    settings = GatewaySettings(
+        upstreams={"identity": [upstream.url], "catalog": [upstream.url]}, **overrides
+    )
+    chassis = ChassisSettings(var_dir=tmp_path, log_level="WARNING")
+    verifier = (factory or TokenFactory()).verifier()
+    app = create_app(settings, chassis, verifier=verifier)
+    async with app.router.lifespan_context(app):
+        clients: list[httpx.AsyncClient] = []
+
+        def client(address: str = "127.0.0.1") -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=app, client=(address, 40000))
+            made = httpx.AsyncClient(transport=transport, base_url="http://gateway")
+            clients.append(made)
+            return made
+
+        try:
+            yield client
+        finally:
+            for made in clients:
+                await made.aclose()
+
+
+@pytest.fixture
+async def upstream(upstreams: Callable[[str, str], Upstream]) -> Upstream:
+    started = upstreams("identity", "identity-1")
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, started)
+    return started
+
+
+def is_problem(response: httpx.Response, status: int) -> bool:
+    return response.status_code == status and response.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+
+
+async def test_every_bad_token_is_401_at_the_edge_and_never_forwarded(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    factory = TokenFactory()
+    async with edge(tmp_path, upstream, factory) as client:
+        gateway = client()
+        missing = await gateway.get("/api/identity/me")
+        assert is_problem(missing, 401)
+        assert "bearer" in missing.headers["www-authenticate"].lower()
+        for name, token in forged_tokens(factory.private_key, factory.kid).items():
+            # An open route too: a bad token is refused wherever it is sent.
+            for path in ("/api/identity/me", "/api/catalog/products"):
+                response = await gateway.get(path, headers={"Authorization": f"Bearer {token}"})
+                assert is_problem(response, 401), (name, path, response.text)
+                assert "x-upstream" not in response.headers, name
+        basic = await gateway.get("/api/catalog/x", headers={"Authorization": "Basic YTpi"})
+        assert is_problem(basic, 401)
+
+
+async def test_a_valid_token_passes_and_client_identity_headers_are_stripped(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    factory = TokenFactory()
+    async with edge(tmp_path, upstream, factory) as client:
+        spoof = {"X-User-Id": "someone", "X-User-Role": "admin", "X-Emporium-Role": "admin"}
+        response = await client().get("/api/identity/me", headers={**factory.headers(), **spoof})
+        assert response.status_code == 200
+        seen = response.json()["headers"]
+        assert seen["authorization"].startswith("Bearer ")
+        assert not {"x-user-id", "x-user-role", "x-emporium-role"} & set(seen)
+        open_route = await client().get("/api/catalog/products")
+        assert open_route.status_code == 200
+
+
+async def test_password_guessing_is_throttled_per_address_and_email(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    async with edge(tmp_path, upstream, login_burst=3, login_rate=0.01) as client:
+        attacker, bystander = client("10.0.0.1"), client("10.0.0.2")
+        guess = {"email": "victim@example.com", "password": "guess"}
+        statuses = [
+            (await attacker.post("/api/identity/token", json=guess)).status_code for _ in range(3)
+        ]
+        assert statuses == [200, 200, 200]
+        throttled = await attacker.post("/api/identity/token", json=guess)
+        assert is_problem(throttled, 429)
+        assert int(throttled.headers["retry-after"]) >= 1
+        other_email = {"email": "someone@example.com", "password": "pw"}
+        assert (await attacker.post("/api/identity/token", json=other_email)).status_code == 200
+        assert (await bystander.post("/api/identity/token", json=guess)).status_code == 200
+
+
+async def test_the_per_address_limit_spares_other_addresses(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    async with edge(tmp_path, upstream, address_burst=5, address_rate=0.01) as client:
+        busy, quiet = client("10.0.1.1"), client("10.0.1.2")
+        for _ in range(5):
+            assert (await busy.get("/api/catalog/products")).status_code == 200
+        assert is_problem(await busy.get("/api/catalog/products"), 429)
+        assert (await busy.get("/health/live")).status_code == 200  # probes are never limited
+        assert (await quiet.get("/api/catalog/products")).status_code == 200
+
+
+async def test_security_headers_are_on_every_response_and_hsts_only_over_tls(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    async with edge(tmp_path, upstream) as client:
+        gateway = client()
+        for path in ("/api/catalog/products", "/health/live", "/api/nothing-here/x"):
+            response = await gateway.get(path)
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert response.headers["x-frame-options"] == "DENY"
+            assert "referrer-policy" in response.headers
+            assert "default-src 'self'" in response.headers["content-security-policy"]
+            assert "strict-transport-security" not in response.headers
+
+
+async def test_cors_answers_only_configured_origins(tmp_path: Path, upstream: Upstream) -> None:
+    allowed = "https://shop.example.test"
+    async with edge(tmp_path, upstream, cors_origins=[allowed]) as client:
+        gateway = client()
+        preflight = {"Access-Control-Request-Method": "POST"}
+        ok = await gateway.options(
+            "/api/catalog/products", headers={"Origin": allowed, **preflight}
+        )
+        assert ok.status_code == 204
+        assert ok.headers["access-control-allow-origin"] == allowed
+        assert "authorization" in ok.headers["access-control-allow-headers"]
+        refused = await gateway.options(
+            "/api/catalog/products", headers={"Origin": "https://evil.test", **preflight}
+        )
+        assert is_problem(refused, 403)
+        assert "access-control-allow-origin" not in refused.headers
+        simple = await gateway.get("/api/catalog/products", headers={"Origin": allowed})
+        assert simple.headers["access-control-allow-origin"] == allowed
+        other = await gateway.get("/api/catalog/products", headers={"Origin": "https://evil.test"})
+        assert other.status_code == 200
+        assert "access-control-allow-origin" not in other.headers
+
+
+async def test_two_gateways_share_one_redis_bucket(tmp_path: Path, upstream: Upstream) -> None:
+    redis_url = require_server(REDIS_URL, "Redis")
+    shared: dict[str, Any] = {
+        "redis_url": redis_url,
+        "redis_prefix": f"test:{uuid.uuid4().hex}:",
+        "address_burst": 4,
+        "address_rate": 0.01,
+    }
+    async with (
+        edge(tmp_path / "a", upstream, **shared) as first,
+        edge(tmp_path / "b", upstream, **shared) as second,
+    ):
+        one, two = first("10.0.2.1"), second("10.0.2.1")
+        statuses = []
+        for index in range(6):
+            gateway = one if index % 2 == 0 else two
+            statuses.append((await gateway.get("/api/catalog/products")).status_code)
+        assert statuses == [200, 200, 200, 200, 429, 429]
+        # Another address has its own bucket, on either gateway.
+        assert (await second("10.0.2.2").get("/api/catalog/products")).status_code == 200
