@@ -126,7 +126,8 @@ class Outbox:
                 for listener in list(self._listeners):
                     listener()
 
-        def after_rollback(_session: Any) -> None:
+        # SQLAlchemy calls after_soft_rollback(session, previous_transaction).
+        def after_rollback(_session: Any, _previous: Any) -> None:
             sync_session.info.pop(pending, None)
 
         sa.event.listen(sync_session, "after_commit", after_commit)
