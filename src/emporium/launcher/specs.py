@@ -85,6 +85,8 @@ DEFAULT_TABLE = ServiceTable(
         ServiceSpec("inventory", "emporium.services.inventory", default_replicas=1),
         ServiceSpec("cart", "emporium.services.cart", default_replicas=1),
         ServiceSpec("payments", "emporium.services.payments", default_replicas=1),
+        ServiceSpec("shipping", "emporium.services.shipping", default_replicas=1),
+        ServiceSpec("notifications", "emporium.services.notifications", default_replicas=1),
         ServiceSpec("gateway", "emporium.services.gateway", gateway=True),
     ),
     pre_start=(PreStartStep("seed", "emporium.services.catalog.seed"),),

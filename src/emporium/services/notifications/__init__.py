@@ -1,0 +1,1 @@
+"""notifications: the messages Emporium sends its customers about their orders."""

@@ -1,0 +1,3 @@
+from emporium.services.notifications.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""shipping: delivery quotes, shipments and their dispatch, tracking numbers."""

@@ -1,0 +1,3 @@
+from emporium.services.shipping.main import main
+
+main()

@@ -1,0 +1,160 @@
+"""Shipments on real stores (SQLite and MariaDB): transitions are atomic and exclusive.
+
+Each MariaDB test gets a database of its own (``t_<hex>``, made through aiomysql
+and dropped after): the outbox table is shared by everything in a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import aiomysql
+import pytest
+import sqlalchemy as sa
+
+from emporium.chassis import Database
+from emporium.chassis.messaging import OUTBOX, Outbox
+from emporium.contracts.money import Money
+from emporium.contracts.orders import OrderCancelled, OrderConfirmed
+from emporium.services.shipping.dispatcher import Dispatcher
+from emporium.services.shipping.domain import Shipment, ShipmentStatus, utcnow
+from emporium.services.shipping.handlers import handlers
+from emporium.services.shipping.store import ShipmentRepository
+from tests.conftest import MARIADB_URL, require_server
+
+
+def fresh_mariadb_database() -> Iterator[str]:
+    """A new, empty MariaDB database for one test; dropped afterwards."""
+    url = sa.make_url(require_server(MARIADB_URL, "MariaDB"))
+    name = f"t_{uuid.uuid4().hex[:16]}"
+
+    async def admin(statement: str) -> None:
+        connection = await aiomysql.connect(
+            host=url.host or "127.0.0.1",
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+        )
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(statement)
+        finally:
+            connection.close()
+
+    def run(statement: str) -> None:
+        # Its own thread and loop: the fixture may be set up inside a test's loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, admin(statement)).result()
+
+    run(f"CREATE DATABASE `{name}`")
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        run(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    yield from fresh_mariadb_database()
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'shipping.db'}"
+    else:
+        url = request.getfixturevalue("mariadb_url")
+    database = Database(url)
+    await database.create_all()
+    yield database
+    await database.dispose()
+
+
+async def _created(database: Database, delay: float = 0.0) -> Shipment:
+    shipment = Shipment.create(
+        uuid.uuid4(),
+        uuid.uuid4(),
+        carrier="Emporium Post",
+        country="US",
+        now=utcnow(),
+        delay=timedelta(seconds=delay),
+    )
+    async with database.unit_of_work() as uow:
+        await ShipmentRepository(uow.session).add(shipment)
+        await uow.commit()
+    return shipment
+
+
+async def _get(database: Database, shipment: Shipment) -> Shipment:
+    async with database.session() as session:
+        found = await ShipmentRepository(session).get(shipment.order_id)
+    assert found is not None
+    return found
+
+
+async def _dispatched_events(database: Database, order_id: uuid.UUID) -> int:
+    async with database.session() as session:
+        rows = (await session.execute(sa.select(OUTBOX.c.type, OUTBOX.c.payload))).all()
+    return sum(1 for t, p in rows if t == "ShipmentDispatched" and p["order_id"] == str(order_id))
+
+
+async def test_a_shipment_round_trips_with_microsecond_times(database: Database) -> None:
+    shipment = await _created(database, delay=0.25)
+    assert await _get(database, shipment) == shipment
+
+
+async def test_only_due_created_shipments_are_found(database: Database) -> None:
+    due, later, cancelled = [await _created(database, d) for d in (0, 3600, 0)]
+    async with database.unit_of_work() as uow:
+        assert await ShipmentRepository(uow.session).cancel(cancelled.order_id, utcnow())
+        await uow.commit()
+    async with database.session() as session:
+        found = set(await ShipmentRepository(session).due(utcnow(), 1000))
+    assert due.order_id in found
+    assert not {later.order_id, cancelled.order_id} & found
+
+
+async def test_a_cancelled_shipment_cannot_be_dispatched_nor_a_dispatched_one_cancelled(
+    database: Database,
+) -> None:
+    first, second = await _created(database), await _created(database)
+    async with database.unit_of_work() as uow:
+        repository = ShipmentRepository(uow.session)
+        assert await repository.cancel(first.order_id, utcnow()) is not None
+        assert await repository.claim_dispatch(first.order_id, utcnow()) is None
+        assert await repository.claim_dispatch(second.order_id, utcnow()) is not None
+        assert await repository.cancel(second.order_id, utcnow()) is None
+        await uow.commit()
+    assert (await _get(database, first)).status is ShipmentStatus.CANCELLED
+    assert (await _get(database, second)).status is ShipmentStatus.DISPATCHED
+
+
+async def test_racing_dispatchers_dispatch_each_shipment_exactly_once(database: Database) -> None:
+    shipments = [await _created(database) for _ in range(6)]
+    outbox = Outbox()
+    dispatchers = [Dispatcher(database, outbox, interval=1, batch=2) for _ in range(3)]
+    counts = await asyncio.gather(*(d.dispatch_due() for d in dispatchers))
+    assert sum(counts) == len(shipments)
+    for shipment in shipments:
+        assert (await _get(database, shipment)).status is ShipmentStatus.DISPATCHED
+        assert await _dispatched_events(database, shipment.order_id) == 1
+
+
+async def test_a_cancellation_that_overtakes_its_confirmation_prevents_the_shipment(
+    database: Database,
+) -> None:
+    table = handlers(Outbox(), delay=timedelta(0))
+    order_id, user_id = uuid.uuid4(), uuid.uuid4()
+    cancelled = OrderCancelled(order_id=order_id, user_id=user_id, reason="CUSTOMER_CANCELLED")
+    confirmed = OrderConfirmed(order_id=order_id, user_id=user_id, lines=[], total=Money(amount=1))
+    for message in (cancelled, confirmed):
+        async with database.unit_of_work() as uow:
+            await table[type(message)](message, uow)
+            await uow.commit()
+    async with database.session() as session:
+        assert await ShipmentRepository(session).get(order_id) is None
