@@ -87,6 +87,7 @@ DEFAULT_TABLE = ServiceTable(
         ServiceSpec("payments", "emporium.services.payments", default_replicas=1),
         ServiceSpec("shipping", "emporium.services.shipping", default_replicas=1),
         ServiceSpec("notifications", "emporium.services.notifications", default_replicas=1),
+        ServiceSpec("orders", "emporium.services.orders", default_replicas=1),
         ServiceSpec("gateway", "emporium.services.gateway", gateway=True),
     ),
     pre_start=(PreStartStep("seed", "emporium.services.catalog.seed"),),

@@ -1,0 +1,1 @@
+"""The orders service: orders and the checkout saga that orchestrates inventory and payments."""

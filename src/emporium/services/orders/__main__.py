@@ -1,0 +1,3 @@
+from emporium.services.orders.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Orders' adapters: the ORM mapping and repository, and the HTTP clients it checks out with."""

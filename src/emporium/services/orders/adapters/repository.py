@@ -1,0 +1,67 @@
+"""Loading and listing orders inside one session; it never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.services.orders.adapters.orm import orders
+from emporium.services.orders.domain import Order, Status
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, order: Order) -> None:
+        self.session.add(order)
+
+    async def get(self, order_id: UUID) -> Order | None:
+        # populate_existing: a retried message must see the latest committed row.
+        query = sa.select(Order).where(orders.c.id == order_id)
+        return (
+            await self.session.scalars(query.execution_options(populate_existing=True))
+        ).one_or_none()
+
+    async def by_key(self, user_id: UUID, key: str) -> Order | None:
+        query = sa.select(Order).where(orders.c.user_id == user_id, orders.c.idempotency_key == key)
+        return (await self.session.scalars(query)).one_or_none()
+
+    async def page(
+        self,
+        *,
+        user_id: UUID | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[Order], int]:
+        """Newest first; ``user_id`` None means every customer's (the admin audit)."""
+        where: list[sa.ColumnElement[bool]] = []
+        if user_id is not None:
+            where.append(orders.c.user_id == user_id)
+        if status is not None:
+            where.append(orders.c.status == status)
+        count = sa.select(sa.func.count()).select_from(orders).where(*where)
+        total = int((await self.session.execute(count)).scalar_one())
+        query = (
+            sa.select(Order)
+            .where(*where)
+            .order_by(orders.c.created_at.desc(), orders.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return (await self.session.scalars(query)).all(), total
+
+    async def overdue(self, now: datetime, limit: int) -> list[UUID]:
+        """PENDING orders whose current step is past its deadline, most overdue first."""
+        query = (
+            sa.select(orders.c.id)
+            .where(orders.c.status == Status.PENDING, orders.c.deadline <= now)
+            .order_by(orders.c.deadline)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(query)).all())

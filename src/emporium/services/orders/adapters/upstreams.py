@@ -1,0 +1,158 @@
+"""The synchronous calls checkout makes: cart, shipping quote, card tokenization.
+
+Each call is made on the customer's behalf and carries their ``Authorization``
+header. Any failure to get an answer (down, timing out, circuit open, 5xx, a
+body that is not what the contract says) is :class:`UpstreamDownError`, which
+the route turns into a fast 503; nothing is created then.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from emporium.chassis.http import Response, ServiceClient, UpstreamFailure
+from emporium.contracts import Money
+from emporium.services.orders.domain import Card
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class UpstreamDownError(Exception):
+    def __init__(self, service: str, why: str) -> None:
+        super().__init__(f"{service} unavailable: {why}")
+        self.service = service
+
+
+class UpstreamRefusedError(Exception):
+    """An upstream refused the request for a reason the customer must fix (a 4xx)."""
+
+    def __init__(self, service: str, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.service, self.status, self.detail = service, status, detail
+
+
+class CartLine(BaseModel):
+    product_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+
+
+class CartView(BaseModel):
+    items: list[CartLine]
+    total: Money
+    checkout_ready: bool | None = None
+
+
+class Quote(BaseModel):
+    amount: Money
+    carrier: str = ""
+    eta_days: int | None = None
+
+
+class CardToken(BaseModel):
+    card_token: str
+    brand: str
+    last4: str
+
+
+@dataclass
+class Upstreams:
+    """A chassis component holding one resilient client per upstream."""
+
+    cart: ServiceClient
+    shipping: ServiceClient
+    payments: ServiceClient
+
+    @classmethod
+    def at(cls, cart: str, shipping: str, payments: str, *, timeout: float) -> Upstreams:
+        return cls(
+            ServiceClient(cart, name="cart", timeout=timeout),
+            ServiceClient(shipping, name="shipping", timeout=timeout),
+            ServiceClient(payments, name="payments", timeout=timeout),
+        )
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for client in (self.cart, self.shipping, self.payments):
+            await client.close()
+
+    async def ready(self) -> bool:
+        # Upstreams being down must not take orders out of the balancer: its reads work.
+        return True
+
+    async def read_cart(self, authorization: str) -> CartView:
+        response = await _call("cart", self.cart, "GET", "/api/cart", authorization)
+        return _parse("cart", CartView, _expect(response, "cart", 200))
+
+    async def quote(self, authorization: str, country: str, items: list[dict[str, Any]]) -> Quote:
+        body = {"country": country, "items": items}
+        response = await _call(
+            "shipping", self.shipping, "POST", "/api/shipping/quotes", authorization, body, True
+        )
+        return _parse("shipping", Quote, _expect(response, "shipping", 200, 201))
+
+    async def tokenize(self, authorization: str, card: Card) -> CardToken:
+        body = {
+            "number": card.number,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "cvc": card.cvc,
+        }
+        response = await _call(
+            "payments", self.payments, "POST", "/api/payments/cards", authorization, body
+        )
+        return _parse("payments", CardToken, _expect(response, "payments", 200, 201))
+
+
+async def _call(
+    service: str,
+    client: ServiceClient,
+    method: str,
+    path: str,
+    authorization: str,
+    body: dict[str, Any] | None = None,
+    idempotent: bool | None = None,
+) -> Response:
+    try:
+        return await client.request(
+            method, path, json=body, headers={"Authorization": authorization}, idempotent=idempotent
+        )
+    except UpstreamFailure as exc:
+        # The message names the upstream and the path, never the body (card data).
+        logger.warning("checkout upstream failed: %s", exc, extra={"upstream": service})
+        raise UpstreamDownError(service, type(exc).__name__) from None
+
+
+def _expect(response: Response, service: str, *ok: int) -> Response:
+    if response.status in ok:
+        return response
+    if 400 <= response.status < 500 and response.status not in (401, 403, 404, 429):
+        raise UpstreamRefusedError(service, response.status, _detail(response))
+    raise UpstreamDownError(service, f"answered {response.status}")
+
+
+def _detail(response: Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return str(body["detail"])
+    return "the request was refused"
+
+
+def _parse(service: str, model: type[T], response: Response) -> T:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError:
+        raise UpstreamDownError(service, "answer does not match its contract") from None

@@ -1,0 +1,1 @@
+"""How work reaches orders: HTTP routes and the saga's message handler table."""

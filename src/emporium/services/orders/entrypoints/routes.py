@@ -1,0 +1,147 @@
+"""Orders' HTTP API: checkout, the customer's orders and cancel, the admin audit list."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from emporium.chassis import Database, Problem
+from emporium.chassis.auth import CurrentUser
+from emporium.services.orders.adapters.repository import OrderRepository
+from emporium.services.orders.adapters.upstreams import UpstreamDownError, UpstreamRefusedError
+from emporium.services.orders.domain import CannotCancelError, Card, InvalidCardError, Status
+from emporium.services.orders.entrypoints.schemas import OrderOut, OrderPage, PlaceOrderIn
+from emporium.services.orders.service_layer import (
+    Checkout,
+    CheckoutRefusedError,
+    PlaceOrder,
+    UnknownOrderError,
+)
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+MAX_KEY = 255
+
+
+def _checkout(request: Request) -> Checkout:
+    checkout: Checkout = request.app.state.runtime.extras["checkout"]
+    return checkout
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.runtime.db
+    return database
+
+
+def _not_found(order_id: UUID) -> Problem:
+    return Problem(404, f"No order {order_id}")
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=OrderOut,
+    responses={200: {"description": "the order this Idempotency-Key created earlier"}},
+)
+async def place_order(
+    request: Request,
+    body: PlaceOrderIn,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    if idempotency_key is None or not idempotency_key.strip():
+        raise Problem(428, "Send an Idempotency-Key header (e.g. a fresh UUID) with each order")
+    if len(idempotency_key) > MAX_KEY:
+        raise Problem(400, f"The Idempotency-Key must be at most {MAX_KEY} characters")
+    card = Card(
+        number="".join(body.payment.number.split()),
+        exp_month=body.payment.exp_month,
+        exp_year=body.payment.exp_year,
+        cvc=body.payment.cvc,
+    )
+    try:
+        card.validate(_checkout(request).clock().date())
+    except InvalidCardError as exc:
+        raise Problem(
+            422,
+            str(exc),
+            title="Invalid card",
+            errors=[{"loc": ["body", "payment", exc.field], "msg": str(exc), "type": "card"}],
+        ) from None
+    command = PlaceOrder(
+        user_id=user.user_id,
+        authorization=request.headers.get("authorization", ""),
+        idempotency_key=idempotency_key,
+        shipping_address=body.shipping_address.model_dump(),
+        card=card,
+    )
+    try:
+        order, created = await _checkout(request).place(command)
+    except CheckoutRefusedError as exc:
+        raise Problem(exc.status, exc.detail) from None
+    except UpstreamRefusedError as exc:
+        status = 422 if exc.service == "payments" else 409
+        raise Problem(status, f"{exc.service} refused the checkout: {exc.detail}") from None
+    except UpstreamDownError as exc:
+        raise Problem(
+            503,
+            f"Checkout is unavailable: {exc.service} cannot be reached; no order was created",
+            headers={"Retry-After": "2"},
+        ) from None
+    content = OrderOut.of(order).model_dump(mode="json")
+    headers = {"Location": f"/api/orders/{order.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(content, status_code=202 if created else 200, headers=headers)
+
+
+@router.get("", response_model=OrderPage)
+async def list_orders(
+    request: Request,
+    user: CurrentUser,
+    scope: Literal["mine", "all"] = "mine",
+    status: Annotated[Status | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> OrderPage:
+    """The customer's orders, newest first; ``scope=all`` (admin) lists everyone's."""
+    if scope == "all" and not user.is_admin:
+        raise Problem(403, "Only an admin may list every customer's orders")
+    owner = None if scope == "all" else user.user_id
+    async with _database(request).session() as session:
+        orders, total = await OrderRepository(session).page(
+            user_id=owner, status=status, limit=limit, offset=offset
+        )
+        return OrderPage(
+            items=[OrderOut.of(order) for order in orders], total=total, limit=limit, offset=offset
+        )
+
+
+@router.get("/{order_id}", response_model=OrderOut)
+async def get_order(request: Request, order_id: UUID, user: CurrentUser) -> OrderOut:
+    async with _database(request).session() as session:
+        order = await OrderRepository(session).get(order_id)
+        # Someone else's order is as unknown as a missing one.
+        if order is None or (order.user_id != user.user_id and not user.is_admin):
+            raise _not_found(order_id)
+        return OrderOut.of(order)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderOut)
+async def cancel_order(
+    request: Request, order_id: UUID, user: CurrentUser, response: Response
+) -> OrderOut:
+    try:
+        order = await _checkout(request).cancel(order_id, user.user_id)
+    except UnknownOrderError:
+        raise _not_found(order_id) from None
+    except CannotCancelError as exc:
+        raise Problem(409, f"The order cannot be cancelled: {exc}") from None
+    response.headers["Location"] = f"/api/orders/{order.id}"
+    return OrderOut.of(order)

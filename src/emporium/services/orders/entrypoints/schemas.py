@@ -1,0 +1,111 @@
+"""Orders' public representation (BRIEF.md, plus additive fields)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from emporium.contracts import Money
+from emporium.contracts.orders import Address
+from emporium.services.orders.domain import Order
+
+
+class PaymentIn(BaseModel):
+    """Shape checked by the route (Luhn, expiry, CVC) so errors say which field."""
+
+    number: str = Field(min_length=1, max_length=32, description="digits; spaces are ignored")
+    exp_month: int
+    exp_year: int
+    cvc: str = Field(min_length=1, max_length=8)
+
+
+class PlaceOrderIn(BaseModel):
+    shipping_address: Address
+    payment: PaymentIn
+
+
+class LineOut(BaseModel):
+    product_id: UUID
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class PaymentOut(BaseModel):
+    brand: str
+    last4: str
+
+
+class HistoryOut(BaseModel):
+    status: str
+    at: datetime
+    reason: str | None
+
+
+class OrderOut(BaseModel):
+    id: UUID
+    user_id: UUID
+    status: str
+    reason: str | None
+    items: list[LineOut]
+    items_total: Money
+    shipping: Money
+    total: Money
+    shipping_address: Address
+    payment: PaymentOut
+    history: list[HistoryOut]
+    tracking_number: str | None
+    idempotency_key: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, order: Order) -> OrderOut:
+        def money(amount: int) -> Money:
+            return Money(amount=amount, currency=order.currency)
+
+        return cls(
+            id=order.id,
+            user_id=order.user_id,
+            status=order.status,
+            reason=order.reason or None,
+            items=[
+                LineOut(
+                    product_id=line.product_id,
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price=money(line.unit_price),
+                    line_total=money(line.line_total),
+                )
+                for line in order.lines
+            ],
+            items_total=money(order.items_total),
+            shipping=money(order.shipping),
+            total=money(order.total),
+            shipping_address=Address.model_validate(order.shipping_address),
+            payment=PaymentOut(brand=order.card_brand, last4=order.card_last4),
+            history=[
+                HistoryOut(status=h.status, at=_utc(h.at), reason=h.reason or None)
+                for h in order.history
+            ],
+            tracking_number=order.tracking_number or None,
+            idempotency_key=order.idempotency_key,
+            created_at=_utc(order.created_at),
+            updated_at=_utc(order.updated_at),
+        )
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    total: int
+    limit: int
+    offset: int
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -1,0 +1,162 @@
+"""Placing an order (``POST /api/orders``) and cancelling one on the customer's word.
+
+Placing reads the cart, quotes shipping and tokenizes the card (synchronous
+calls, before any write), then creates the order PENDING with its saga state,
+history and first messages in ONE transaction. The Idempotency-Key makes a
+retried request find the order it created instead of a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from emporium.chassis import Database
+from emporium.services.orders.adapters.repository import OrderRepository
+from emporium.services.orders.adapters.upstreams import Upstreams
+from emporium.services.orders.domain import Card, Order, OrderLine
+from emporium.services.orders.service_layer.publishing import (
+    Publisher,
+    publish_recorded,
+    utcnow,
+)
+
+
+class CheckoutRefusedError(Exception):
+    """The customer must change something first; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class UnknownOrderError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    user_id: UUID
+    authorization: str
+    idempotency_key: str
+    shipping_address: dict[str, Any]
+    card: Card
+
+
+class Checkout:
+    def __init__(
+        self,
+        database: Database,
+        upstreams: Upstreams,
+        publisher: Publisher,
+        *,
+        hash_key: bytes,
+        step_timeout: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.database = database
+        self.upstreams = upstreams
+        self.publisher = publisher
+        self.hash_key = hash_key
+        self.step_timeout = step_timeout
+        self.clock = clock
+
+    def fingerprint(self, command: PlaceOrder) -> str:
+        """A keyed hash of the canonical body: compares requests without keeping the card."""
+        card = command.card
+        body = {
+            "shipping_address": command.shipping_address,
+            "payment": [card.number, card.exp_month, card.exp_year, card.cvc],
+        }
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hmac.new(self.hash_key, canonical.encode(), hashlib.sha256).hexdigest()
+
+    async def place(self, command: PlaceOrder) -> tuple[Order, bool]:
+        """The order for this key: ``(order, True)`` if created now, ``False`` if replayed."""
+        fingerprint = self.fingerprint(command)
+        if (existing := await self._replay(command, fingerprint)) is not None:
+            return existing, False
+        cart = await self.upstreams.read_cart(command.authorization)
+        if not cart.items:
+            raise CheckoutRefusedError(422, "The cart is empty")
+        if cart.checkout_ready is False:
+            raise CheckoutRefusedError(
+                409, "The cart has lines that cannot be bought; remove them first"
+            )
+        currency = cart.total.currency
+        if any(item.unit_price.currency != currency for item in cart.items):
+            raise CheckoutRefusedError(409, "The cart mixes currencies")
+        items = [{"sku": item.sku, "quantity": item.quantity} for item in cart.items]
+        country = str(command.shipping_address["country"])
+        quote = await self.upstreams.quote(command.authorization, country, items)
+        if quote.amount.currency != currency:
+            raise CheckoutRefusedError(409, "Shipping is not quoted in the cart's currency")
+        token = await self.upstreams.tokenize(command.authorization, command.card)
+        order = Order(
+            id=uuid4(),
+            user_id=command.user_id,
+            lines=[
+                OrderLine(UUID(i.product_id), i.sku, i.name, i.quantity, i.unit_price.amount)
+                for i in cart.items
+            ],
+            shipping=quote.amount.amount,
+            currency=currency,
+            shipping_address=command.shipping_address,
+            card_token=token.card_token,
+            card_brand=token.brand,
+            card_last4=token.last4,
+            idempotency_key=command.idempotency_key,
+            request_hash=fingerprint,
+            now=self.clock(),
+        )
+        order.place(self.clock(), self.step_timeout)
+        try:
+            async with self.database.unit_of_work() as uow:
+                OrderRepository(uow.session).add(order)
+                await publish_recorded(self.publisher, uow.session, order)
+                await uow.commit()
+        except IntegrityError:
+            # The same key raced in from another request and won: answer with its order.
+            if (existing := await self._replay(command, fingerprint)) is not None:
+                return existing, False
+            raise
+        return order, True
+
+    async def _replay(self, command: PlaceOrder, fingerprint: str) -> Order | None:
+        async with self.database.session() as session:
+            repository = OrderRepository(session)
+            existing = await repository.by_key(command.user_id, command.idempotency_key)
+        if existing is None:
+            return None
+        if not hmac.compare_digest(existing.request_hash, fingerprint):
+            raise CheckoutRefusedError(
+                422, "This Idempotency-Key was used for a different request; use a new key"
+            )
+        return existing
+
+    async def cancel(self, order_id: UUID, user_id: UUID) -> Order:
+        """The customer's cancel (``CannotCancelError`` once shipped or cancelled)."""
+        for attempt in range(1, 4):
+            try:
+                async with self.database.unit_of_work() as uow:
+                    order = await OrderRepository(uow.session).get(order_id)
+                    if order is None or order.user_id != user_id:
+                        raise UnknownOrderError(order_id)
+                    order.cancel_by_customer(self.clock())
+                    await publish_recorded(self.publisher, uow.session, order)
+                    await uow.commit()
+                    return order
+            except StaleDataError:
+                # A saga reply changed the order meanwhile: decide again on its new state.
+                if attempt == 3:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover

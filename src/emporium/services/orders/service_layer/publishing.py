@@ -1,0 +1,85 @@
+"""From what the aggregate recorded to integration messages in the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.contracts import Message, Money
+from emporium.contracts import inventory as inv
+from emporium.contracts import orders as ords
+from emporium.contracts import payments as pay
+from emporium.services.orders.domain import Order
+from emporium.services.orders.domain import messages as m
+
+
+def utcnow() -> datetime:
+    """Naive UTC, which every supported database stores and compares alike."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Publisher(Protocol):
+    """Where messages go: the chassis ``Outbox``, in the caller's transaction."""
+
+    async def add(self, session: AsyncSession, message: Message) -> None: ...
+
+
+async def publish_recorded(publisher: Publisher, session: AsyncSession, order: Order) -> None:
+    for recorded in order.collect():
+        await publisher.add(session, integration_message(order, recorded))
+
+
+def integration_message(order: Order, recorded: m.Outgoing) -> Message:
+    match recorded:
+        case m.ReserveStock(order_id, lines):
+            stock = [inv.StockLine(sku=sku, quantity=quantity) for sku, quantity in lines]
+            return inv.ReserveStock(order_id=order_id, lines=stock)
+        case m.CommitStock(order_id):
+            return inv.CommitStock(order_id=order_id)
+        case m.ReleaseStock(order_id, _reason):
+            return inv.ReleaseStock(order_id=order_id)
+        case m.AuthorizePayment(order_id, user_id, amount, currency, card_token):
+            return pay.AuthorizePayment(
+                order_id=order_id,
+                user_id=user_id,
+                amount=Money(amount=amount, currency=currency),
+                card_token=card_token,
+            )
+        case m.CapturePayment(order_id):
+            return pay.CapturePayment(order_id=order_id)
+        case m.VoidPayment(order_id, reason):
+            return pay.VoidPayment(order_id=order_id, reason=reason)
+        case m.RefundPayment(order_id, reason):
+            return pay.RefundPayment(order_id=order_id, reason=reason)
+        case m.OrderPlaced(order_id):
+            return ords.OrderPlaced(order_id=order_id, user_id=order.user_id, total=_total(order))
+        case m.OrderConfirmed(order_id):
+            return ords.OrderConfirmed(
+                order_id=order_id,
+                user_id=order.user_id,
+                lines=[
+                    ords.OrderLine(
+                        product_id=line.product_id,
+                        sku=line.sku,
+                        name=line.name,
+                        quantity=line.quantity,
+                        unit_price=Money(amount=line.unit_price, currency=order.currency),
+                    )
+                    for line in order.lines
+                ],
+                total=_total(order),
+                shipping_address=ords.Address.model_validate(order.shipping_address),
+            )
+        case m.OrderCancelled(order_id, reason):
+            return ords.OrderCancelled(order_id=order_id, user_id=order.user_id, reason=reason)
+        case m.OrderShipped(order_id, tracking_number):
+            return ords.OrderShipped(
+                order_id=order_id, user_id=order.user_id, tracking_number=tracking_number
+            )
+    raise TypeError(f"no integration message for {recorded!r}")  # pragma: no cover
+
+
+def _total(order: Order) -> Money:
+    return Money(amount=order.total, currency=order.currency)

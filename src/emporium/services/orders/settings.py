@@ -1,0 +1,46 @@
+"""Orders' settings (``EMPORIUM_ORDERS_*``), built at start-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from emporium.chassis import ChassisSettings, ServiceSettings
+from emporium.chassis.settings import ConfigurationError
+
+# Local default only: the prod profile refuses to start without its own key.
+_LOCAL_REQUEST_HASH_KEY = "emporium-local-orders-request-hash"
+
+
+class OrdersSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="EMPORIUM_ORDERS_", extra="ignore")
+
+    # Each saga step (reserve, authorize, capture+commit) must be answered by then.
+    saga_step_timeout_seconds: float = Field(default=30.0, gt=0)
+    sweep_interval_seconds: float = Field(default=1.0, gt=0)
+    sweep_batch: int = Field(default=100, ge=1)
+    # Empty: the chassis upstream (EMPORIUM_UPSTREAM_<SERVICE>, else the gateway).
+    cart_url: str = ""
+    shipping_url: str = ""
+    payments_url: str = ""
+    upstream_timeout_seconds: float = Field(default=2.0, gt=0)
+    # HMAC key for the idempotency fingerprint of a checkout request, which
+    # includes the card: a plain hash of a card number can be brute-forced.
+    request_hash_key: str = ""
+
+    @property
+    def step_timeout(self) -> timedelta:
+        return timedelta(seconds=self.saga_step_timeout_seconds)
+
+    def upstream(self, chassis: ChassisSettings, service: str) -> str:
+        configured: str = getattr(self, f"{service}_url")
+        return configured.rstrip("/") or chassis.upstream(service)
+
+    def resolved_request_hash_key(self, profile: str) -> bytes:
+        if self.request_hash_key:
+            return self.request_hash_key.encode()
+        if profile == "prod":
+            raise ConfigurationError("EMPORIUM_ORDERS_REQUEST_HASH_KEY must be set in prod")
+        return _LOCAL_REQUEST_HASH_KEY.encode()

@@ -1,0 +1,196 @@
+"""Orders' HTTP API in-process: idempotency, validation, ownership, cancel, upstreams down."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from emporium.chassis import Database
+from emporium.chassis.testing import TokenFactory
+from emporium.contracts import inventory as inv
+from emporium.contracts import payments as pay
+from emporium.launcher.nats import EmbeddedNats
+from tests.integration._orders_fakes import (
+    ADDRESS,
+    GOOD_CARD,
+    FakeUpstreams,
+    Orders,
+    Participants,
+    running_orders,
+)
+from tests.integration._services import unique_namespace
+
+
+@pytest.fixture
+async def upstreams() -> AsyncIterator[FakeUpstreams]:
+    async with FakeUpstreams().serving() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def orders(
+    tmp_path: Path, var_dir: Path, embedded_nats: EmbeddedNats, upstreams: FakeUpstreams
+) -> AsyncIterator[tuple[Orders, Participants]]:
+    namespace = unique_namespace()
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'participants.db'}")
+    participants = Participants(database, namespace)
+    participants.hold.add(pay.CapturePayment.type)  # orders wait in PENDING, authorized
+    async with (
+        participants.running(embedded_nats.url),
+        running_orders(var_dir, embedded_nats.url, namespace, upstreams, TokenFactory()) as o,
+    ):
+        yield o, participants
+
+
+def customer(orders: Orders, *lines: tuple[str, int, int]) -> dict[str, str]:
+    headers = orders.tokens.headers(uuid.uuid4())
+    orders.upstreams.fill_cart(headers, *(lines or (("SKU-A", 1, 1000),)))
+    return headers
+
+
+async def test_same_key_and_body_answer_the_same_order(orders: tuple[Orders, Participants]) -> None:
+    api, _ = orders
+    user = customer(api)
+    key = str(uuid.uuid4())
+    first = await api.place(user, key=key)
+    again = await api.place(user, key=key)
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    listed = (await api.client.get("/api/orders", headers=user)).json()
+    assert listed["total"] == 1
+
+
+async def test_same_key_with_another_body_is_a_422(orders: tuple[Orders, Participants]) -> None:
+    api, _ = orders
+    user = customer(api)
+    key = str(uuid.uuid4())
+    assert (await api.place(user, key=key)).status_code == 202
+    other = await api.place(user, key=key, card={**GOOD_CARD, "cvc": "999"})
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.json()["detail"]
+
+
+async def test_missing_idempotency_key_is_a_428(orders: tuple[Orders, Participants]) -> None:
+    api, _ = orders
+    body = {"shipping_address": ADDRESS, "payment": GOOD_CARD}
+    response = await api.client.post("/api/orders", json=body, headers=customer(api))
+    assert response.status_code == 428
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("card", "field"),
+    [
+        ({**GOOD_CARD, "number": "4242424242424241"}, "number"),
+        ({**GOOD_CARD, "exp_year": 2001}, "exp_year"),
+        ({**GOOD_CARD, "cvc": "12"}, "cvc"),
+    ],
+)
+async def test_bad_card_is_a_422_naming_the_field_and_never_echoing_it(
+    orders: tuple[Orders, Participants], card: dict[str, object], field: str
+) -> None:
+    api, _ = orders
+    response = await api.place(customer(api), card=card)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "payment", field]
+    assert str(card["number"]) not in response.text
+    assert api.upstreams.hits["payments"] == 0
+
+
+async def test_empty_cart_is_a_422(orders: tuple[Orders, Participants]) -> None:
+    api, _ = orders
+    response = await api.place(api.tokens.headers(uuid.uuid4()))
+    assert response.status_code == 422
+    assert "empty" in response.json()["detail"]
+
+
+async def test_card_refused_by_payments_is_a_422(orders: tuple[Orders, Participants]) -> None:
+    api, _ = orders
+    api.upstreams.refused_cards.add("4000000000009995")
+    response = await api.place(customer(api), card={**GOOD_CARD, "number": "4000000000009995"})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("service", ["cart", "shipping", "payments"])
+async def test_an_upstream_down_is_a_fast_503_and_no_order(
+    orders: tuple[Orders, Participants], service: str
+) -> None:
+    api, _ = orders
+    user = customer(api)
+    api.upstreams.down.add(service)
+    response = await api.place(user)
+    assert response.status_code == 503
+    assert service in response.json()["detail"]
+    assert (await api.client.get("/api/orders", headers=user)).json()["total"] == 0
+
+
+async def test_another_users_order_is_a_404_to_read_and_to_cancel(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, _ = orders
+    order_id = (await api.place(customer(api))).json()["id"]
+    stranger = api.tokens.headers(uuid.uuid4())
+    assert (await api.client.get(f"/api/orders/{order_id}", headers=stranger)).status_code == 404
+    cancel = await api.client.post(f"/api/orders/{order_id}/cancel", headers=stranger)
+    assert cancel.status_code == 404
+
+
+async def test_customer_cancel_of_a_pending_order_voids_and_releases(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, participants = orders
+    user = customer(api)
+    order_id = (await api.place(user)).json()["id"]
+    await participants.eventually(pay.CapturePayment, uuid.UUID(order_id))  # authorized
+    cancelled = await api.client.post(f"/api/orders/{order_id}/cancel", headers=user)
+    assert cancelled.status_code == 200
+    assert (cancelled.json()["status"], cancelled.json()["reason"]) == (
+        "CANCELLED",
+        "CUSTOMER_CANCELLED",
+    )
+    again = await api.client.post(f"/api/orders/{order_id}/cancel", headers=user)
+    assert again.status_code == 409
+    await participants.eventually(pay.VoidPayment, uuid.UUID(order_id))
+    await participants.eventually(inv.ReleaseStock, uuid.UUID(order_id))
+
+
+async def test_customer_cancel_of_a_confirmed_order_refunds_and_releases(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, participants = orders
+    participants.hold.clear()
+    user = customer(api)
+    order_id = (await api.place(user)).json()["id"]
+    await api.wait_for(order_id, user, "CONFIRMED")
+    cancelled = await api.client.post(f"/api/orders/{order_id}/cancel", headers=user)
+    assert cancelled.status_code == 200
+    assert [h["status"] for h in cancelled.json()["history"]] == [
+        "PENDING",
+        "CONFIRMED",
+        "CANCELLED",
+    ]
+    await participants.eventually(pay.RefundPayment, uuid.UUID(order_id))
+    await participants.eventually(inv.ReleaseStock, uuid.UUID(order_id))
+    assert participants.count(pay.VoidPayment, uuid.UUID(order_id)) == 0
+
+
+async def test_listing_is_newest_first_paginated_and_admin_sees_all(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, _ = orders
+    user = customer(api)
+    ids = [(await api.place(user)).json()["id"] for _ in range(3)]
+    page = (await api.client.get("/api/orders?limit=2", headers=user)).json()
+    assert [o["id"] for o in page["items"]] == ids[::-1][:2]
+    assert page["total"] == 3
+    forbidden = await api.client.get("/api/orders?scope=all", headers=user)
+    assert forbidden.status_code == 403
+    admin = api.tokens.headers(uuid.uuid4(), role="admin")
+    audit = (await api.client.get("/api/orders?scope=all&status=PENDING", headers=admin)).json()
+    assert set(ids) <= {o["id"] for o in audit["items"]}
+    assert all(o["idempotency_key"] for o in audit["items"])

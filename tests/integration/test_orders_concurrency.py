@@ -1,0 +1,54 @@
+"""Two replicas applying replies to one order at once: the optimistic version lets one win."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm.exc import StaleDataError
+
+from emporium.chassis import Database
+from emporium.chassis.messaging import Outbox
+from emporium.contracts import inventory as inv
+from emporium.contracts import payments as pay
+from emporium.services.orders.adapters.repository import OrderRepository
+from emporium.services.orders.service_layer import Saga
+from tests.unit.test_orders_saga import new_order
+
+TIMEOUT = timedelta(seconds=30)
+
+
+async def test_concurrent_replies_for_one_order_cannot_both_win(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
+    await database.create_all()
+    saga = Saga(Outbox(), step_timeout=TIMEOUT)
+    order = new_order()
+    order.collect()
+    async with database.unit_of_work() as uow:
+        OrderRepository(uow.session).add(order)
+        await uow.commit()
+    reserved = inv.StockReserved(order_id=order.id, lines=[])
+
+    first, second = database.unit_of_work(), database.unit_of_work()
+    async with first, second:
+        # Both replicas load and change version 1 before either commits.
+        loser = await OrderRepository(second.session).get(order.id)
+        assert loser is not None
+        loser.time_out(loser.created_at + 2 * TIMEOUT)
+        await saga.stock_reserved(reserved, first)
+        await first.commit()
+        with pytest.raises(StaleDataError):
+            await second.commit()
+
+    # A retry (the chassis redelivers) sees the winner's state and applies cleanly.
+    async with database.unit_of_work() as retry:
+        await saga.payment_declined(
+            pay.PaymentDeclined(order_id=order.id, reason="card_declined"), retry
+        )
+        await retry.commit()
+    async with database.session() as session:
+        final = await OrderRepository(session).get(order.id)
+        assert final is not None
+        assert (final.status, final.reason) == ("CANCELLED", "PAYMENT_DECLINED")
+    await database.dispose()
