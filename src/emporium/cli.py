@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from emporium.audit.command import audit
 from emporium.launcher import (
     AlreadyRunningError,
     ControlClient,
@@ -358,6 +359,9 @@ def logs(
             time.sleep(0.25)
     except KeyboardInterrupt:
         return
+
+
+app.command("audit")(audit)
 
 
 def main() -> None:

@@ -1,37 +1,46 @@
 """Checkout through the gateway, in the whole system started by the launcher: identity,
-catalog, cart, inventory, payments, shipping and the orders saga for real."""
+catalog, cart, inventory, payments, shipping, notifications and the orders saga for real,
+on the embedded NATS and on RabbitMQ."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import RABBITMQ_URL, require_server
+from tests.e2e._shop import (
+    APPROVED,
+    DECLINED,
+    add_to_cart,
+    admin,
+    available,
+    checkout,
+    product_at,
+    signed_in,
+    wait_for_available,
+    wait_for_status,
+)
 from tests.e2e._system import System, running_system
 
 pytestmark = pytest.mark.e2e
 
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
+FAST_DISPATCH = {"EMPORIUM_SHIPPING_DISPATCH_DELAY_SECONDS": "1"}
 
 
-def card(number: str) -> dict[str, Any]:
-    return {"number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    with running_system(extra_env={"EMPORIUM_SHIPPING_DISPATCH_DELAY_SECONDS": "1"}) as system:
-        yield system
+@pytest.fixture(scope="module", params=["nats", "rabbitmq"])
+def system(request: pytest.FixtureRequest) -> Iterator[System]:
+    if request.param == "rabbitmq":
+        require_server(RABBITMQ_URL, "RabbitMQ")
+        env = {**FAST_DISPATCH, "EMPORIUM_RABBITMQ_URL": RABBITMQ_URL}
+        with running_system(broker="rabbitmq", extra_env=env) as system:
+            yield system
+    else:
+        with running_system(extra_env=FAST_DISPATCH) as system:
+            yield system
 
 
 @pytest.fixture
@@ -40,77 +49,86 @@ def client(system: System) -> Iterator[httpx.Client]:
         yield client
 
 
-def signed_in(client: httpx.Client) -> dict[str, str]:
-    email, password = f"buyer-{uuid.uuid4().hex[:10]}@example.test", "a long passphrase 42"
-    created = client.post(
-        "/api/identity/users", json={"email": email, "password": password, "name": "Buyer"}
-    )
-    assert created.status_code == 201, created.text
-    token = client.post("/api/identity/token", json={"email": email, "password": password})
-    assert token.status_code == 200, token.text
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+def _notifications(client: httpx.Client, user: dict[str, str], order_id: str) -> list[Any]:
+    items = client.get("/api/notifications", headers=user).json()["items"]
+    return [n for n in items if n.get("order_id") == order_id]
 
 
-def fill_cart(client: httpx.Client, user: dict[str, str], offset: int) -> dict[str, Any]:
-    (product,) = client.get(f"/api/catalog/products?limit=1&offset={offset}").json()["items"]
-    added = client.put(f"/api/cart/items/{product['id']}", json={"quantity": 2}, headers=user)
-    assert added.status_code == 200, added.text
-    return dict(product)
-
-
-def checkout(client: httpx.Client, user: dict[str, str], number: str) -> dict[str, Any]:
-    body = {"shipping_address": ADDRESS, "payment": card(number)}
-    headers = {**user, "Idempotency-Key": str(uuid.uuid4())}
-    placed = client.post("/api/orders", json=body, headers=headers)
-    assert placed.status_code == 202, placed.text
-    return dict(placed.json())
-
-
-def wait_for(
-    client: httpx.Client, user: dict[str, str], order_id: str, status: str, within: float = 20
-) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        order: dict[str, Any] = client.get(f"/api/orders/{order_id}", headers=user).json()
-        if order.get("status") == status:
-            return order
-        assert time.monotonic() < deadline, f"order is {order.get('status')}, not {status}"
-        time.sleep(0.2)
-
-
-def available(client: httpx.Client, sku: str) -> int:
-    return int(client.get(f"/api/inventory/items/{sku}").json()["available"])
-
-
-def test_a_paid_order_is_confirmed_then_shipped_and_the_cart_empties(
+def test_a_paid_order_is_confirmed_then_shipped_captured_and_notified(
     client: httpx.Client,
 ) -> None:
     user = signed_in(client)
-    product = fill_cart(client, user, offset=0)
+    product = product_at(client, offset=0)
+    add_to_cart(client, user, product, quantity=2)
     stock_before = available(client, product["sku"])
-    order = checkout(client, user, "4242424242424242")
+    order = checkout(client, user, APPROVED)
+    assert order["status"] == "PENDING"
     assert order["total"]["amount"] == 2 * product["price"]["amount"] + order["shipping"]["amount"]
 
-    confirmed = wait_for(client, user, order["id"], "CONFIRMED")
+    confirmed = wait_for_status(client, user, order["id"], "CONFIRMED", within=10)
     assert confirmed["payment"]["last4"] == "4242"
-    shipped = wait_for(client, user, order["id"], "SHIPPED")
-    assert [h["status"] for h in shipped["history"]] == ["PENDING", "CONFIRMED", "SHIPPED"]
-    assert available(client, product["sku"]) == stock_before - 2
+    payment = client.get(f"/api/payments/{order['id']}", headers=user).json()
+    assert payment["status"] == "CAPTURED"
+    assert payment["amount"] == order["total"]
     assert client.get("/api/cart", headers=user).json()["items"] == []
 
+    shipped = wait_for_status(client, user, order["id"], "SHIPPED")
+    assert [h["status"] for h in shipped["history"]] == ["PENDING", "CONFIRMED", "SHIPPED"]
+    shipment = client.get("/api/shipping/shipments", params={"order_id": order["id"]}, headers=user)
+    assert shipment.json()["status"] == "DISPATCHED"
+    assert available(client, product["sku"]) == stock_before - 2
 
-def test_a_declined_card_cancels_the_order_and_restores_the_stock(
-    client: httpx.Client,
-) -> None:
-    user = signed_in(client)
-    product = fill_cart(client, user, offset=1)
-    stock_before = available(client, product["sku"])
-    order = checkout(client, user, "4000000000000002")
-
-    cancelled = wait_for(client, user, order["id"], "CANCELLED")
-    assert cancelled["reason"] == "PAYMENT_DECLINED"
     deadline = time.monotonic() + 10
-    while available(client, product["sku"]) != stock_before:
-        assert time.monotonic() < deadline, "the reserved stock was not released"
+    while len(_notifications(client, user, order["id"])) < 2:
+        assert time.monotonic() < deadline, "expected a confirmed and a shipped notification"
         time.sleep(0.2)
+
+
+def test_a_declined_card_cancels_the_order_and_restores_the_stock(client: httpx.Client) -> None:
+    user = signed_in(client)
+    product = product_at(client, offset=1)
+    add_to_cart(client, user, product)
+    stock_before = available(client, product["sku"])
+    order = checkout(client, user, DECLINED)
+
+    cancelled = wait_for_status(client, user, order["id"], "CANCELLED")
+    assert cancelled["reason"] == "PAYMENT_DECLINED"
+    wait_for_available(client, product["sku"], stock_before)
+    payment = client.get(f"/api/payments/{order['id']}", headers=user).json()
+    assert payment["status"] == "DECLINED"
     assert client.get("/api/cart", headers=user).json()["items"] != []
+
+
+def test_not_enough_stock_cancels_without_any_payment(client: httpx.Client) -> None:
+    staff, user = admin(client), signed_in(client)
+    product = product_at(client, offset=2)
+    set_stock = client.put(
+        f"/api/inventory/items/{product['sku']}", json={"on_hand": 1}, headers=staff
+    )
+    assert set_stock.status_code == 200, set_stock.text
+    add_to_cart(client, user, product, quantity=3)
+    order = checkout(client, user, APPROVED)
+
+    cancelled = wait_for_status(client, user, order["id"], "CANCELLED")
+    assert cancelled["reason"] == "OUT_OF_STOCK"
+    assert client.get(f"/api/payments/{order['id']}", headers=user).status_code == 404
+    assert available(client, product["sku"]) == 1
+
+
+def test_another_users_order_payment_and_shipment_are_404(client: httpx.Client) -> None:
+    owner, stranger = signed_in(client), signed_in(client)
+    add_to_cart(client, owner, product_at(client, offset=3), quantity=1)
+    order = checkout(client, owner, APPROVED)
+    wait_for_status(client, owner, order["id"], "CONFIRMED", within=10)
+
+    order_id = order["id"]
+    assert client.get(f"/api/orders/{order_id}", headers=stranger).status_code == 404
+    assert client.post(f"/api/orders/{order_id}/cancel", headers=stranger).status_code == 404
+    assert client.get(f"/api/payments/{order_id}", headers=stranger).status_code == 404
+    shipment = client.get(
+        "/api/shipping/shipments", params={"order_id": order_id}, headers=stranger
+    )
+    assert shipment.status_code == 404
+    assert all(
+        o["id"] != order_id for o in client.get("/api/orders", headers=stranger).json()["items"]
+    )

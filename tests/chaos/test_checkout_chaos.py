@@ -1,0 +1,173 @@
+"""The checkout saga while things go wrong: contention, a participant down, orders killed.
+
+Each test starts its own system with the launcher, drives it through the gateway
+on loopback, and ends with ``emporium audit`` finding the invariants intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e._shop import (
+    add_to_cart,
+    admin,
+    available,
+    checkout,
+    place_order,
+    product_at,
+    signed_in,
+    wait_for_available,
+    wait_for_status,
+)
+from tests.e2e._system import System, running_system, wait_for
+
+pytestmark = pytest.mark.e2e
+
+SHORT_DEADLINE = {
+    "EMPORIUM_ORDERS_SAGA_STEP_TIMEOUT_SECONDS": "6",
+    "EMPORIUM_SHIPPING_DISPATCH_DELAY_SECONDS": "1",
+}
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[System]:
+    with running_system(extra_env=SHORT_DEADLINE) as system:
+        yield system
+
+
+@pytest.fixture
+def client(system: System) -> Iterator[httpx.Client]:
+    with system.client() as client:
+        yield client
+
+
+def audit(system: System) -> dict[str, Any]:
+    result = system.cli("audit", "--json", "--saga-deadline", "30")
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert result.returncode == 0, f"audit found violations:\n{result.stdout}\n{result.stderr}"
+    assert report["ok"] is True
+    assert report["counts"]["skus"] > 0
+    assert report["counts"]["orders"] > 0
+    return report
+
+
+def test_100_concurrent_checkouts_for_20_units_confirm_exactly_20(
+    system: System, client: httpx.Client
+) -> None:
+    staff = admin(client)
+    product = product_at(client, offset=5)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        users = list(pool.map(lambda _: signed_in(client), range(100)))
+        for user in users:
+            add_to_cart(client, user, product, quantity=1)
+        stocked = client.put(
+            f"/api/inventory/items/{product['sku']}", json={"on_hand": 20}, headers=staff
+        )
+        assert stocked.status_code == 200, stocked.text
+
+        def buy(user: dict[str, str]) -> tuple[dict[str, str], str]:
+            with system.client() as own:
+                placed = place_order(own, user)
+                assert placed.status_code == 202, placed.text
+                return user, str(placed.json()["id"])
+
+        orders = list(ThreadPoolExecutor(max_workers=32).map(buy, users))
+
+        def outcome(pair: tuple[dict[str, str], str]) -> tuple[str, str | None]:
+            user, order_id = pair
+            deadline = time.monotonic() + 60
+            while True:
+                order = client.get(f"/api/orders/{order_id}", headers=user).json()
+                if order["status"] != "PENDING":
+                    return order["status"], order.get("reason")
+                assert time.monotonic() < deadline, f"{order_id} still PENDING"
+                time.sleep(0.3)
+
+        outcomes = Counter(pool.map(outcome, orders))
+    print(f"outcomes {dict(outcomes)}")
+    confirmed = outcomes[("CONFIRMED", None)] + outcomes[("SHIPPED", None)]
+    assert confirmed == 20, outcomes
+    assert outcomes[("CANCELLED", "OUT_OF_STOCK")] == 80, outcomes
+    assert available(client, product["sku"]) == 0
+    audit(system)
+
+
+@pytest.fixture(scope="module")
+def slow_payments() -> Iterator[System]:
+    """Payments takes half a second per processor call, so a test can freeze it mid-saga."""
+    env = {**SHORT_DEADLINE, "EMPORIUM_PAYMENTS_LATENCY_MS": "500"}
+    with running_system(extra_env=env) as system:
+        yield system
+
+
+def _payments_pid(system: System) -> int:
+    [payments] = system.instances("payments")
+    return int(payments["pid"])
+
+
+def test_payments_down_the_order_waits_and_confirms_when_payments_returns(
+    slow_payments: System,
+) -> None:
+    system = slow_payments
+    with system.client() as client:
+        user = signed_in(client)
+        add_to_cart(client, user, product_at(client, offset=6), quantity=1)
+        pid = _payments_pid(system)
+        order = checkout(client, user)
+        os.kill(pid, signal.SIGSTOP)  # frozen: there, but answering nothing
+        try:
+            time.sleep(3)
+            status = client.get(f"/api/orders/{order['id']}", headers=user).json()["status"]
+            assert status == "PENDING"
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_for_status(client, user, order["id"], "CONFIRMED", within=20)
+    audit(system)
+
+
+def test_payments_down_past_the_deadline_cancels_with_timeout_and_releases_stock(
+    slow_payments: System,
+) -> None:
+    system = slow_payments
+    with system.client() as client:
+        user = signed_in(client)
+        product = product_at(client, offset=7)
+        add_to_cart(client, user, product, quantity=2)
+        stock_before = available(client, product["sku"])
+        pid = _payments_pid(system)
+        order = checkout(client, user)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            cancelled = wait_for_status(client, user, order["id"], "CANCELLED", within=30)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert cancelled["reason"] == "TIMEOUT"
+        wait_for_available(client, product["sku"], stock_before)
+        # Payments wakes up and authorizes late: the saga voids it, nothing stays captured.
+        time.sleep(3)
+    audit(system)
+
+
+def test_orders_killed_mid_saga_finishes_after_the_restart(
+    system: System, client: httpx.Client
+) -> None:
+    user = signed_in(client)
+    add_to_cart(client, user, product_at(client, offset=8), quantity=1)
+    [orders_instance] = system.instances("orders")
+    order = checkout(client, user)
+    os.kill(orders_instance["pid"], signal.SIGKILL)
+    wait_for(lambda: any(i["health"] == "ready" for i in system.instances("orders")), timeout=30)
+    wait_for_status(client, user, order["id"], "CONFIRMED", within=30)
+    [restarted] = system.instances("orders")
+    assert restarted["restarts"] == 1
+    audit(system)

@@ -1,0 +1,95 @@
+"""A customer's moves through the gateway, shared by the checkout e2e and chaos tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "12 St James's Square",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+}
+APPROVED, DECLINED = "4242424242424242", "4000000000000002"
+ADMIN = {"email": "admin@emporium.local", "password": "emporium-admin"}
+
+
+def card(number: str) -> dict[str, Any]:
+    return {"number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}
+
+
+def login(client: httpx.Client, email: str, password: str) -> dict[str, str]:
+    token = client.post("/api/identity/token", json={"email": email, "password": password})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def signed_in(client: httpx.Client) -> dict[str, str]:
+    """A new customer, registered and logged in: their Authorization header."""
+    email, password = f"buyer-{uuid.uuid4().hex[:10]}@example.test", "a long passphrase 42"
+    created = client.post(
+        "/api/identity/users", json={"email": email, "password": password, "name": "Buyer"}
+    )
+    assert created.status_code == 201, created.text
+    return login(client, email, password)
+
+
+def admin(client: httpx.Client) -> dict[str, str]:
+    return login(client, ADMIN["email"], ADMIN["password"])
+
+
+def product_at(client: httpx.Client, offset: int) -> dict[str, Any]:
+    (product,) = client.get(f"/api/catalog/products?limit=1&offset={offset}").json()["items"]
+    return dict(product)
+
+
+def add_to_cart(
+    client: httpx.Client, user: dict[str, str], product: dict[str, Any], quantity: int = 2
+) -> None:
+    added = client.put(
+        f"/api/cart/items/{product['id']}", json={"quantity": quantity}, headers=user
+    )
+    assert added.status_code == 200, added.text
+
+
+def place_order(
+    client: httpx.Client, user: dict[str, str], number: str = APPROVED
+) -> httpx.Response:
+    body = {"shipping_address": ADDRESS, "payment": card(number)}
+    return client.post(
+        "/api/orders", json=body, headers={**user, "Idempotency-Key": str(uuid.uuid4())}
+    )
+
+
+def checkout(client: httpx.Client, user: dict[str, str], number: str = APPROVED) -> dict[str, Any]:
+    placed = place_order(client, user, number)
+    assert placed.status_code == 202, placed.text
+    return dict(placed.json())
+
+
+def wait_for_status(
+    client: httpx.Client, user: dict[str, str], order_id: str, status: str, within: float = 20
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        order: dict[str, Any] = client.get(f"/api/orders/{order_id}", headers=user).json()
+        if order.get("status") == status:
+            return order
+        assert time.monotonic() < deadline, f"order is {order.get('status')}, not {status}"
+        time.sleep(0.2)
+
+
+def available(client: httpx.Client, sku: str) -> int:
+    return int(client.get(f"/api/inventory/items/{sku}").json()["available"])
+
+
+def wait_for_available(client: httpx.Client, sku: str, expected: int, within: float = 15) -> None:
+    deadline = time.monotonic() + within
+    while (now := available(client, sku)) != expected:
+        assert time.monotonic() < deadline, f"{sku} has {now} available, expected {expected}"
+        time.sleep(0.2)
