@@ -203,7 +203,7 @@ async def test_expired_reservation_returns_its_units_and_refuses_commit(
     clock.now += TTL + timedelta(seconds=1)
     # Two replicas sweeping at once: the reservation expires once.
     sweepers = [ExpirySweeper(service, database, interval=1, batch=10) for _ in range(2)]
-    counts = await asyncio.gather(*(s.sweep_once() for s in sweepers))
+    counts = await asyncio.gather(*(s.run_once() for s in sweepers))
     assert sum(counts) >= 1
     item = await _item(database, sku)
     assert (item.available, item.reserved, item.sold) == (10, 0, 0)

@@ -138,7 +138,7 @@ async def test_racing_dispatchers_dispatch_each_shipment_exactly_once(database: 
     shipments = [await _created(database) for _ in range(6)]
     outbox = Outbox()
     dispatchers = [Dispatcher(database, outbox, interval=1, batch=2) for _ in range(3)]
-    counts = await asyncio.gather(*(d.dispatch_due() for d in dispatchers))
+    counts = await asyncio.gather(*(d.run_once() for d in dispatchers))
     assert sum(counts) == len(shipments)
     for shipment in shipments:
         assert (await _get(database, shipment)).status is ShipmentStatus.DISPATCHED

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +9,7 @@ from uuid import UUID
 
 from emporium.chassis import Database
 from emporium.chassis.messaging import Outbox
+from emporium.chassis.periodic import Periodic
 from emporium.contracts.shipping import ShipmentDispatched
 from emporium.services.shipping.domain import utcnow
 from emporium.services.shipping.store import ShipmentRepository
@@ -20,7 +19,7 @@ __all__ = ["Dispatcher"]
 logger = logging.getLogger(__name__)
 
 
-class Dispatcher:
+class Dispatcher(Periodic):
     """A chassis component: every ``interval`` seconds, dispatches what is due.
 
     Due shipments are found in the store, never held in memory, so a restart
@@ -41,28 +40,15 @@ class Dispatcher:
         batch: int,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__(name="shipping-dispatcher", interval=interval)
         self.database = database
         self.outbox = outbox
-        self.interval = interval
         self.batch = batch
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="shipping-dispatcher")
+    done = "dispatched %d shipments"
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def ready(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def dispatch_due(self) -> int:
+    async def run_once(self) -> int:
         """Dispatch every shipment due now (in batches); the number this call dispatched."""
         dispatched = 0
         while True:
@@ -92,11 +78,3 @@ class Dispatcher:
             await uow.commit()
         logger.info("shipment %s dispatched", shipment.tracking_number)
         return True
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.dispatch_due()
-            except Exception:
-                logger.exception("dispatch pass failed; retrying next tick")
-            await asyncio.sleep(self.interval)
