@@ -84,3 +84,23 @@ def test_consecutive_5xx_eject_and_a_success_resets_the_run() -> None:
     clock.now += 5.1
     assert balancer.pick("catalog", [a]) is a
     assert a.failures == 5
+
+
+def test_a_busy_instance_stays_in_rotation_until_several_health_checks_time_out() -> None:
+    balancer = Balancer(slow_checks_down=3)
+    [busy] = healthy("a")
+    for _ in range(2):
+        balancer.health_checked(busy, ready=False, started=0.0, slow=True)
+        assert busy.healthy, "a late answer under load is not a dead instance"
+    balancer.health_checked(busy, ready=False, started=0.0, slow=True)
+    assert not busy.healthy
+    balancer.health_checked(busy, ready=True, started=0.0)
+    assert busy.healthy
+    assert busy.slow_checks == 0
+
+
+def test_a_refused_or_not_ready_health_check_takes_the_instance_out_at_once() -> None:
+    balancer = Balancer(slow_checks_down=3)
+    [instance] = healthy("a")
+    balancer.health_checked(instance, ready=False, started=0.0)
+    assert not instance.healthy

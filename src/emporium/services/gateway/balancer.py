@@ -32,10 +32,12 @@ class Balancer:
         *,
         ejection_seconds: float = 5.0,
         consecutive_5xx: int = 5,
+        slow_checks_down: int = 3,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ejection_seconds = ejection_seconds
         self.consecutive_5xx = consecutive_5xx
+        self.slow_checks_down = slow_checks_down
         self.clock = clock
         self._turn: dict[str, int] = {}
 
@@ -72,8 +74,20 @@ class Balancer:
             instance.consecutive_5xx = 0
             self._eject(instance, SERVER_ERRORS)
 
-    def health_checked(self, instance: Instance, ready: bool, started: float) -> None:
-        """Record a health check that was sent at ``started`` (on this clock)."""
+    def health_checked(
+        self, instance: Instance, ready: bool, started: float, *, slow: bool = False
+    ) -> None:
+        """Record a health check that was sent at ``started`` (on this clock).
+
+        A check that timed out (``slow``) marks a serving instance down only after
+        ``slow_checks_down`` in a row: a busy instance answers its health check
+        late because it is queued behind the requests it is serving, and taking
+        it out of rotation would turn load into 503s. A refused connection or an
+        explicit 503 (starting, draining, store down) takes it out at once.
+        """
+        instance.slow_checks = instance.slow_checks + 1 if slow else 0
+        if slow and instance.healthy and instance.slow_checks < self.slow_checks_down:
+            return
         instance.healthy = ready
         instance.checked = True
         # A connection failure that a later passing check contradicts was a blip;

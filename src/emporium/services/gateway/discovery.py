@@ -151,14 +151,19 @@ class Discovery:
     async def check(self, instance: Instance) -> None:
         assert self._session is not None
         started = self.balancer.clock()
+        slow = False
         try:
             async with self._session.get(f"{instance.url}/health/ready") as response:
                 ready = response.status == 200
                 await response.read()
-        except (aiohttp.ClientError, TimeoutError):
+        except TimeoutError:
+            ready, slow = False, True
+        except aiohttp.ClientError:
             ready = False
-        if ready != instance.healthy or not instance.checked:
-            logger.info("%s %s is %s", instance.name, instance.url, "up" if ready else "down")
-        self.balancer.health_checked(instance, ready, started)
+        was, first = instance.healthy, not instance.checked
+        self.balancer.health_checked(instance, ready, started, slow=slow)
+        if instance.healthy != was or first:
+            state = "up" if instance.healthy else "down"
+            logger.info("%s %s is %s", instance.name, instance.url, state)
         if instance in (self.upstreams.get(instance.service) or ()):
             INSTANCE_HEALTHY.labels(instance.service, instance.name).set(1 if ready else 0)

@@ -50,7 +50,9 @@ def create_app(
         )
     upstreams = Upstreams()
     balancer = Balancer(
-        ejection_seconds=settings.ejection_seconds, consecutive_5xx=settings.consecutive_5xx
+        ejection_seconds=settings.ejection_seconds,
+        consecutive_5xx=settings.consecutive_5xx,
+        slow_checks_down=settings.health_slow_checks_down,
     )
     discovery = Discovery(settings, upstreams, balancer)
     proxy = Proxy(settings, upstreams, balancer)

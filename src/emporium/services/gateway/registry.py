@@ -57,6 +57,7 @@ class Instance:
     requests: int = 0
     failures: int = 0
     consecutive_5xx: int = 0
+    slow_checks: int = 0
     checked: bool = False
 
     @property

@@ -29,6 +29,9 @@ class GatewaySettings(BaseSettings):
     registry_poll_interval: float = Field(default=0.25, gt=0)
     health_interval: float = Field(default=1.0, gt=0)
     health_timeout: float = Field(default=1.0, gt=0)
+    # Health checks that time out in a row before a serving instance is taken
+    # out (a refused connection or an explicit 503 takes it out at once).
+    health_slow_checks_down: int = Field(default=3, ge=1)
     connect_timeout: float = Field(default=1.0, gt=0)
     request_timeout: float = Field(default=15.0, gt=0)
     # Per-service overrides of request_timeout: {"orders": 30}.
