@@ -36,9 +36,12 @@ async def run_load(
     headers: dict[str, str] | None = None,
     json: Any = None,
 ) -> dict[str, float]:
-    """Hammer ``url`` and return rps, p50/p99 latency (ms) and the error count."""
+    """Hammer ``url`` and return rps, p50/p99 latency (ms) and the error count
+    (also by cause: ``errors_503``, ``errors_ServerDisconnectedError``, ...)."""
     latencies: list[float] = []
     errors = 0
+    # Why requests failed: HTTP status, or the exception's name.
+    causes: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         deadline = time.perf_counter() + duration
@@ -50,13 +53,14 @@ async def run_load(
                 try:
                     async with session.request(method, url, headers=headers, json=json) as r:
                         await r.read()
-                        ok = r.status < 400
-                except aiohttp.ClientError:
-                    ok = False
+                        ok, cause = r.status < 400, str(r.status)
+                except aiohttp.ClientError as exc:
+                    ok, cause = False, type(exc).__name__
                 if ok:
                     latencies.append(time.perf_counter() - started)
                 else:
                     errors += 1
+                    causes[cause] = causes.get(cause, 0) + 1
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -68,4 +72,5 @@ async def run_load(
         "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
         "requests": float(len(latencies)),
         "errors": float(errors),
+        **{f"errors_{cause}": float(count) for cause, count in causes.items()},
     }

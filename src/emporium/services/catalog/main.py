@@ -5,17 +5,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, create_service, serve
+from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging
-from emporium.services.catalog.routes import router
+from emporium.services.catalog import admin, routes
 from emporium.services.catalog.settings import CatalogSettings
 
 
-def create_app(chassis: ChassisSettings | None = None) -> FastAPI:
+def create_app(
+    chassis: ChassisSettings | None = None, *, auth: bool | TokenVerifier = True
+) -> FastAPI:
+    """``auth``: True verifies tokens against identity's JWKS; tests pass a verifier."""
     chassis = chassis or ChassisSettings()
     settings = CatalogSettings()
     return create_service(
         "catalog",
-        routers=[router],
+        routers=[routes.router, admin.router],
         settings=chassis,
         database_url=settings.resolved_database_url("catalog", chassis.var_dir, chassis.profile),
         components=lambda rt: {
@@ -26,6 +30,7 @@ def create_app(chassis: ChassisSettings | None = None) -> FastAPI:
                 namespace=chassis.broker_namespace,
             )
         },
+        auth=auth,
     )
 
 

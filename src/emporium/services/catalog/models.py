@@ -1,14 +1,20 @@
-"""The catalog's tables: products and the categories they belong to."""
+"""The catalog's tables: products and the categories they belong to.
+
+Search needs more than tables (an FTS5 index or a ``tsvector`` column): that
+is added by :func:`~emporium.services.catalog.schema.upgrade_store`, which runs
+after every ``create_all`` of this metadata.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from emporium.chassis import Base
+from emporium.services.catalog.schema import upgrade_store
 
 product_categories = Table(
     "product_categories",
@@ -38,6 +44,8 @@ class Product(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     price_amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # None: the image drawn from the product (``/products/{id}/image``).
+    image_url: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=_now, onupdate=_now
@@ -45,3 +53,6 @@ class Product(Base):
     categories: Mapped[list[Category]] = relationship(
         secondary=product_categories, lazy="selectin", order_by=Category.slug
     )
+
+
+event.listen(Base.metadata, "after_create", upgrade_store)

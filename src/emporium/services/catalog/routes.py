@@ -1,96 +1,123 @@
-"""The catalog's HTTP API (reads; admin writes arrive with identity)."""
+"""The catalog's public reads: browse, search, one product, its image, categories.
+
+Every read is serialized once and answered through :func:`.caching.cached`
+(strong ETag, Cache-Control, 304 on ``If-None-Match``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import Select, func, or_, select
+from pydantic import TypeAdapter
+from sqlalchemy import Select, func, select
 
-from emporium.chassis import Database, Problem
+from emporium.chassis import Problem
+from emporium.services.catalog.caching import (
+    IMAGE_MAX_AGE,
+    LIST_MAX_AGE,
+    PRODUCT_MAX_AGE,
+    cached,
+)
+from emporium.services.catalog.dependencies import database
 from emporium.services.catalog.images import product_svg
 from emporium.services.catalog.models import Category, Product, product_categories
 from emporium.services.catalog.schemas import CategoryOut, ProductOut, ProductPage, category_out
+from emporium.services.catalog.search import Search, words
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 
+JSON = "application/json"
+_CATEGORIES = TypeAdapter(list[CategoryOut])
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "the client's copy is current"}
+}
 
-def _db(request: Request) -> Database:
-    database: Database = request.app.state.runtime.db
-    return database
 
-
-def _filtered(query: Select[Product], q: str | None, category: str | None) -> Select[Product]:
-    if q:
-        pattern = f"%{q.strip().lower()}%"
-        query = query.where(
-            or_(
-                func.lower(Product.name).like(pattern),
-                func.lower(Product.description).like(pattern),
+def _in_category(query: Select[Any], category: str) -> Select[Any]:
+    return query.where(
+        Product.id.in_(
+            select(product_categories.c.product_id).where(
+                product_categories.c.category_slug == category
             )
         )
-    if category:
-        query = query.where(
-            Product.id.in_(
-                select(product_categories.c.product_id).where(
-                    product_categories.c.category_slug == category
-                )
-            )
-        )
-    return query
+    )
 
 
-@router.get("/products", response_model=ProductPage)
+@router.get("/products", response_model=ProductPage, responses=_NOT_MODIFIED)
 async def list_products(
     request: Request,
     q: Annotated[
-        str | None, Query(max_length=200, description="words in name or description")
+        str | None,
+        Query(
+            max_length=200,
+            description="words in name or description, all required, the last also as a "
+            "prefix; results in relevance order (name matches first)",
+        ),
     ] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    page = await _page(request, q, category, limit, offset)
+    return cached(request, page.model_dump_json().encode(), JSON, LIST_MAX_AGE)
+
+
+async def _page(
+    request: Request, q: str | None, category: str | None, limit: int, offset: int
 ) -> ProductPage:
-    async with _db(request).session() as session:
-        base = _filtered(select(Product), q, category)
-        total = await session.scalar(select(func.count()).select_from(base.subquery()))
-        rows = await session.scalars(
-            base.order_by(Product.name, Product.id).limit(limit).offset(offset)
-        )
-        return ProductPage(items=[ProductOut.of(p) for p in rows], total=total or 0)
+    db = database(request)
+    query: Select[Any] = select(Product)
+    order: list[Any] = [Product.name, Product.id]
+    if q is not None and q.strip():
+        terms = words(q)
+        if not terms:
+            # Only punctuation: nothing can match, and nothing needs asking.
+            return ProductPage(items=[], total=0)
+        search = Search(terms, db.dialect)
+        query = search.filter(query)
+        order = [*search.order(), *order]
+    if category:
+        query = _in_category(query, category)
+    async with db.session() as session:
+        total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        if offset >= total:
+            return ProductPage(items=[], total=total)
+        rows = await session.scalars(query.order_by(*order).limit(limit).offset(offset))
+        return ProductPage(items=[ProductOut.of(p) for p in rows], total=total)
 
 
 async def _product(request: Request, product_id: UUID) -> Product:
-    async with _db(request).session() as session:
+    async with database(request).session() as session:
         product = await session.get(Product, str(product_id))
         if product is None:
             raise Problem(404, f"No product with id {product_id}")
         return product
 
 
-@router.get("/products/{product_id}", response_model=ProductOut)
-async def get_product(request: Request, product_id: UUID) -> ProductOut:
-    return ProductOut.of(await _product(request, product_id))
+@router.get("/products/{product_id}", response_model=ProductOut, responses=_NOT_MODIFIED)
+async def get_product(request: Request, product_id: UUID) -> Response:
+    body = ProductOut.of(await _product(request, product_id)).model_dump_json().encode()
+    return cached(request, body, JSON, PRODUCT_MAX_AGE)
 
 
 @router.get(
     "/products/{product_id}/image",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_MODIFIED},
 )
 async def get_product_image(request: Request, product_id: UUID) -> Response:
     product = await _product(request, product_id)
     category = product.categories[0].slug if product.categories else None
-    return Response(
-        product_svg(product.sku, product.name, category),
-        media_type="image/svg+xml",
-        headers={"Cache-Control": "public, max-age=86400"},
-    )
+    body = product_svg(product.sku, product.name, category).encode()
+    return cached(request, body, "image/svg+xml", IMAGE_MAX_AGE)
 
 
-@router.get("/categories", response_model=list[CategoryOut])
-async def list_categories(request: Request) -> list[CategoryOut]:
-    async with _db(request).session() as session:
-        rows = await session.scalars(select(Category).order_by(Category.name))
-        return [category_out(c) for c in rows]
+@router.get("/categories", response_model=list[CategoryOut], responses=_NOT_MODIFIED)
+async def list_categories(request: Request) -> Response:
+    async with database(request).session() as session:
+        rows = await session.scalars(select(Category).order_by(Category.name, Category.slug))
+        body = _CATEGORIES.dump_json([category_out(c) for c in rows])
+    return cached(request, body, JSON, PRODUCT_MAX_AGE)

@@ -1,18 +1,40 @@
-"""The catalog's public representation (the API contract in BRIEF.md)."""
+"""The catalog's public representation (the API contract in BRIEF.md) and its inputs."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from emporium.contracts import Money
 from emporium.services.catalog.models import Category, Product
+
+# PostgreSQL's INTEGER: larger amounts would fail in the store, not here.
+MAX_AMOUNT = 2**31 - 1
+# No control characters in one-line fields: PostgreSQL refuses NUL outright.
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=64)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_ONE_LINE)
+]
+Description = Annotated[str, StringConstraints(max_length=5000, pattern=r"^[^\x00]*$")]
+# An absolute http(s) URL or a path on this site.
+ImageUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^(?:https?://|/)[^\s]*$")]
 
 
 class CategoryOut(BaseModel):
     slug: str
     name: str
+
+
+class CategoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
 
 
 class ProductOut(BaseModel):
@@ -33,13 +55,59 @@ class ProductOut(BaseModel):
             description=product.description,
             price=Money(amount=product.price_amount, currency=product.currency),
             categories=[c.slug for c in product.categories],
-            image_url=f"/api/catalog/products/{product.id}/image",
+            image_url=product.image_url or f"/api/catalog/products/{product.id}/image",
         )
 
 
 class ProductPage(BaseModel):
     items: list[ProductOut]
     total: int
+
+
+class PriceIn(BaseModel):
+    """A positive price in integer minor units and an ISO 4217 code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int = Field(gt=0, le=MAX_AMOUNT, strict=True)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+    def money(self) -> Money:
+        return Money(amount=self.amount, currency=self.currency)
+
+
+class ProductIn(BaseModel):
+    """A new product. Categories must exist (``PUT /categories/{slug}`` makes one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    name: Name
+    description: Description = ""
+    price: PriceIn
+    categories: list[Slug] = Field(default_factory=list, max_length=20)
+    image_url: ImageUrl | None = None
+
+
+class ProductPatch(BaseModel):
+    """A partial change: absent fields stay; ``image_url: null`` restores the drawn
+    image; the SKU never changes (inventory keys stock by it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Description | None = None
+    price: PriceIn | None = None
+    categories: list[Slug] | None = Field(default=None, max_length=20)
+    image_url: ImageUrl | None = None
+
+    @field_validator("name", "description", "price", "categories", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for fields present in the body: absent means "keep".
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
 
 
 def category_out(category: Category) -> CategoryOut:

@@ -1,0 +1,46 @@
+"""Conditional GET: strong ETags from the representation, and Cache-Control.
+
+A read is serialized once, to the bytes that will be sent; the ETag is a hash
+of those bytes, so it is strong (same tag, same bytes), the same on every
+replica, and changes exactly when the representation does. A request whose
+``If-None-Match`` names it gets ``304 Not Modified`` without the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import Request
+from fastapi.responses import Response
+
+__all__ = ["IMAGE_MAX_AGE", "LIST_MAX_AGE", "PRODUCT_MAX_AGE", "cached", "etag_of", "not_modified"]
+
+# Lists change whenever any product does: keep them short. A product or its
+# image changes rarely, and a client that revalidates pays only a 304.
+LIST_MAX_AGE = 10
+PRODUCT_MAX_AGE = 60
+IMAGE_MAX_AGE = 86400
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: weak comparison, a list of tags, or ``*``."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def cached(request: Request, body: bytes, media_type: str, max_age: int) -> Response:
+    """``body`` with its ETag and Cache-Control, or a 304 if the client has it."""
+    etag = etag_of(body)
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    if not_modified(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)

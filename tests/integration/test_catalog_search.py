@@ -1,0 +1,306 @@
+"""Catalog search, browse and conditional GET, on SQLite (FTS5) and PostgreSQL.
+
+Also home of the helpers every catalog integration module uses: a catalog
+service in-process on a fresh store (its own SQLite file, or its own
+PostgreSQL database made for the test and dropped after), seeded, with admin
+tokens from a :class:`TokenFactory`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import make_url, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from emporium.chassis import Database
+from emporium.chassis.messaging import OUTBOX, Outbox
+from emporium.chassis.testing import TokenFactory
+from emporium.launcher.nats import EmbeddedNats
+from emporium.services.catalog.demo_data import PRODUCTS
+from emporium.services.catalog.main import create_app
+from emporium.services.catalog.seed import seed
+from emporium.services.catalog.settings import CatalogSettings
+from tests.integration._services import chassis_settings, running, unique_namespace
+
+STORES = ["sqlite", "postgres"]
+
+
+@dataclass
+class Catalog:
+    client: httpx.AsyncClient
+    database: Database
+    tokens: TokenFactory
+
+    def admin(self) -> dict[str, str]:
+        return self.tokens.headers(role="admin")
+
+    async def outbox(self, message_type: str) -> list[dict[str, Any]]:
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(OUTBOX.c.payload).where(OUTBOX.c.type == message_type).order_by(OUTBOX.c.id)
+            )
+            return list(rows)
+
+    async def create(self, **fields: Any) -> dict[str, Any]:
+        body = {
+            "sku": f"T-{uuid.uuid4().hex[:10]}",
+            "name": "Test Product",
+            "price": {"amount": 1000, "currency": "USD"},
+            **fields,
+        }
+        response = await self.client.post("/api/catalog/products", json=body, headers=self.admin())
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+
+@asynccontextmanager
+async def fresh_postgres(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on ``server_url``'s server; dropped on exit."""
+    url = make_url(server_url)
+    name = f"t_{uuid.uuid4().hex}"
+    # CREATE/DROP DATABASE cannot run in a transaction: autocommit, on the maintenance DB.
+    maintenance = create_async_engine(
+        url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    try:
+        async with maintenance.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with maintenance.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await maintenance.dispose()
+
+
+@asynccontextmanager
+async def catalog_on(
+    store: str, request: pytest.FixtureRequest, var_dir: Path, nats: EmbeddedNats
+) -> AsyncIterator[Catalog]:
+    """A seeded catalog on ``store`` ("sqlite" or "postgres"), running in-process."""
+    if store == "postgres":
+        server = request.getfixturevalue("postgres_url")
+        async with fresh_postgres(server) as url, _catalog(url, var_dir, nats) as catalog:
+            yield catalog
+    else:
+        url = CatalogSettings().resolved_database_url("catalog", var_dir)
+        async with _catalog(url, var_dir, nats) as catalog:
+            yield catalog
+
+
+@asynccontextmanager
+async def _catalog(url: str, var_dir: Path, nats: EmbeddedNats) -> AsyncIterator[Catalog]:
+    namespace = unique_namespace()
+    database = Database(url)
+    await seed(database, Outbox(namespace=namespace))
+    tokens = TokenFactory()
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EMPORIUM_CATALOG_DATABASE_URL", url)
+    try:
+        settings_ = chassis_settings(var_dir, nats.url, namespace)
+        async with running(lambda s: create_app(s, auth=tokens.verifier()), settings_) as client:
+            yield Catalog(client, database, tokens)
+    finally:
+        patch.undo()
+        await database.dispose()
+
+
+@pytest.fixture(params=STORES)
+async def catalog(
+    request: pytest.FixtureRequest, var_dir: Path, embedded_nats: EmbeddedNats
+) -> AsyncIterator[Catalog]:
+    async with catalog_on(request.param, request, var_dir, embedded_nats) as catalog:
+        yield catalog
+
+
+async def search(catalog: Catalog, **params: Any) -> dict[str, Any]:
+    response = await catalog.client.get("/api/catalog/products", params=params)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+async def every_page(catalog: Catalog, limit: int, **params: Any) -> tuple[list[str], int]:
+    ids: list[str] = []
+    offset, total = 0, None
+    while total is None or offset < total:
+        page = await search(catalog, limit=limit, offset=offset, **params)
+        assert total in (None, page["total"])
+        total = page["total"]
+        ids.extend(p["id"] for p in page["items"])
+        offset += limit
+    return ids, total or 0
+
+
+async def test_search_finds_words_in_name_or_description(catalog: Catalog) -> None:
+    by_name = await search(catalog, q="skillet")
+    assert [p["sku"] for p in by_name["items"]] == ["KIT-001"]
+    by_description = await search(catalog, q="gooseneck")
+    assert [p["sku"] for p in by_description["items"]] == ["KIT-003"]
+    every_word_must_match = await search(catalog, q="cast iron")
+    assert [p["sku"] for p in every_word_must_match["items"]] == ["KIT-001"]
+    assert (await search(catalog, q="cast gooseneck"))["total"] == 0
+
+
+async def test_search_stems_and_matches_the_last_word_as_prefix(catalog: Catalog) -> None:
+    assert [p["sku"] for p in (await search(catalog, q="Skillets"))["items"]] == ["KIT-001"]
+    assert [p["sku"] for p in (await search(catalog, q="headph"))["items"]] == ["AUD-001"]
+
+
+async def test_name_match_ranks_above_description_only_match(catalog: Catalog) -> None:
+    word = "zq" + uuid.uuid4().hex[:8]
+    described = await catalog.create(
+        name="Plain Mug", description=f"A mug. {word} inside, {word} outside, {word} all over."
+    )
+    named = await catalog.create(name=f"The {word.title()} Mug", description="A mug.")
+    page = await search(catalog, q=word)
+    assert [p["id"] for p in page["items"]] == [named["id"], described["id"]]
+    assert page["total"] == 2
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"q": "c"}, {"q": "c", "category": "kitchen"}, {"category": "audio"}, {}],
+)
+async def test_pages_concatenate_to_exactly_total_distinct_products(
+    catalog: Catalog, params: dict[str, str]
+) -> None:
+    paged, total = await every_page(catalog, 3, **params)
+    whole = await search(catalog, limit=100, **params)
+    assert total == whole["total"] > 0
+    assert len(paged) == len(set(paged)) == total
+    assert paged == [p["id"] for p in whole["items"]]
+    if "category" in params:
+        assert all(params["category"] in p["categories"] for p in whole["items"])
+
+
+async def test_without_q_products_come_in_name_order(catalog: Catalog) -> None:
+    items = (await search(catalog, limit=100))["items"]
+    assert [p["name"] for p in items] == sorted(p["name"] for p in items)
+    assert len(items) == len(PRODUCTS)
+
+
+# Each a syntax error if it reached FTS5 or to_tsquery as query text.
+HOSTILE_QS = ['"', 'skillet"', "NEAR(a b)", "a OR", "AND", "*", "name:skillet", "'", "-skillet",
+              "(", "^x", "a & b | !c", "x:*", "\x00", "é", "日本", "_", "a" * 200]  # fmt: skip
+
+
+async def test_query_syntax_in_q_is_only_words(catalog: Catalog) -> None:
+    for q in HOSTILE_QS:
+        response = await catalog.client.get("/api/catalog/products", params={"q": q})
+        assert response.status_code == 200, (q, response.text)
+        assert response.json()["total"] >= 0
+
+
+async def test_punctuation_only_q_matches_nothing_and_blank_q_everything(catalog: Catalog) -> None:
+    assert (await search(catalog, q="?!"))["total"] == 0
+    assert (await search(catalog, q="  "))["total"] == len(PRODUCTS)
+
+
+async def test_bad_list_parameters_are_422_problems(catalog: Catalog) -> None:
+    bad: list[dict[str, str | int]] = [
+        {"limit": 0},
+        {"limit": 101},
+        {"offset": -1},
+        {"limit": "many"},
+        {"q": "x" * 201},
+        {"category": "a\x01"},
+    ]
+    for params in bad:
+        response = await catalog.client.get("/api/catalog/products", params=params)
+        assert response.status_code == 422, params
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_reads_answer_304_to_their_own_etag(catalog: Catalog) -> None:
+    product = (await search(catalog, limit=1))["items"][0]
+    for path in [
+        "/api/catalog/products?q=coffee&limit=5",
+        "/api/catalog/categories",
+        f"/api/catalog/products/{product['id']}",
+        product["image_url"],
+    ]:
+        await _answers_304_to_its_etag(catalog, path)
+
+
+async def _answers_304_to_its_etag(catalog: Catalog, path: str) -> None:
+    first = await catalog.client.get(path)
+    etag = first.headers["etag"]
+    assert etag.startswith('"')
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    again = await catalog.client.get(path, headers={"If-None-Match": f'"other", W/{etag}'})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert (await catalog.client.get(path, headers={"If-None-Match": '"other"'})).status_code == 200
+
+
+async def test_a_change_changes_the_etag_of_product_and_list(catalog: Catalog) -> None:
+    product = await catalog.create(name="Etag Lamp")
+    path = f"/api/catalog/products/{product['id']}"
+    before = (await catalog.client.get(path)).headers["etag"]
+    listed = (await catalog.client.get("/api/catalog/products")).headers["etag"]
+    patched = await catalog.client.patch(
+        path, json={"price": {"amount": 1234, "currency": "USD"}}, headers=catalog.admin()
+    )
+    assert patched.status_code == 200
+    after = await catalog.client.get(path, headers={"If-None-Match": before})
+    assert after.status_code == 200
+    assert after.json()["price"] == {"amount": 1234, "currency": "USD"}
+    assert after.headers["etag"] != before
+    assert (await catalog.client.get("/api/catalog/products")).headers["etag"] != listed
+
+
+@pytest.fixture
+async def sqlite_catalog(
+    request: pytest.FixtureRequest, var_dir: Path, embedded_nats: EmbeddedNats
+) -> AsyncIterator[Catalog]:
+    async with catalog_on("sqlite", request, var_dir, embedded_nats) as catalog:
+        yield catalog
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(q=st.text(max_size=200))
+async def test_no_q_string_gives_a_server_error_on_sqlite(sqlite_catalog: Catalog, q: str) -> None:
+    response = await sqlite_catalog.client.get("/api/catalog/products", params={"q": q})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_store_from_before_search_is_upgraded_and_searchable(var_dir: Path) -> None:
+    database = Database(CatalogSettings().resolved_database_url("catalog", var_dir))
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TABLE products (id VARCHAR(36) PRIMARY KEY, sku VARCHAR(64) UNIQUE, "
+                "name VARCHAR(200), description TEXT, price_amount INTEGER, currency VARCHAR(3), "
+                "created_at DATETIME, updated_at DATETIME)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO products VALUES ('00000000-0000-0000-0000-000000000001', 'OLD-1', "
+                "'Vintage Kettle', 'from an older store', 500, 'USD', NULL, NULL)"
+            )
+        )
+    await database.create_all()
+    await database.create_all()  # idempotent
+    async with database.session() as session:
+        found = await session.scalars(
+            text("SELECT product_id FROM products_fts WHERE products_fts MATCH 'kettle'")
+        )
+        assert list(found) == ["00000000-0000-0000-0000-000000000001"]
+        assert await session.scalar(text("SELECT count(*) FROM products WHERE image_url IS NULL"))
+    await database.dispose()
