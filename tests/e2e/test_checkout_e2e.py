@@ -5,6 +5,7 @@ on the embedded NATS and on RabbitMQ."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.e2e._shop import (
     admin,
     available,
     checkout,
+    place_order,
     product_at,
     signed_in,
     wait_for_available,
@@ -132,3 +134,51 @@ def test_another_users_order_payment_and_shipment_are_404(client: httpx.Client) 
     assert all(
         o["id"] != order_id for o in client.get("/api/orders", headers=stranger).json()["items"]
     )
+
+
+def _cart_line(client: httpx.Client, user: dict[str, str], product_id: str) -> dict[str, Any]:
+    cart = client.get("/api/cart", headers=user).json()
+    [line] = [item for item in cart["items"] if item["product_id"] == product_id]
+    return dict(line, checkout_ready=cart["checkout_ready"])
+
+
+def test_admin_price_change_reaches_carts_and_a_deleted_product_blocks_checkout(
+    client: httpx.Client,
+) -> None:
+    staff, user = admin(client), signed_in(client)
+    created = client.post(
+        "/api/catalog/products",
+        json={
+            "sku": f"E2E-{uuid.uuid4().hex[:8].upper()}",
+            "name": "Limited Edition Teapot",
+            "description": "A teapot that exists only for this test.",
+            "price": {"amount": 3000, "currency": "USD"},
+            "categories": ["kitchen"],
+        },
+        headers=staff,
+    )
+    assert created.status_code == 201, created.text
+    product = created.json()
+    add_to_cart(client, user, product, quantity=1)
+
+    repriced = client.patch(
+        f"/api/catalog/products/{product['id']}",
+        json={"price": {"amount": 2500, "currency": "USD"}},
+        headers=staff,
+    )
+    assert repriced.status_code == 200, repriced.text
+    deadline = time.monotonic() + 10
+    while _cart_line(client, user, product["id"])["unit_price"]["amount"] != 2500:
+        assert time.monotonic() < deadline, "the new price never reached the cart"
+        time.sleep(0.2)
+
+    deleted = client.delete(f"/api/catalog/products/{product['id']}", headers=staff)
+    assert deleted.status_code == 204
+    deadline = time.monotonic() + 10
+    while _cart_line(client, user, product["id"])["checkout_ready"]:
+        assert time.monotonic() < deadline, "the deleted product was never flagged"
+        time.sleep(0.2)
+    assert _cart_line(client, user, product["id"])["available"] is False
+    refused = place_order(client, user)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
