@@ -80,6 +80,7 @@ class Messaging:
         outbox_table: sa.Table = OUTBOX,
         inbox_table: sa.Table = INBOX,
         transport: Transport | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         if max_deliveries < 1:
             raise ValueError("max_deliveries must be at least 1")
@@ -87,7 +88,11 @@ class Messaging:
         self.database = database
         self.namespace = namespace
         self.transport = transport or make_transport(url, namespace=namespace)
-        self.outbox = Outbox(namespace=namespace, table=outbox_table)
+        # A service whose handlers are built before messaging passes its own
+        # outbox; either way the relay is woken by commits that add to it.
+        self.outbox = outbox or Outbox(namespace=namespace, table=outbox_table)
+        if self.outbox.namespace != namespace:
+            raise ValueError("the outbox and the messaging must share one namespace")
         self.inbox = Inbox(inbox_table)
         backoff = retry_backoff or Backoff(0.5, 30.0)
         self.consumers = [

@@ -42,9 +42,8 @@ def create_app(
             database=runtime.db,
             handlers=message_handlers(saga),
             namespace=chassis.broker_namespace,
+            outbox=outbox,
         )
-        if messaging.relay is not None:
-            outbox.subscribe(messaging.relay.notify)  # publish promptly after each commit
         sweeper = DeadlineSweeper(
             saga, runtime.db, interval=settings.sweep_interval_seconds, batch=settings.sweep_batch
         )

@@ -36,9 +36,8 @@ def create_app(
             database=runtime.db,
             handlers=message_handlers(service),
             namespace=chassis.broker_namespace,
+            outbox=outbox,
         )
-        if messaging.relay is not None:
-            outbox.subscribe(messaging.relay.notify)  # publish promptly after each commit
         return {"broker": messaging}
 
     return create_service(

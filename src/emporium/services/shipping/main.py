@@ -32,9 +32,8 @@ def create_app(
             database=runtime.db,
             handlers=handlers(outbox, delay=settings.dispatch_delay),
             namespace=chassis.broker_namespace,
+            outbox=outbox,
         )
-        if messaging.relay is not None:
-            outbox.subscribe(messaging.relay.notify)  # publish promptly after each commit
         dispatcher = Dispatcher(
             runtime.db,
             outbox,
