@@ -188,3 +188,22 @@ def test_prod_profile_requires_a_database_url(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="DATABASE_URL must be set"):
         ServiceSettings().resolved_database_url("catalog", tmp_path, "prod")
+
+
+def test_library_logs_come_out_as_json_through_the_chassis_handler() -> None:
+    import io
+    import json
+    import logging
+
+    import faststream  # noqa: F401  (installs its own handler at import)
+
+    from emporium.chassis.logging import configure_logging
+
+    configure_logging("demo", "demo-1")
+    stream = io.StringIO()
+    logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    logging.getLogger("faststream").warning("subscriber restarted")
+    record = json.loads(stream.getvalue().splitlines()[-1])
+    assert record["event"] == "subscriber restarted"
+    assert record["service"] == "demo"
+    assert not logging.getLogger("faststream").handlers

@@ -73,6 +73,12 @@ def configure_logging(
     root.setLevel(level.upper())
     # uvicorn's own access log is replaced by the chassis request log.
     logging.getLogger("uvicorn.access").disabled = True
+    # FastStream installs its own coloured stderr handler at import; route its
+    # records through ours instead, and keep its per-task chatter below WARNING.
+    faststream = logging.getLogger("faststream")
+    faststream.handlers.clear()
+    faststream.propagate = True
+    faststream.setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
