@@ -8,13 +8,20 @@ the test is skipped with a loud reason, unless ``EMPORIUM_REQUIRE_SERVICES=1``
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from emporium.launcher.nats import EmbeddedNats
 
@@ -48,6 +55,42 @@ def require_server(url: str, what: str) -> str:
     if os.environ.get("EMPORIUM_REQUIRE_SERVICES") == "1":
         pytest.fail(f"EMPORIUM_REQUIRE_SERVICES=1 and {message}")
     pytest.skip(f"SKIPPED LOUDLY: {message}")
+
+
+@contextmanager
+def fresh_database(server_url: str, prefix: str = "t") -> Iterator[str]:
+    """A new, empty database on the PostgreSQL or MariaDB server of ``server_url``,
+    dropped afterwards, so tests share a server but never a schema."""
+    url = sa.make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    postgres = url.get_backend_name() == "postgresql"
+    quoted = f'"{name}"' if postgres else f"`{name}`"
+    drop = f"DROP DATABASE IF EXISTS {quoted}" + (" WITH (FORCE)" if postgres else "")
+
+    async def admin(statement: str) -> None:
+        # CREATE/DROP DATABASE cannot run in a transaction: autocommit, on the
+        # maintenance database (PostgreSQL) or none (MariaDB).
+        engine = create_async_engine(
+            url.set(database="postgres" if postgres else None),
+            isolation_level="AUTOCOMMIT",
+            poolclass=NullPool,
+        )
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sa.text(statement))
+        finally:
+            await engine.dispose()
+
+    def run(statement: str) -> None:
+        # Its own thread and loop: callers may already be inside a test's loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, admin(statement)).result()
+
+    run(f"CREATE DATABASE {quoted}")
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        run(drop)
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import make_url, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import select, text
 
 from emporium.chassis import Database
 from emporium.chassis.messaging import OUTBOX, Outbox
@@ -31,6 +29,7 @@ from emporium.services.catalog.demo_data import PRODUCTS
 from emporium.services.catalog.main import create_app
 from emporium.services.catalog.seed import seed
 from emporium.services.catalog.settings import CatalogSettings
+from tests.conftest import fresh_database
 from tests.integration._services import chassis_settings, running, unique_namespace
 
 STORES = ["sqlite", "postgres"]
@@ -68,20 +67,8 @@ class Catalog:
 @asynccontextmanager
 async def fresh_postgres(server_url: str) -> AsyncIterator[str]:
     """A new, empty database on ``server_url``'s server; dropped on exit."""
-    url = make_url(server_url)
-    name = f"t_{uuid.uuid4().hex}"
-    # CREATE/DROP DATABASE cannot run in a transaction: autocommit, on the maintenance DB.
-    maintenance = create_async_engine(
-        url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
-    )
-    try:
-        async with maintenance.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with maintenance.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await maintenance.dispose()
+    with fresh_database(server_url, "catalog") as url:
+        yield url
 
 
 @asynccontextmanager

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from emporium.chassis import Database
 from emporium.chassis.messaging import OUTBOX, Consumer, ConsumerSpec, Outbox, encode
@@ -30,7 +28,7 @@ from emporium.services.inventory.domain import StockItem
 from emporium.services.inventory.entrypoints.messages import message_handlers
 from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
 from emporium.services.inventory.service_layer import InventoryService, transactionally, utcnow
-from tests.conftest import POSTGRES_URL, require_server
+from tests.conftest import POSTGRES_URL, fresh_database, require_server
 
 TTL = timedelta(seconds=120)
 
@@ -45,27 +43,8 @@ class Clock:
 
 @pytest.fixture(scope="session")
 def fresh_postgres() -> Iterator[str]:
-    url = sa.make_url(require_server(POSTGRES_URL, "PostgreSQL"))
-    name = f"inventory_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(sa.text(statement))
-        finally:
-            await engine.dispose()
-
-    def run(statement: str) -> None:
-        # Its own thread and loop: the fixture may be first asked for inside a test's loop.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, admin(statement)).result()
-
-    run(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(require_server(POSTGRES_URL, "PostgreSQL"), "inventory") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -2,45 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from emporium.chassis import Database
 from emporium.contracts.orders import OrderCancelled
 from emporium.services.notifications.messages import cancelled
 from emporium.services.notifications.store import NotificationRepository
-from tests.conftest import POSTGRES_URL, require_server
+from tests.conftest import POSTGRES_URL, fresh_database, require_server
 
 
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
-    url = sa.make_url(require_server(POSTGRES_URL, "PostgreSQL"))
-    name = f"notifications_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(sa.text(statement))
-        finally:
-            await engine.dispose()
-
-    def run(statement: str) -> None:
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, admin(statement)).result()
-
-    run(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(require_server(POSTGRES_URL, "PostgreSQL"), "notifications") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
-import aiomysql
 import pytest
 import sqlalchemy as sa
 
@@ -25,37 +23,13 @@ from emporium.services.shipping.dispatcher import Dispatcher
 from emporium.services.shipping.domain import Shipment, ShipmentStatus, utcnow
 from emporium.services.shipping.handlers import handlers
 from emporium.services.shipping.store import ShipmentRepository
-from tests.conftest import MARIADB_URL, require_server
+from tests.conftest import MARIADB_URL, fresh_database, require_server
 
 
 def fresh_mariadb_database() -> Iterator[str]:
     """A new, empty MariaDB database for one test; dropped afterwards."""
-    url = sa.make_url(require_server(MARIADB_URL, "MariaDB"))
-    name = f"t_{uuid.uuid4().hex[:16]}"
-
-    async def admin(statement: str) -> None:
-        connection = await aiomysql.connect(
-            host=url.host or "127.0.0.1",
-            port=url.port or 3306,
-            user=url.username or "root",
-            password=url.password or "",
-        )
-        try:
-            async with connection.cursor() as cursor:
-                await cursor.execute(statement)
-        finally:
-            connection.close()
-
-    def run(statement: str) -> None:
-        # Its own thread and loop: the fixture may be set up inside a test's loop.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, admin(statement)).result()
-
-    run(f"CREATE DATABASE `{name}`")
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        run(f"DROP DATABASE IF EXISTS `{name}`")
+    with fresh_database(require_server(MARIADB_URL, "MariaDB"), "shipping") as url:
+        yield url
 
 
 @pytest.fixture
