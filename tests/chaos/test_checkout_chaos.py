@@ -171,3 +171,46 @@ def test_orders_killed_mid_saga_finishes_after_the_restart(
     [restarted] = system.instances("orders")
     assert restarted["restarts"] == 1
     audit(system)
+
+
+def test_replicated_saga_participants_sell_exactly_the_stock_and_stay_consistent() -> None:
+    """Two replicas each of orders, inventory, payments and cart share the work."""
+    replicas = ["orders=2,inventory=2,payments=2,cart=2"]
+    with running_system(replicas=replicas, extra_env=SHORT_DEADLINE) as system:
+        assert len(system.instances("orders")) == 2
+        with system.client() as client:
+            product = product_at(client, offset=4)
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                users = list(pool.map(lambda _: signed_in(client), range(40)))
+            for user in users:
+                add_to_cart(client, user, product, quantity=1)
+            stocked = client.put(
+                f"/api/inventory/items/{product['sku']}",
+                json={"on_hand": 25},
+                headers=admin(client),
+            )
+            assert stocked.status_code == 200, stocked.text
+
+            def buy(user: dict[str, str]) -> tuple[dict[str, str], str]:
+                with system.client() as own:
+                    placed = place_order(own, user)
+                    assert placed.status_code == 202, placed.text
+                    return user, str(placed.json()["id"])
+
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                orders = list(pool.map(buy, users))
+            statuses: Counter[str] = Counter()
+            for user, order_id in orders:
+                deadline = time.monotonic() + 60
+                while (status := _status(client, user, order_id)) == "PENDING":
+                    assert time.monotonic() < deadline, f"{order_id} still PENDING"
+                    time.sleep(0.3)
+                statuses[status] += 1
+        print(f"statuses {dict(statuses)}")
+        assert statuses["CONFIRMED"] + statuses["SHIPPED"] == 25, statuses
+        assert statuses["CANCELLED"] == 15, statuses
+        audit(system)
+
+
+def _status(client: httpx.Client, user: dict[str, str], order_id: str) -> str:
+    return str(client.get(f"/api/orders/{order_id}", headers=user).json()["status"])
