@@ -53,7 +53,10 @@ class NatsTransport(Transport):
         url: str,
         *,
         namespace: str = "emporium",
-        ack_wait: float = 30.0,
+        # A message fetched by a process that then died is redelivered after
+        # this long; keep it well inside a saga step's deadline. A slow handler
+        # that outlives it is harmless: the inbox lets only one effect commit.
+        ack_wait: float = 10.0,
         duplicate_window: float = 120.0,
         max_age: float = 7 * _DAY,
         graceful_timeout: float = 15.0,

@@ -56,7 +56,9 @@ class OutboxRelay:
         table: sa.Table = OUTBOX,
         poll_interval: float = 0.5,
         batch_size: int = 100,
-        lease: timedelta = timedelta(seconds=30),
+        # Short: a relay that died holding rows delays them by this much, and a
+        # second publish after it is harmless (broker dedup id, consumer inbox).
+        lease: timedelta = timedelta(seconds=5),
         retention: timedelta = timedelta(days=1),
         prune_interval: float = 60.0,
         backoff: Backoff | None = None,
