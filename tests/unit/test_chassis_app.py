@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from emporium.chassis import ChassisSettings, Problem, create_service
+from emporium.chassis.http import UpstreamUnavailable
 
 router = APIRouter()
 
@@ -27,6 +28,11 @@ async def get_item(item_id: int) -> dict[str, int]:
     if item_id == 500:
         raise RuntimeError("secret internal detail")
     return {"id": item_id}
+
+
+@router.get("/api/demo/upstream")
+async def call_upstream() -> None:
+    raise UpstreamUnavailable("catalog", "circuit open", reason="circuit_open", retry_after=4.2)
 
 
 @router.post("/api/demo/items")
@@ -133,6 +139,15 @@ async def test_unhandled_error_is_500_problem_without_internals(client: httpx.As
     assert "secret internal detail" not in response.text
     assert "Traceback" not in response.text
     assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_an_unavailable_upstream_is_a_503_problem_with_retry_after(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/demo/upstream")
+    body = _is_problem(response, 503)
+    assert body["upstream"] == "catalog"
+    assert response.headers["retry-after"] == "4"
 
 
 async def test_request_id_is_kept_when_given_and_made_when_not(client: httpx.AsyncClient) -> None:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from emporium.chassis import context
+from emporium.chassis.http import UpstreamFailure
 
 __all__ = ["PROBLEM_JSON", "Problem", "install_problem_handlers", "problem_response"]
 
@@ -132,6 +133,26 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _on_upstream_failure(request: Request, exc: Exception) -> JSONResponse:
+    """A service another one depends on could not answer: 503, retry later.
+
+    Any route that calls another service through the chassis client gets this
+    without writing it; ``Retry-After`` is the breaker's cool-down when it is open.
+    """
+    assert isinstance(exc, UpstreamFailure)
+    logger.warning(
+        "%s %s: upstream %s failed: %s", request.method, request.url.path, exc.upstream, exc
+    )
+    wait = getattr(exc, "retry_after", None) or 1
+    return problem_response(
+        503,
+        f"{exc.upstream} is unavailable; try again shortly",
+        instance=request.url.path,
+        headers={"Retry-After": str(max(1, round(wait)))},
+        upstream=exc.upstream,
+    )
+
+
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -143,4 +164,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(UpstreamFailure, _on_upstream_failure)
     app.add_exception_handler(Exception, _on_unhandled)

@@ -13,8 +13,6 @@ from emporium.chassis.http import (
     CircuitBreaker,
     RetryPolicy,
     ServiceClient,
-    UpstreamFailure,
-    UpstreamUnavailable,
 )
 from emporium.contracts import Money
 
@@ -69,21 +67,11 @@ class CatalogClient:
     async def product(self, product_id: UUID) -> ProductSnapshot | None:
         """The product as catalog has it now, None if catalog does not know it.
 
-        Raises :class:`Problem` 503 when catalog cannot answer (with
-        ``Retry-After`` while the breaker is open), 502 when its answer is unusable.
+        Raises :class:`Problem` 502 when its answer is unusable; when catalog
+        cannot answer, the client's ``UpstreamFailure`` becomes the chassis's
+        503 problem with ``Retry-After``.
         """
-        try:
-            response = await self.client.get(f"/api/catalog/products/{product_id}")
-        except UpstreamFailure as exc:
-            logger.warning("catalog unavailable: %s", exc)
-            headers = {}
-            if isinstance(exc, UpstreamUnavailable) and exc.retry_after:
-                headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-            raise Problem(
-                503,
-                "The catalog is unavailable; try adding this product again soon",
-                headers=headers,
-            ) from exc
+        response = await self.client.get(f"/api/catalog/products/{product_id}")
         if response.status == 404:
             return None
         if response.status != 200:
