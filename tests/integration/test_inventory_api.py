@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emporium.chassis import Database, UnitOfWork
+from emporium.chassis import Database, UnitOfWork, transactionally
 from emporium.chassis.messaging import Envelope, Messaging, Outbox, encode
 from emporium.chassis.testing import TokenFactory
 from emporium.contracts.catalog import ProductCreated
@@ -20,7 +20,7 @@ from emporium.contracts.inventory import ReserveStock, StockLine, StockReserved
 from emporium.contracts.money import Money
 from emporium.launcher.nats import EmbeddedNats
 from emporium.services.inventory.main import create_app
-from emporium.services.inventory.service_layer import InventoryService, transactionally
+from emporium.services.inventory.service_layer import InventoryService, SqlInventoryUnitOfWork
 from emporium.services.inventory.settings import InventorySettings
 from tests.integration._services import chassis_settings, running, unique_namespace
 
@@ -29,7 +29,7 @@ from tests.integration._services import chassis_settings, running, unique_namesp
 class Inventory:
     client: httpx.AsyncClient
     tokens: TokenFactory
-    database: Database
+    database: Database[SqlInventoryUnitOfWork]
     service: InventoryService
     broker_url: str
     namespace: str
@@ -41,7 +41,9 @@ class Inventory:
         sku = f"SKU-{uuid.uuid4().hex[:10]}"
         created = ProductCreated(product_id=uuid.uuid4(), sku=sku, name=sku, price=Money(amount=1))
         service = self.service
-        await transactionally(self.database, lambda uow: service.product_created(created, uow))
+        await transactionally(
+            self.database.unit_of_work, lambda uow: service.product_created(created, uow)
+        )
         return sku
 
 
@@ -50,9 +52,12 @@ async def _inventory(var_dir: Path, broker_url: str) -> AsyncIterator[Inventory]
     app = functools.partial(create_app, auth=tokens.verifier())
     async with running(app, chassis_settings(var_dir, broker_url, namespace)) as client:
         # A second handle on the same store, to set up stock without the catalog.
-        database = Database(InventorySettings().resolved_database_url("inventory", var_dir))
+        database = Database(
+            InventorySettings().resolved_database_url("inventory", var_dir),
+            unit_of_work=SqlInventoryUnitOfWork,
+            publisher=Outbox(namespace=namespace),
+        )
         service = InventoryService(
-            Outbox(namespace=namespace),
             reservation_ttl=InventorySettings().reservation_ttl,
             initial_stock=50,
         )
@@ -94,7 +99,9 @@ async def test_stock_is_never_set_below_what_is_reserved(inventory: Inventory) -
     order = uuid.uuid4()
     command = ReserveStock(order_id=order, lines=[StockLine(sku=sku, quantity=5)])
     service = inventory.service
-    await transactionally(inventory.database, lambda uow: service.reserve(command, uow))
+    await transactionally(
+        inventory.database.unit_of_work, lambda uow: service.reserve(command, uow)
+    )
     path = f"/api/inventory/items/{sku}"
     refused = await inventory.client.put(path, json={"on_hand": 4}, headers=inventory.admin())
     assert refused.status_code == 409

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from emporium.chassis import Database
+from emporium.chassis import Database, transactionally, utcnow
 from emporium.chassis.messaging import OUTBOX, Consumer, ConsumerSpec, Outbox, encode
 from emporium.chassis.messaging.consumer import Ack, Delivery
 from emporium.contracts import Message
@@ -27,7 +27,7 @@ from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import StockItem
 from emporium.services.inventory.entrypoints.messages import message_handlers
 from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
-from emporium.services.inventory.service_layer import InventoryService, transactionally, utcnow
+from emporium.services.inventory.service_layer import InventoryService, SqlInventoryUnitOfWork
 from tests.conftest import POSTGRES_URL, fresh_database, require_server
 
 TTL = timedelta(seconds=120)
@@ -48,12 +48,14 @@ def fresh_postgres() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+async def database(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Database[SqlInventoryUnitOfWork]]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'inventory.db'}"
     else:
         url = request.getfixturevalue("fresh_postgres")
-    database = Database(url)
+    database = Database(url, unit_of_work=SqlInventoryUnitOfWork, publisher=Outbox())
     await database.create_all()
     yield database
     await database.dispose()
@@ -66,26 +68,32 @@ def clock() -> Clock:
 
 @pytest.fixture
 def service(clock: Clock) -> InventoryService:
-    return InventoryService(Outbox(), reservation_ttl=TTL, initial_stock=10, clock=clock)
+    return InventoryService(reservation_ttl=TTL, initial_stock=10, clock=clock)
 
 
-async def _stock(database: Database, service: InventoryService, units: int = 10) -> str:
+async def _stock(
+    database: Database[SqlInventoryUnitOfWork], service: InventoryService, units: int = 10
+) -> str:
     sku = f"SKU-{uuid.uuid4().hex[:10]}"
     created = ProductCreated(product_id=uuid.uuid4(), sku=sku, name=sku, price=Money(amount=1))
-    await transactionally(database, lambda uow: service.product_created(created, uow))
+    await transactionally(database.unit_of_work, lambda uow: service.product_created(created, uow))
     if units != service.initial_stock:
-        await transactionally(database, lambda uow: service.set_on_hand(sku, units, "t", uow))
+        await transactionally(
+            database.unit_of_work, lambda uow: service.set_on_hand(sku, units, "t", uow)
+        )
     return sku
 
 
-async def _item(database: Database, sku: str) -> StockItem:
+async def _item(database: Database[SqlInventoryUnitOfWork], sku: str) -> StockItem:
     async with database.session() as session:
         item = await InventoryRepository(session).item(sku)
         assert item is not None
         return item
 
 
-async def _answers(database: Database, key: str, value: str) -> list[dict[str, Any]]:
+async def _answers(
+    database: Database[SqlInventoryUnitOfWork], key: str, value: str
+) -> list[dict[str, Any]]:
     """The events in the outbox whose payload field ``key`` is ``value``, in order."""
     async with database.session() as session:
         rows = (await session.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id))).mappings()
@@ -104,7 +112,7 @@ def _balanced(item: StockItem) -> bool:
     return item.invariant_holds() and item.on_hand == item.available + item.reserved
 
 
-async def _contend(database: Database, service: InventoryService) -> None:
+async def _contend(database: Database[SqlInventoryUnitOfWork], service: InventoryService) -> None:
     """50 orders of one unit each race for the last 10 units, watched as they go."""
     sku = await _stock(database, service, units=10)
     orders = [uuid.uuid4() for _ in range(50)]
@@ -119,7 +127,7 @@ async def _contend(database: Database, service: InventoryService) -> None:
     async def reserve(order: uuid.UUID) -> str:
         command = _reserve(order, (sku, 1))
         reservation = await transactionally(
-            database, lambda uow: service.reserve(command, uow), attempts=10
+            database.unit_of_work, lambda uow: service.reserve(command, uow), retries=9
         )
         return reservation.status
 
@@ -140,19 +148,20 @@ async def _contend(database: Database, service: InventoryService) -> None:
 
 
 async def test_fifty_concurrent_reservations_for_ten_units_reserve_exactly_ten(
-    database: Database, service: InventoryService
+    database: Database[SqlInventoryUnitOfWork], service: InventoryService
 ) -> None:
     for _round in range(5):
         await _contend(database, service)
 
 
 async def test_reservation_is_all_or_nothing_and_answered_in_the_outbox(
-    database: Database, service: InventoryService
+    database: Database[SqlInventoryUnitOfWork], service: InventoryService
 ) -> None:
     plenty, scarce = await _stock(database, service, 10), await _stock(database, service, 1)
     order = uuid.uuid4()
     await transactionally(
-        database, lambda uow: service.reserve(_reserve(order, (plenty, 2), (scarce, 2)), uow)
+        database.unit_of_work,
+        lambda uow: service.reserve(_reserve(order, (plenty, 2), (scarce, 2)), uow),
     )
     assert (await _item(database, plenty)).reserved == 0
     [answer] = await _answers(database, "order_id", str(order))
@@ -161,12 +170,14 @@ async def test_reservation_is_all_or_nothing_and_answered_in_the_outbox(
 
 
 async def test_reserving_the_same_order_twice_holds_once_and_answers_alike(
-    database: Database, service: InventoryService
+    database: Database[SqlInventoryUnitOfWork], service: InventoryService
 ) -> None:
     sku = await _stock(database, service)
     order = uuid.uuid4()
     for _ in range(2):
-        await transactionally(database, lambda uow: service.reserve(_reserve(order, (sku, 3)), uow))
+        await transactionally(
+            database.unit_of_work, lambda uow: service.reserve(_reserve(order, (sku, 3)), uow)
+        )
     assert (await _item(database, sku)).reserved == 3
     answers = await _answers(database, "order_id", str(order))
     assert [a["type"] for a in answers] == ["StockReserved", "StockReserved"]
@@ -174,11 +185,13 @@ async def test_reserving_the_same_order_twice_holds_once_and_answers_alike(
 
 
 async def test_expired_reservation_returns_its_units_and_refuses_commit(
-    database: Database, service: InventoryService, clock: Clock
+    database: Database[SqlInventoryUnitOfWork], service: InventoryService, clock: Clock
 ) -> None:
     sku = await _stock(database, service)
     order = uuid.uuid4()
-    await transactionally(database, lambda uow: service.reserve(_reserve(order, (sku, 4)), uow))
+    await transactionally(
+        database.unit_of_work, lambda uow: service.reserve(_reserve(order, (sku, 4)), uow)
+    )
     clock.now += TTL + timedelta(seconds=1)
     # Two replicas sweeping at once: the reservation expires once.
     sweepers = [ExpirySweeper(service, database, interval=1, batch=10) for _ in range(2)]
@@ -187,7 +200,9 @@ async def test_expired_reservation_returns_its_units_and_refuses_commit(
     item = await _item(database, sku)
     assert (item.available, item.reserved, item.sold) == (10, 0, 0)
 
-    await transactionally(database, lambda uow: service.commit(CommitStock(order_id=order), uow))
+    await transactionally(
+        database.unit_of_work, lambda uow: service.commit(CommitStock(order_id=order), uow)
+    )
     answers = await _answers(database, "order_id", str(order))
     assert [(a["type"], a.get("reason")) for a in answers] == [
         ("StockReserved", None),
@@ -200,24 +215,32 @@ async def test_expired_reservation_returns_its_units_and_refuses_commit(
 
 
 async def test_commit_sells_reserved_units_and_release_after_is_a_return(
-    database: Database, service: InventoryService
+    database: Database[SqlInventoryUnitOfWork], service: InventoryService
 ) -> None:
     sku = await _stock(database, service)
     order = uuid.uuid4()
-    await transactionally(database, lambda uow: service.reserve(_reserve(order, (sku, 4)), uow))
-    await transactionally(database, lambda uow: service.commit(CommitStock(order_id=order), uow))
+    await transactionally(
+        database.unit_of_work, lambda uow: service.reserve(_reserve(order, (sku, 4)), uow)
+    )
+    await transactionally(
+        database.unit_of_work, lambda uow: service.commit(CommitStock(order_id=order), uow)
+    )
     item = await _item(database, sku)
     assert (item.on_hand, item.reserved, item.sold, item.available) == (6, 0, 4, 6)
     assert _balanced(item)
 
 
 async def test_release_of_an_unknown_order_answers_and_blocks_a_late_reserve(
-    database: Database, service: InventoryService
+    database: Database[SqlInventoryUnitOfWork], service: InventoryService
 ) -> None:
     sku = await _stock(database, service)
     order = uuid.uuid4()
-    await transactionally(database, lambda uow: service.release(ReleaseStock(order_id=order), uow))
-    await transactionally(database, lambda uow: service.reserve(_reserve(order, (sku, 1)), uow))
+    await transactionally(
+        database.unit_of_work, lambda uow: service.release(ReleaseStock(order_id=order), uow)
+    )
+    await transactionally(
+        database.unit_of_work, lambda uow: service.reserve(_reserve(order, (sku, 1)), uow)
+    )
     answers = await _answers(database, "order_id", str(order))
     assert [(a["type"], a["reason"]) for a in answers] == [
         ("StockReleased", "NOT_RESERVED"),
@@ -227,7 +250,7 @@ async def test_release_of_an_unknown_order_answers_and_blocks_a_late_reserve(
 
 
 async def _deliver_twice(
-    database: Database, handlers: dict[type[Message], Any], message: Message
+    database: Database[SqlInventoryUnitOfWork], handlers: dict[type[Message], Any], message: Message
 ) -> list[bool]:
     consumer = Consumer(
         ConsumerSpec("inventory", type(message), f"t{uuid.uuid4().hex[:8]}"),
@@ -241,7 +264,7 @@ async def _deliver_twice(
 
 
 async def test_every_consumer_has_one_effect_per_message_delivered_twice(
-    database: Database, service: InventoryService
+    database: Database[SqlInventoryUnitOfWork], service: InventoryService
 ) -> None:
     handlers = message_handlers(service)
     sku, product_id = f"SKU-{uuid.uuid4().hex[:10]}", uuid.uuid4()
@@ -262,6 +285,8 @@ async def test_every_consumer_has_one_effect_per_message_delivered_twice(
     assert (item.on_hand, item.reserved, item.sold, item.discontinued) == (8, 0, 2, True)
     assert len(await _answers(database, "order_id", str(order))) == 2  # reserved, committed
     late = uuid.uuid4()
-    await transactionally(database, lambda uow: service.reserve(_reserve(late, (sku, 1)), uow))
+    await transactionally(
+        database.unit_of_work, lambda uow: service.reserve(_reserve(late, (sku, 1)), uow)
+    )
     [rejected] = await _answers(database, "order_id", str(late))
     assert rejected["reason"] == "DISCONTINUED"

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
+from sqlalchemy import MetaData
 
 from emporium.chassis import ChassisSettings, Problem, create_service
 from emporium.chassis.http import UpstreamUnavailable
@@ -68,7 +69,8 @@ def app(toggle: Toggle) -> FastAPI:
     return create_service(
         "demo",
         routers=[router],
-        settings=ChassisSettings(instance="demo-1"),
+        chassis=ChassisSettings(instance="demo-1"),
+        metadata=MetaData(),
         database_url="sqlite+aiosqlite:///:memory:",
         components=lambda _runtime: {"broker": toggle},
         max_body=1000,

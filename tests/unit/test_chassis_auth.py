@@ -46,7 +46,7 @@ def tokens() -> TokenFactory:
 @pytest.fixture
 async def client(tokens: TokenFactory) -> AsyncIterator[httpx.AsyncClient]:
     app = create_service(
-        "demo", routers=[router], settings=ChassisSettings(), auth=tokens.verifier()
+        "demo", routers=[router], chassis=ChassisSettings(), auth=tokens.verifier()
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -1,38 +1,57 @@
 """``create_service``: what turns a few routers into an Emporium service.
 
-A service's ``main.py`` names its routers, its store and its message handlers;
-the chassis adds the rest: settings, JSON logs, problem+json errors, request
+A service's ``main.py`` says what the service is — its name, settings, routes,
+tables, message handlers and the objects its routes use — and
+:func:`create_service` adds the rest: JSON logs, problem+json errors, request
 id and trace context, body limit, health, metrics, the database and its
-tables, messaging (outbox relay, inbox consumers), and graceful start and stop.
+tables, messaging (outbox, relay, inbox consumers, inbox pruning), token
+verification, and graceful start and stop.
+
+Routes reach what ``main.py`` provided by type, never by string key::
+
+    Inventory = Annotated[InventoryService, Depends(provided(InventoryService))]
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from pydantic_settings import BaseSettings
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.middleware import Middleware
 
 from emporium.chassis.auth import AuthSettings, TokenVerifier
-from emporium.chassis.db import Database
+from emporium.chassis.db import Database, Publisher, UnitOfWork
 from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging
+from emporium.chassis.messaging import Handler, Messaging, Outbox, messaging_tables
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
 from emporium.chassis.problems import install_problem_handlers
-from emporium.chassis.settings import ChassisSettings, refuse_placeholders
+from emporium.chassis.settings import ChassisSettings, ServiceSettings, refuse_placeholders
+from emporium.contracts._base import Message
 
-__all__ = ["Component", "Runtime", "create_service", "serve"]
+__all__ = ["Component", "HandlerTable", "Runtime", "create_service", "provided", "serve"]
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 
+T = TypeVar("T")
 
+HandlerTable = Mapping[type[Message], Handler]
+
+
+@runtime_checkable
 class Component(Protocol):
     """Something with a lifecycle that the service starts and stops with itself."""
 
@@ -43,104 +62,146 @@ class Component(Protocol):
     async def ready(self) -> bool: ...
 
 
-Hook = Callable[["Runtime"], Awaitable[None]]
-
-
 @dataclass
 class Runtime:
-    """What a running service holds; reachable from routes as ``request.app.state.runtime``."""
+    """What a running service holds: its settings, store, outbox and provided objects.
+
+    Routes reach it through :func:`provided`; ``main.py``'s factories get it as
+    their argument. Objects are found by the type they were provided as.
+    """
 
     name: str
     settings: ChassisSettings
-    database: Database | None = None
+    database: Database[Any] | None = None
+    outbox: Outbox | None = None
     components: dict[str, Component] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
+    _provided: dict[type[Any], Any] = field(default_factory=dict)
 
     @property
     def instance(self) -> str:
         return self.settings.instance_name(self.name)
 
     @property
-    def db(self) -> Database:
+    def db(self) -> Database[Any]:
         if self.database is None:
             raise RuntimeError(f"service {self.name} has no database")
         return self.database
+
+    def get_outbox(self) -> Outbox:
+        """The service's outbox (for use cases that publish without a unit of work's help)."""
+        if self.outbox is None:
+            raise RuntimeError(f"service {self.name} does not publish: pass publishes=True")
+        return self.outbox
+
+    def provide(self, obj: T, as_type: type[T] | None = None) -> T:
+        """Make ``obj`` reachable as ``as_type`` (default: its own class); returns it."""
+        self._provided[as_type or type(obj)] = obj
+        return obj
+
+    def get(self, wanted: type[T]) -> T:
+        """The object provided as ``wanted``, or the one provided that is an instance of it."""
+        found = self._provided.get(wanted)
+        if found is None:
+            matches = [obj for obj in self._provided.values() if _is_instance(obj, wanted)]
+            if len(matches) != 1:
+                known = ", ".join(sorted(t.__name__ for t in self._provided))
+                raise LookupError(f"{self.name} provides no single {wanted.__name__} ({known})")
+            found = matches[0]
+        return cast(T, found)
+
+
+def _is_instance(obj: object, wanted: type[Any]) -> bool:
+    try:
+        return isinstance(obj, wanted)
+    except TypeError:  # a Protocol that is not runtime-checkable
+        return False
+
+
+def provided(wanted: type[T]) -> Callable[[Request], T]:
+    """A FastAPI dependency giving the object the service provided as ``wanted``."""
+
+    def dependency(request: Request) -> T:
+        runtime: Runtime = request.app.state.runtime
+        return runtime.get(wanted)
+
+    dependency.__name__ = f"provided_{wanted.__name__}"
+    return dependency
+
+
+UnitOfWorkFactory = Callable[[AsyncSession, Publisher | None], UnitOfWork]
+Components = Callable[[Runtime], Mapping[str, object]]
+Handlers = Callable[[Runtime], HandlerTable]
+Verifier = bool | TokenVerifier | Callable[[Runtime], TokenVerifier]
 
 
 def create_service(
     name: str,
     *,
+    chassis: ChassisSettings | None = None,
+    settings: BaseSettings | None = None,
     routers: Sequence[APIRouter] = (),
-    settings: ChassisSettings | None = None,
-    database_url: str | None = None,
-    components: Callable[[Runtime], Mapping[str, Component]] | None = None,
-    auth: bool | TokenVerifier = False,
-    on_startup: Sequence[Hook] = (),
-    on_shutdown: Sequence[Hook] = (),
+    metadata: MetaData | None = None,
+    unit_of_work: UnitOfWorkFactory = UnitOfWork,
+    publishes: bool = False,
+    handlers: Handlers | None = None,
+    components: Components | None = None,
+    auth: Verifier = False,
+    middleware: Sequence[Middleware] = (),
     max_body: int = MAX_BODY,
-    title: str | None = None,
-    version: str = "1.0.0",
+    database_url: str | None = None,
 ) -> FastAPI:
     """Build the ASGI app of one service.
 
-    Start-up order: database (tables created), components (e.g. messaging), then
-    ``on_startup`` hooks; readiness turns green after all of them. Shutdown runs
-    in reverse, after readiness has gone red so balancers stop routing first.
+    - ``settings``: the service's own settings; provided to routes by type. With
+      ``metadata`` it must be a :class:`ServiceSettings`, whose database URL
+      (or the embedded SQLite default) becomes the store; ``database_url``
+      overrides it (tests).
+    - ``metadata``: the service's own tables, created at start-up;
+      ``unit_of_work`` is the class its units of work are (with repositories).
+    - ``publishes`` / ``handlers``: the service publishes integration events
+      through an outbox in its store / consumes the messages in the table that
+      ``handlers(runtime)`` returns (which implies an outbox too). The outbox
+      and inbox tables join ``metadata``.
+    - ``components(runtime)``: named objects the service needs; each is
+      provided by its type, and those with a lifecycle (:class:`Component`) are
+      started in order, checked for readiness under their name, and stopped in
+      reverse. Messaging starts after them and stops before them.
+    - ``auth``: ``True`` verifies bearer tokens against identity's JWKS (routes
+      then use ``CurrentUser`` / ``AdminUser``); a verifier, or a factory of one
+      given the runtime, replaces that.
+    - ``middleware``: runs inside the chassis' request context (ids, logs,
+      metrics, body limit), outermost first.
 
-    ``auth=True`` verifies bearer tokens against identity's JWKS (routes then use
-    ``CurrentUser`` / ``AdminUser``); tests pass a verifier of their own.
+    Readiness turns green after everything started; at shutdown it turns red
+    first, so balancers stop routing before anything stops.
     """
-    settings = settings or ChassisSettings()
-    refuse_placeholders(settings.profile)
-    runtime = Runtime(name=name, settings=settings)
-    if database_url is not None:
-        runtime.database = Database(database_url)
-    configure_logging(name, runtime.instance, level=settings.log_level, fmt=settings.log_format)
+    chassis = chassis or ChassisSettings()
+    refuse_placeholders(chassis.profile)
+    runtime = Runtime(name=name, settings=chassis)
+    runtime.provide(chassis)
+    if settings is not None:
+        runtime.provide(settings)
+    messaging = publishes or handlers is not None
+    if metadata is not None:
+        url = database_url or _database_url(name, settings, chassis)
+        if messaging:
+            outbox_table, _ = messaging_tables(metadata)
+            runtime.outbox = runtime.provide(
+                Outbox(namespace=chassis.broker_namespace, table=outbox_table)
+            )
+        runtime.database = Database(
+            url, metadata=metadata, unit_of_work=unit_of_work, publisher=runtime.outbox
+        )
+        runtime.provide(runtime.database, Database)
+    elif messaging:
+        raise ValueError(f"{name}: messaging needs a store for its outbox and inbox (metadata=)")
+    configure_logging(name, runtime.instance, level=chassis.log_level, fmt=chassis.log_format)
 
     health = Health({})
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if runtime.database is not None:
-            database = runtime.database
-            await database.create_all()
-
-            async def store_ready() -> bool:
-                await database.ping()
-                return True
-
-            health.checks["store"] = store_ready
-        if auth is not False:
-            runtime.components["auth"] = (
-                auth if isinstance(auth, TokenVerifier) else default_verifier(settings)
-            )
-        if components is not None:
-            runtime.components.update(components(runtime))
-        for component_name, component in runtime.components.items():
-            await component.start()
-            health.checks[component_name] = component.ready
-        for hook in on_startup:
-            await hook(runtime)
-        health.started = True
-        logger.info("%s ready on %s:%d", runtime.instance, settings.host, settings.port)
-        try:
-            yield
-        finally:
-            health.draining = True
-            for hook in reversed(on_shutdown):
-                await hook(runtime)
-            for component in reversed(list(runtime.components.values())):
-                try:
-                    await component.stop()
-                except Exception:
-                    logger.exception("stopping a component of %s failed", name)
-            if runtime.database is not None:
-                await runtime.database.dispose()
-            logger.info("%s stopped", runtime.instance)
-
+    lifespan = _lifespan(runtime, health, components, handlers if messaging else None, auth)
     app = FastAPI(
-        title=title or f"Emporium {name}",
-        version=version,
+        title=f"Emporium {name}",
+        version="1.0.0",
         lifespan=lifespan,
         openapi_url=f"/api/{name}/openapi.json",
         docs_url=f"/api/{name}/docs",
@@ -149,6 +210,10 @@ def create_service(
     app.state.runtime = runtime
     app.state.health = health
     install_problem_handlers(app)
+    # add_middleware puts each one outside the ones before it: the service's
+    # own go in first (innermost), the request context last (outermost).
+    for layer in reversed(middleware):
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
     app.add_middleware(
         RequestContextMiddleware, service=name, instance=runtime.instance, max_body=max_body
     )
@@ -160,15 +225,105 @@ def create_service(
     return app
 
 
+def _database_url(name: str, settings: BaseSettings | None, chassis: ChassisSettings) -> str:
+    if not isinstance(settings, ServiceSettings):
+        raise TypeError(f"{name}: a service with a store needs ServiceSettings (database_url)")
+    return settings.resolved_database_url(name, chassis.var_dir, chassis.profile)
+
+
+def _lifespan(
+    runtime: Runtime,
+    health: Health,
+    components: Components | None,
+    handlers: Handlers | None,
+    auth: Verifier,
+) -> Callable[[FastAPI], Any]:
+    chassis = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        started: list[Component] = []
+        try:
+            if runtime.database is not None:
+                await _start_store(runtime.database, health)
+            built = components(runtime) if components else {}
+            for obj in built.values():
+                runtime.provide(obj)
+            # After the components: a verifier may read keys from one (identity).
+            if auth is not False:
+                runtime.components["auth"] = _verifier(auth, runtime)
+            for component_name, obj in built.items():
+                if isinstance(obj, Component):
+                    runtime.components[component_name] = obj
+            if runtime.outbox is not None:
+                _, inbox_table = messaging_tables(runtime.db.metadata)
+                runtime.components["broker"] = runtime.provide(
+                    Messaging(
+                        chassis.broker_url,
+                        service=runtime.name,
+                        database=runtime.db,
+                        handlers=handlers(runtime) if handlers else {},
+                        namespace=chassis.broker_namespace,
+                        outbox=runtime.outbox,
+                        inbox_table=inbox_table,
+                        inbox_retention=timedelta(hours=chassis.inbox_retention_hours),
+                    )
+                )
+            for component_name, component in runtime.components.items():
+                await component.start()
+                started.append(component)
+                health.checks[component_name] = component.ready
+            health.started = True
+            logger.info("%s ready on %s:%d", runtime.instance, chassis.host, chassis.port)
+            yield
+        finally:
+            health.draining = True
+            for component in reversed(started):
+                try:
+                    await component.stop()
+                except Exception:
+                    logger.exception("stopping a component of %s failed", runtime.name)
+            if runtime.database is not None:
+                await runtime.database.dispose()
+            logger.info("%s stopped", runtime.instance)
+
+    return lifespan
+
+
+async def _start_store(database: Database[Any], health: Health) -> None:
+    await database.create_all()
+
+    async def store_ready() -> bool:
+        await database.ping()
+        return True
+
+    health.checks["store"] = store_ready
+
+
+def _verifier(auth: Verifier, runtime: Runtime) -> TokenVerifier:
+    if isinstance(auth, TokenVerifier):
+        return auth
+    if auth is True:
+        return default_verifier(runtime.settings)
+    return cast(Callable[[Runtime], TokenVerifier], auth)(runtime)
+
+
 def default_verifier(settings: ChassisSettings) -> TokenVerifier:
     auth_settings = AuthSettings()
     jwks_url = auth_settings.jwks_url or f"{settings.upstream('identity')}/.well-known/jwks.json"
     return TokenVerifier(auth_settings, jwks_url)
 
 
-def serve(app: FastAPI, settings: ChassisSettings | None = None) -> None:
-    """Run one instance with uvicorn until SIGTERM/SIGINT, then drain."""
-    settings = settings or app.state.runtime.settings
+def serve(
+    app: FastAPI, *, tls_certfile: Path | None = None, tls_keyfile: Path | None = None
+) -> None:
+    """Run one instance with uvicorn until SIGTERM/SIGINT, then drain.
+
+    With a certificate and key it serves HTTPS (the gateway under ``--tls``).
+    """
+    settings: ChassisSettings = app.state.runtime.settings
+    if (tls_certfile is None) != (tls_keyfile is None):
+        raise ValueError("TLS needs both a certificate and a key file")
     uvicorn.run(
         app,
         host=settings.host,
@@ -177,4 +332,6 @@ def serve(app: FastAPI, settings: ChassisSettings | None = None) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
         server_header=False,
+        ssl_certfile=str(tls_certfile) if tls_certfile else None,
+        ssl_keyfile=str(tls_keyfile) if tls_keyfile else None,
     )

@@ -6,23 +6,31 @@ processes (replicas, the outbox relay) can share one file.
 
 A :class:`UnitOfWork` is one database transaction. It rolls back unless
 :meth:`UnitOfWork.commit` was called, so an exception or a forgotten commit
-never leaves half a change behind::
+never leaves half a change behind. A service with repositories subclasses it
+and hands them out (``uow.stock``, ``uow.orders``), cosmicpython style; the
+database is told which class to make::
 
+    database = Database(url, unit_of_work=InventoryUnitOfWork, outbox=outbox)
     async with database.unit_of_work() as uow:
-        uow.session.add(product)
-        outbox.add(uow.session, ProductCreated(...))
+        item = await uow.stock.item(sku)
+        await uow.publish(StockChanged(...))   # the outbox, same transaction
         await uow.commit()
+
+:func:`transactionally` runs such a block and retries it when it lost a race.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Protocol, Self
 
 from sqlalchemy import MetaData, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,10 +38,27 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.exc import StaleDataError
+from typing_extensions import TypeVar
 
-__all__ = ["Base", "Database", "UnitOfWork"]
+from emporium.chassis.backoff import Backoff
+from emporium.contracts._base import Message
 
-_NAMING = {
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "Database",
+    "Publisher",
+    "Transaction",
+    "UnitOfWork",
+    "lost_race",
+    "service_metadata",
+    "transactionally",
+]
+
+logger = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
@@ -48,7 +73,16 @@ class Base(DeclarativeBase):
     Each service process creates only the tables it imports, in its own store.
     """
 
-    metadata = MetaData(naming_convention=_NAMING)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def service_metadata() -> MetaData:
+    """A fresh ``MetaData`` for one service's tables, with the shared naming convention.
+
+    One per service, so a process creates (and migrates) only its own tables,
+    whatever else it happened to import.
+    """
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -60,14 +94,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class UnitOfWork:
-    """One transaction; rolls back on exit unless committed."""
+class Publisher(Protocol):
+    """Where a unit of work's integration events go: the chassis ``Outbox``."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    async def add(self, session: AsyncSession, message: Message) -> None: ...
+
+
+class UnitOfWork:
+    """One transaction; rolls back on exit unless committed.
+
+    :meth:`publish` puts integration events in the same transaction (the
+    outbox), so an event exists if and only if the change it announces
+    committed. Subclasses add the service's repositories over :attr:`session`.
+    """
+
+    def __init__(self, session: AsyncSession, publisher: Publisher | None = None) -> None:
         self.session = session
+        self._publisher = publisher
         self._committed = False
 
-    async def __aenter__(self) -> UnitOfWork:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -82,16 +128,64 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
+    async def publish(self, *messages: Message) -> None:
+        """Add ``messages`` to the outbox in this transaction (published after commit)."""
+        if self._publisher is None:
+            raise RuntimeError("this unit of work has no outbox: the service does no messaging")
+        for message in messages:
+            await self._publisher.add(self.session, message)
+
+    async def flush(self) -> None:
+        """Send pending changes now, so a lost optimistic race fails here."""
+        await self.session.flush()
+
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
 
 
-class Database:
-    """Owns the engine and hands out sessions and units of work."""
+class Transaction(Protocol):
+    """What :func:`transactionally` needs: a unit of work, real or fake."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+U = TypeVar("U", bound=UnitOfWork, default=UnitOfWork)
+W = TypeVar("W", bound=Transaction)
+T = TypeVar("T")
+
+
+class Database(Generic[U]):
+    """Owns the engine and hands out sessions and units of work.
+
+    ``unit_of_work`` is the class :meth:`unit_of_work` makes (the service's,
+    with its repositories); ``publisher`` is the outbox those units publish to.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        metadata: MetaData | None = None,
+        # The default is right for the default U; mypy cannot see that a
+        # default argument and a default type variable go together.
+        unit_of_work: Callable[[AsyncSession, Publisher | None], U] = UnitOfWork,  # type: ignore[assignment]
+        publisher: Publisher | None = None,
+        echo: bool = False,
+    ) -> None:
         self.url = url
+        self.metadata = metadata if metadata is not None else Base.metadata
+        self._make_unit_of_work = unit_of_work
+        self.publisher = publisher
         kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 10}
@@ -110,8 +204,8 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions())
+    def unit_of_work(self) -> U:
+        return self._make_unit_of_work(self.sessions(), self.publisher)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -120,8 +214,9 @@ class Database:
         async with self.sessions() as session:
             yield session
 
-    async def create_all(self, metadata: MetaData = Base.metadata) -> None:
+    async def create_all(self, metadata: MetaData | None = None) -> None:
         """Create missing tables (the embedded default; idempotent)."""
+        metadata = metadata if metadata is not None else self.metadata
         # Replicas starting together may race to create the same table; the
         # loser sees "already exists" and simply checks again.
         for attempt in range(3):
@@ -139,3 +234,52 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def lost_race(exc: BaseException) -> bool:
+    """Whether ``exc`` means "another transaction got there first; try again".
+
+    An optimistic version that moved (``StaleDataError``), a unique key taken
+    meanwhile, a deadlock, a serialization failure or SQLite's "database is
+    locked". A broken connection is not a race: it is left to the caller.
+    """
+    if isinstance(exc, StaleDataError | IntegrityError):
+        return True
+    return (
+        isinstance(exc, DBAPIError)
+        and exc.connection_invalidated is False
+        and any(marker in str(exc.orig).lower() for marker in ("deadlock", "serializ", "locked"))
+    )
+
+
+RACE_BACKOFF = Backoff(base=0.01, cap=0.2, jitter=1.0)
+
+
+async def transactionally(
+    unit_of_work: Callable[[], W],
+    work: Callable[[W], Awaitable[T]],
+    *,
+    retries: int = 4,
+    backoff: Backoff = RACE_BACKOFF,
+) -> T:
+    """Run ``work`` in a fresh unit of work and commit it; the one retry loop.
+
+    A lost race (:func:`lost_race`) is tried again, up to ``retries`` more
+    times, after a short jittered backoff; anything else, or the last lost
+    race, propagates. ``work`` must not commit: the commit is here, so the
+    whole attempt is one transaction.
+    """
+    if retries < 0:
+        raise ValueError("retries must not be negative")
+    for attempt in range(1, retries + 2):
+        try:
+            async with unit_of_work() as uow:
+                result = await work(uow)
+                await uow.commit()
+                return result
+        except Exception as exc:
+            if attempt > retries or not lost_race(exc):
+                raise
+            logger.info("transaction lost a race (attempt %d): %s", attempt, type(exc).__name__)
+            await asyncio.sleep(backoff.delay(attempt, random.random))
+    raise AssertionError("unreachable")  # pragma: no cover

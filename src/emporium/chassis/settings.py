@@ -61,6 +61,9 @@ class ChassisSettings(BaseSettings):
     # instances. Locally the launcher sets it to the gateway; in Kubernetes each
     # service has its own (EMPORIUM_UPSTREAM_CATALOG=http://catalog:8000, ...).
     internal_url: str = "http://127.0.0.1:8080"
+    # How long a consumer remembers a processed message id: far longer than the
+    # broker's redelivery window (minutes), so a duplicate is always recognised.
+    inbox_retention_hours: float = Field(default=168.0, gt=0)
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 

@@ -6,7 +6,7 @@ registry file current and serves a control API on ``var/run/launcher.sock``.
 """
 
 from emporium.launcher._lock import AlreadyRunningError, running_pid
-from emporium.launcher.backoff import Backoff
+from emporium.launcher.backoff import RestartBackoff
 from emporium.launcher.control import ControlClient, NotRunningError
 from emporium.launcher.runner import Launcher, LaunchError, read_state, resolve_table
 from emporium.launcher.settings import LauncherSettings, VarLayout
@@ -23,7 +23,6 @@ from emporium.launcher.specs import (
 __all__ = [
     "DEFAULT_TABLE",
     "AlreadyRunningError",
-    "Backoff",
     "ControlClient",
     "LaunchError",
     "Launcher",
@@ -31,6 +30,7 @@ __all__ = [
     "NotRunningError",
     "PreStartStep",
     "ReplicaError",
+    "RestartBackoff",
     "ServiceSpec",
     "ServiceTable",
     "VarLayout",

@@ -3,7 +3,7 @@
 An :class:`Instance` owns at most one OS process at a time. It starts on a free
 port (or the gateway's fixed port), is *ready* once ``GET /health/ready``
 answers 200, and, when its process exits without being asked to, is restarted
-with :class:`~emporium.launcher.backoff.Backoff` on a new port. Its output is
+with :class:`~emporium.launcher.backoff.RestartBackoff` on a new port. Its output is
 appended to ``var/log/<instance>.log`` and handed, line by line, to an output
 sink (the CLI prints it prefixed). Stopping is two steps so the supervisor can
 drain: :meth:`Instance.begin_stop` (no restarts, out of the registry), then
@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from emporium.launcher._process import spawn, terminate
-from emporium.launcher.backoff import Backoff
+from emporium.launcher.backoff import RestartBackoff
 from emporium.launcher.nats import free_port
 from emporium.launcher.specs import ServiceSpec
 
@@ -60,7 +60,7 @@ class InstanceContext:
     output: OutputSink | None = None
     stop_timeout: float = 10.0
     probe_interval: float = 0.1
-    backoff: Callable[[], Backoff] = field(default=Backoff)
+    backoff: Callable[[], RestartBackoff] = field(default=RestartBackoff)
     # "https" under `emporium up --tls`; other instances always speak plain HTTP.
     gateway_scheme: str = "http"
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from emporium.chassis.backoff import Backoff
+
 __all__ = ["IDEMPOTENT_METHODS", "NO_RETRIES", "RetryPolicy", "parse_retry_after"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -62,9 +64,13 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
         if retry < 1:
             raise ValueError("retries are numbered from 1")
-        # Bound the exponent: 2 ** 1000 is fine for ints but overflows a float.
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(retry - 1, 64))
-        return self.random() * ceiling
+        # Full jitter: the chassis Backoff takes up to all of the ceiling off,
+        # so a draw of r leaves r * ceiling.
+        base = min(self.base_delay, self.max_delay)
+        if base == 0:
+            return 0.0  # a policy that retries at once
+        full_jitter = Backoff(base, self.max_delay, jitter=1.0)
+        return full_jitter.delay(retry, lambda: 1.0 - self.random())
 
     def delay_before(self, retry: int, retry_after: float | None = None) -> float | None:
         """Seconds to wait before retry ``retry``, or ``None`` when it must not happen."""

@@ -4,12 +4,12 @@ The same code runs on NATS JetStream (``nats://``) and RabbitMQ
 (``amqp://``); the broker URL alone chooses. See ``docs/decisions/0003-messaging.md``.
 """
 
+from emporium.chassis.backoff import Backoff
 from emporium.chassis.messaging import context
-from emporium.chassis.messaging.backoff import Backoff
-from emporium.chassis.messaging.bus import Messaging, make_transport
+from emporium.chassis.messaging.bus import Messaging, make_transport, messaging_tables
 from emporium.chassis.messaging.consumer import Consumer, ConsumerSpec, Handler
 from emporium.chassis.messaging.envelope import Envelope, PoisonMessageError, decode, encode
-from emporium.chassis.messaging.inbox import INBOX, Inbox, make_inbox_table
+from emporium.chassis.messaging.inbox import INBOX, Inbox, InboxPruner, make_inbox_table
 from emporium.chassis.messaging.outbox import OUTBOX, Outbox, make_outbox_table
 from emporium.chassis.messaging.relay import OutboxRelay
 
@@ -22,6 +22,7 @@ __all__ = [
     "Envelope",
     "Handler",
     "Inbox",
+    "InboxPruner",
     "Messaging",
     "Outbox",
     "OutboxRelay",
@@ -32,4 +33,5 @@ __all__ = [
     "make_inbox_table",
     "make_outbox_table",
     "make_transport",
+    "messaging_tables",
 ]

@@ -20,24 +20,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from emporium.chassis.backoff import Backoff
 from emporium.chassis.db import Database
 from emporium.chassis.messaging._nats import NatsTransport
 from emporium.chassis.messaging._rabbit import RabbitTransport
 from emporium.chassis.messaging._transport import Transport
-from emporium.chassis.messaging.backoff import Backoff
 from emporium.chassis.messaging.consumer import Consumer, ConsumerSpec, Handler
-from emporium.chassis.messaging.inbox import INBOX, Inbox
-from emporium.chassis.messaging.outbox import OUTBOX, Outbox
+from emporium.chassis.messaging.inbox import INBOX, Inbox, InboxPruner, make_inbox_table
+from emporium.chassis.messaging.outbox import OUTBOX, Outbox, make_outbox_table
 from emporium.chassis.messaging.relay import OutboxRelay
 from emporium.contracts._base import Message
 
-__all__ = ["Messaging", "make_transport"]
+__all__ = ["Messaging", "make_transport", "messaging_tables"]
 
 logger = logging.getLogger(__name__)
+
+
+def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """The outbox and inbox tables in a service's own ``metadata`` (added if missing)."""
+    outbox = metadata.tables.get("outbox")
+    if outbox is None:
+        outbox = make_outbox_table(metadata)
+    inbox = metadata.tables.get("inbox")
+    if inbox is None:
+        inbox = make_inbox_table(metadata)
+    return outbox, inbox
 
 
 def make_transport(url: str, *, namespace: str = "emporium") -> Transport:
@@ -69,7 +81,7 @@ class Messaging:
         url: str,
         *,
         service: str,
-        database: Database,
+        database: Database[Any],
         handlers: Mapping[type[Message], Handler] | None = None,
         namespace: str = "emporium",
         max_deliveries: int = 5,
@@ -77,6 +89,7 @@ class Messaging:
         relay: bool = True,
         poll_interval: float = 0.5,
         outbox_retention: timedelta = timedelta(days=1),
+        inbox_retention: timedelta = timedelta(days=7),
         outbox_table: sa.Table = OUTBOX,
         inbox_table: sa.Table = INBOX,
         transport: Transport | None = None,
@@ -94,6 +107,7 @@ class Messaging:
         if self.outbox.namespace != namespace:
             raise ValueError("the outbox and the messaging must share one namespace")
         self.inbox = Inbox(inbox_table)
+        self.pruner = InboxPruner(database, self.inbox, retention=inbox_retention)
         backoff = retry_backoff or Backoff(0.5, 30.0)
         self.consumers = [
             Consumer(
@@ -110,7 +124,7 @@ class Messaging:
                 database,
                 self.transport.publish,
                 service=service,
-                table=outbox_table,
+                table=self.outbox.table,
                 poll_interval=poll_interval,
                 retention=outbox_retention,
             )
@@ -124,6 +138,8 @@ class Messaging:
         for consumer in self.consumers:
             self.transport.add_consumer(consumer)
         await self.transport.start_consumers()
+        if self.consumers:
+            await self.pruner.start()
         self._started = True
         logger.info(
             "messaging started",
@@ -139,6 +155,7 @@ class Messaging:
         # finishes the batch in hand; rows left go out on the next start or
         # from another replica), and the connection last, which both need.
         try:
+            await self.pruner.stop()
             await self.transport.stop_consumers()
             if self.relay is not None:
                 self.outbox.unsubscribe(self.relay.notify)

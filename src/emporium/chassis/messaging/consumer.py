@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from emporium.chassis.db import Database, UnitOfWork
-from emporium.chassis.messaging.backoff import Backoff
+from emporium.chassis.backoff import Backoff
+from emporium.chassis.db import Database
 from emporium.chassis.messaging.context import bound_context
 from emporium.chassis.messaging.envelope import PoisonMessageError, decode, subject_for
 from emporium.chassis.messaging.inbox import Inbox
@@ -39,8 +39,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
-"""``async def handler(message: SomeEvent, uow: UnitOfWork) -> None``; never commits."""
+Handler = Callable[[Any, Any], Awaitable[None]]
+"""``async def handler(message: SomeEvent, uow: ServiceUnitOfWork) -> None``; never commits.
+
+The second argument is the unit of work the service's ``Database`` makes (the
+chassis :class:`~emporium.chassis.db.UnitOfWork` or the service's subclass
+with its repositories), so it is typed per service, not here.
+"""
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class Consumer:
         self,
         spec: ConsumerSpec,
         handler: Handler,
-        database: Database,
+        database: Database[Any],
         inbox: Inbox | None = None,
     ) -> None:
         self.spec = spec

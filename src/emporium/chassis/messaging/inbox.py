@@ -8,16 +8,18 @@ the same message at once, one commits and the other rolls back.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.chassis.db import Base
-from emporium.chassis.messaging.outbox import utcnow
+from emporium.chassis.clock import Clock, utcnow
+from emporium.chassis.db import Base, Database
+from emporium.chassis.periodic import Periodic
 
-__all__ = ["INBOX", "Inbox", "make_inbox_table"]
+__all__ = ["INBOX", "Inbox", "InboxPruner", "make_inbox_table"]
 
 
 def make_inbox_table(metadata: sa.MetaData, name: str = "inbox") -> sa.Table:
@@ -60,3 +62,38 @@ class Inbox:
             sa.delete(self.table).where(self.table.c.processed_at < older_than)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+class InboxPruner(Periodic):
+    """Deletes inbox rows older than ``retention``, every ``interval`` seconds.
+
+    The inbox only has to remember a message id for as long as the broker may
+    deliver that message again (redeliveries and retries span minutes), so the
+    retention (default a week, ``EMPORIUM_INBOX_RETENTION_HOURS``) is far
+    longer than that window; without pruning the table grows forever.
+    Replaying a dead letter older than the retention would apply it again:
+    replay within the retention.
+    """
+
+    done = "pruned %d inbox rows"
+
+    def __init__(
+        self,
+        database: Database[Any],
+        inbox: Inbox,
+        *,
+        retention: timedelta,
+        interval: float = 3600.0,
+        clock: Clock = utcnow,
+    ) -> None:
+        super().__init__(name="inbox-pruner", interval=interval)
+        self.database = database
+        self.inbox = inbox
+        self.retention = retention
+        self.clock = clock
+
+    async def run_once(self) -> int:
+        async with self.database.unit_of_work() as uow:
+            pruned = await self.inbox.prune(uow.session, self.clock() - self.retention)
+            await uow.commit()
+        return pruned

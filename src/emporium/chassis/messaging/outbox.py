@@ -12,24 +12,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from emporium.chassis.clock import utcnow
 from emporium.chassis.db import Base
 from emporium.chassis.messaging.envelope import Envelope, encode
 from emporium.contracts._base import Message
 
-__all__ = ["OUTBOX", "Outbox", "make_outbox_table", "utcnow"]
+__all__ = ["OUTBOX", "Outbox", "make_outbox_table"]
 
 logger = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """Naive UTC, the one form every supported database compares correctly."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def make_outbox_table(metadata: sa.MetaData, name: str = "outbox") -> sa.Table:

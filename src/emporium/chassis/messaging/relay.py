@@ -24,11 +24,12 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 
+from emporium.chassis.backoff import Backoff
+from emporium.chassis.clock import utcnow
 from emporium.chassis.db import Database
-from emporium.chassis.messaging.backoff import Backoff
 from emporium.chassis.messaging.envelope import Envelope
 from emporium.chassis.messaging.metrics import OUTBOX_BACKLOG, RELAY_PUBLISHED
-from emporium.chassis.messaging.outbox import OUTBOX, row_envelope, utcnow
+from emporium.chassis.messaging.outbox import OUTBOX, row_envelope
 
 __all__ = ["OutboxRelay"]
 
@@ -49,7 +50,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        database: Database,
+        database: Database[Any],
         publish: Publish,
         *,
         service: str = "",

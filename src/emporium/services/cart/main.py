@@ -1,14 +1,11 @@
-"""The cart service: settings, store, catalog client, routes, handlers; chassis does the rest."""
+"""The cart service: one cart per user, priced from the catalog; the chassis does the rest."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from fastapi import FastAPI
 
-from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
+from emporium.chassis import Base, ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.chassis.messaging import Messaging
 from emporium.services.cart.catalog import CatalogClient
 from emporium.services.cart.handlers import handlers
 from emporium.services.cart.redis_store import RedisCartRepository
@@ -28,7 +25,7 @@ def create_app(
     settings = settings or CartSettings()
     catalog_url = settings.catalog_url or chassis.upstream("catalog")
 
-    def components(rt: Runtime) -> Mapping[str, Component]:
+    def components(runtime: Runtime) -> dict[str, object]:
         carts: CartRepository
         if settings.uses_redis:
             carts = RedisCartRepository(
@@ -37,26 +34,18 @@ def create_app(
                 seen_ttl=settings.seen_ttl_seconds,
             )
         else:
-            carts = SqlCartRepository(rt.db)
-        rt.extras["max_lines"] = settings.max_lines
-        # Insertion order is start order: the store is up before messages arrive.
-        return {
-            "cart_store": carts,
-            "catalog": CatalogClient(catalog_url, timeout=settings.catalog_timeout_seconds),
-            "broker": Messaging(
-                chassis.broker_url,
-                service="cart",
-                database=rt.db,
-                handlers=handlers(carts),
-                namespace=chassis.broker_namespace,
-            ),
-        }
+            carts = SqlCartRepository(runtime.db)
+        catalog = CatalogClient(catalog_url, timeout=settings.catalog_timeout_seconds)
+        return {"cart_store": carts, "catalog": catalog}
 
     return create_service(
         "cart",
+        chassis=chassis,
+        settings=settings,
         routers=[router],
-        settings=chassis,
-        database_url=settings.resolved_database_url("cart", chassis.var_dir, chassis.profile),
+        # The inbox lives in SQL even when the carts live in Redis.
+        metadata=Base.metadata,
+        handlers=lambda runtime: handlers(runtime.get(CartRepository)),  # type: ignore[type-abstract]
         components=components,
         auth=auth,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from emporium.chassis import UnitOfWork
@@ -12,6 +12,7 @@ from emporium.services.cart.domain import Cart, CartLine
 __all__ = ["CartRepository"]
 
 
+@runtime_checkable
 class CartRepository(Protocol):
     """Where carts live: one per user, lines keyed by product, indexed by product.
 

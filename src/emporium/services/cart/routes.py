@@ -7,29 +7,32 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 
-from emporium.chassis import Problem
+from emporium.chassis import Problem, Runtime
 from emporium.chassis.auth import CurrentUser
 from emporium.services.cart.catalog import CatalogClient
 from emporium.services.cart.domain import CURRENCY, CartLine
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.schemas import CartOut, QuantityIn
+from emporium.services.cart.settings import CartSettings
 
 router = APIRouter(prefix="/api/cart", tags=["cart"])
 
 
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 def _carts(request: Request) -> CartRepository:
-    carts: CartRepository = request.app.state.runtime.components["cart_store"]
-    return carts
+    return _runtime(request).get(CartRepository)  # type: ignore[type-abstract]
 
 
 def _catalog(request: Request) -> CatalogClient:
-    catalog: CatalogClient = request.app.state.runtime.components["catalog"]
-    return catalog
+    return _runtime(request).get(CatalogClient)
 
 
 def _max_lines(request: Request) -> int:
-    limit: int = request.app.state.runtime.extras["max_lines"]
-    return limit
+    return _runtime(request).get(CartSettings).max_lines
 
 
 @router.get("", response_model=CartOut)

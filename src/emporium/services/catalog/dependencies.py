@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from emporium.chassis import Database
-from emporium.chassis.messaging import Messaging, Outbox
+from emporium.chassis import Database, Runtime
+from emporium.chassis.messaging import Outbox
 
 
 def database(request: Request) -> Database:
@@ -14,5 +14,5 @@ def database(request: Request) -> Database:
 
 
 def outbox(request: Request) -> Outbox:
-    messaging: Messaging = request.app.state.runtime.components["broker"]
-    return messaging.outbox
+    runtime: Runtime = request.app.state.runtime
+    return runtime.get(Outbox)

@@ -7,14 +7,11 @@ limits); then the gateway's own routes or the proxy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import uvicorn
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from emporium.chassis import ChassisSettings, Component, create_service, serve
+from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.browser import BrowserSecurityMiddleware
@@ -71,23 +68,23 @@ def create_app(
         else MemoryLimiter()
     )
 
-    def components(_runtime: object) -> Mapping[str, Component]:
-        found: dict[str, Component] = {"proxy": proxy, "discovery": discovery, "limits": limiter}
-        if verifier is not None:
-            found["verifier"] = verifier
-        return found
-
+    active_verifier = verifier if settings.auth_enabled else None
     app = create_service(
         "gateway",
+        chassis=chassis,
+        settings=settings,
         routers=[gateway_router(upstreams, balancer, aggregator)],
-        settings=chassis,
-        components=components,
+        components=lambda _runtime: {
+            "proxy": proxy,
+            "discovery": discovery,
+            "limits": limiter,
+            **({"verifier": verifier} if verifier is not None else {}),
+        },
+        # Inside the chassis' request context, so it sees the request id.
+        middleware=[
+            Middleware(EdgeMiddleware, settings=settings, verifier=active_verifier, limiter=limiter)
+        ],
         max_body=settings.body_limit,
-    )
-    active_verifier = verifier if settings.auth_enabled else None
-    # Innermost user middleware: runs after the chassis set the request id.
-    app.user_middleware.append(
-        Middleware(EdgeMiddleware, settings=settings, verifier=active_verifier, limiter=limiter)
     )
     # Outermost: every response, even the chassis' own errors, gets the headers.
     app.add_middleware(BrowserSecurityMiddleware, cors_origins=settings.cors_origins)
@@ -100,19 +97,6 @@ def create_app(
 
 def main() -> None:
     settings = GatewaySettings()
-    app = create_app(settings)
-    if settings.tls_certfile is None or settings.tls_keyfile is None:
-        serve(app)
-        return
-    chassis: ChassisSettings = app.state.runtime.settings
-    uvicorn.run(
-        app,
-        host=chassis.host,
-        port=chassis.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        server_header=False,
-        ssl_certfile=str(settings.tls_certfile),
-        ssl_keyfile=str(settings.tls_keyfile),
+    serve(
+        create_app(settings), tls_certfile=settings.tls_certfile, tls_keyfile=settings.tls_keyfile
     )

@@ -1,4 +1,4 @@
-"""The identity service: settings, routes, and the chassis does the rest.
+"""The identity service: users, credentials, tokens, signing keys; the chassis does the rest.
 
 identity verifies the tokens it is shown (``/me``, admin routes) against its
 own store's keys, not over HTTP: it is the JWKS everyone else fetches.
@@ -6,12 +6,9 @@ own store's keys, not over HTTP: it is the JWKS everyone else fetches.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from fastapi import FastAPI
 
-from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
+from emporium.chassis import Base, ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.services.identity.core import IdentityCore
 from emporium.services.identity.routes import router
@@ -27,27 +24,23 @@ def create_app(
     settings = settings or IdentitySettings()
     settings.check(chassis.profile)
     auth = AuthSettings()
-    cores: list[IdentityCore] = []
 
-    async def own_jwks() -> Mapping[str, Any]:
-        return await cores[0].keys.jwks()
-
-    # A local read is cheap, so look often: a rotated-in key is known at once
-    # and a dropped one stops verifying within a second.
-    own = auth.model_copy(update={"jwks_ttl_seconds": 1.0, "jwks_min_refresh_seconds": 0.2})
-    verifier = TokenVerifier(own, "store:jwks", fetch=own_jwks)
-
-    def components(runtime: Runtime) -> Mapping[str, Component]:
-        cores.append(IdentityCore(runtime.db, settings, auth, profile=chassis.profile))
-        return {"identity": cores[0]}
+    def own_keys(runtime: Runtime) -> TokenVerifier:
+        # A local read is cheap, so look often: a rotated-in key is known at
+        # once and a dropped one stops verifying within a second.
+        own = auth.model_copy(update={"jwks_ttl_seconds": 1.0, "jwks_min_refresh_seconds": 0.2})
+        return TokenVerifier(own, "store:jwks", fetch=runtime.get(IdentityCore).keys.jwks)
 
     return create_service(
         "identity",
+        chassis=chassis,
+        settings=settings,
         routers=[router],
-        settings=chassis,
-        database_url=settings.resolved_database_url("identity", chassis.var_dir, chassis.profile),
-        components=components,
-        auth=verifier,
+        metadata=Base.metadata,
+        components=lambda runtime: {
+            "identity": IdentityCore(runtime.db, settings, auth, profile=chassis.profile)
+        },
+        auth=own_keys,
     )
 
 

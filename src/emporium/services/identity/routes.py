@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from emporium.chassis import Problem
+from emporium.chassis import Problem, Runtime
 from emporium.chassis.auth import AdminUser, CurrentUser
 from emporium.services.identity.core import IdentityCore
 from emporium.services.identity.models import User
@@ -35,8 +35,8 @@ BAD_CREDENTIALS = "The email or password is incorrect"
 
 
 def _core(request: Request) -> IdentityCore:
-    core: IdentityCore = request.app.state.runtime.components["identity"]
-    return core
+    runtime: Runtime = request.app.state.runtime
+    return runtime.get(IdentityCore)
 
 
 def _unauthorized(detail: str) -> Problem:

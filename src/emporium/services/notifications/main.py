@@ -1,14 +1,11 @@
-"""The notifications service: settings, routes, handlers, optional mailer; chassis does the rest."""
+"""The notifications service: one message per event, optionally mailed; chassis does the rest."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from fastapi import FastAPI
 
-from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
+from emporium.chassis import Base, ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.chassis.messaging import Messaging
 from emporium.services.notifications.handlers import handlers
 from emporium.services.notifications.mailer import SmtpMailer
 from emporium.services.notifications.routes import router
@@ -21,7 +18,6 @@ def create_app(
     *,
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
-    chassis = chassis or ChassisSettings()
     settings = settings or NotificationsSettings()
     mailer = None
     if settings.smtp_url:
@@ -31,27 +27,15 @@ def create_app(
             recipient=settings.smtp_recipient,
             timeout=settings.smtp_timeout_seconds,
         )
-
-    def components(runtime: Runtime) -> Mapping[str, Component]:
-        found: dict[str, Component] = {}
-        if mailer is not None:
-            found["mailer"] = mailer  # stopped last: sends started by handlers finish
-        found["broker"] = Messaging(
-            chassis.broker_url,
-            service="notifications",
-            database=runtime.db,
-            handlers=handlers(mailer),
-            namespace=chassis.broker_namespace,
-        )
-        return found
-
-    database_url = settings.resolved_database_url("notifications", chassis.var_dir, chassis.profile)
     return create_service(
         "notifications",
+        chassis=chassis,
+        settings=settings,
         routers=[router],
-        settings=chassis,
-        database_url=database_url,
-        components=components,
+        metadata=Base.metadata,
+        handlers=lambda _runtime: handlers(mailer),
+        # Messaging stops before components, so sends that handlers started finish.
+        components=lambda _runtime: {"mailer": mailer} if mailer else {},
         auth=auth,
     )
 

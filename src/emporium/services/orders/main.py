@@ -1,12 +1,12 @@
-"""The orders service: settings, routes, saga handlers, sweeper; the chassis does the rest."""
+"""The orders service: orders and the checkout saga; the chassis does the rest."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
+from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.chassis.messaging import Messaging, Outbox
+from emporium.services.orders.adapters import orm
 from emporium.services.orders.adapters.upstreams import Upstreams
 from emporium.services.orders.entrypoints.messages import message_handlers
 from emporium.services.orders.entrypoints.routes import router
@@ -23,37 +23,31 @@ def create_app(
     chassis = chassis or ChassisSettings()
     settings = settings or OrdersSettings()
     hash_key = settings.resolved_request_hash_key(chassis.profile)
-    outbox = Outbox(namespace=chassis.broker_namespace)
-    saga = Saga(outbox, step_timeout=settings.step_timeout)
 
-    def components(runtime: Runtime) -> dict[str, Component]:
+    def components(runtime: Runtime) -> dict[str, object]:
+        outbox = runtime.get_outbox()
+        saga = Saga(outbox, step_timeout=settings.step_timeout)
         upstreams = Upstreams.at(
             settings.upstream(chassis, "cart"),
             settings.upstream(chassis, "shipping"),
             settings.upstream(chassis, "payments"),
             timeout=settings.upstream_timeout_seconds,
         )
-        runtime.extras["checkout"] = Checkout(
+        checkout = Checkout(
             runtime.db, upstreams, outbox, hash_key=hash_key, step_timeout=settings.step_timeout
-        )
-        messaging = Messaging(
-            chassis.broker_url,
-            service="orders",
-            database=runtime.db,
-            handlers=message_handlers(saga),
-            namespace=chassis.broker_namespace,
-            outbox=outbox,
         )
         sweeper = DeadlineSweeper(
             saga, runtime.db, interval=settings.sweep_interval_seconds, batch=settings.sweep_batch
         )
-        return {"upstreams": upstreams, "broker": messaging, "sweeper": sweeper}
+        return {"saga": saga, "upstreams": upstreams, "checkout": checkout, "sweeper": sweeper}
 
     return create_service(
         "orders",
+        chassis=chassis,
+        settings=settings,
         routers=[router],
-        settings=chassis,
-        database_url=settings.resolved_database_url("orders", chassis.var_dir, chassis.profile),
+        metadata=orm.metadata,
+        handlers=lambda runtime: message_handlers(runtime.get(Saga)),
         components=components,
         auth=auth,
     )

@@ -1,12 +1,12 @@
-"""The payments service: settings, routes, message handlers; the chassis does the rest."""
+"""The payments service: intents on a simulated card processor; the chassis does the rest."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
+from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.chassis.messaging import Messaging, Outbox
+from emporium.services.payments.adapters import orm
 from emporium.services.payments.adapters.processor import SimulatedProcessor
 from emporium.services.payments.entrypoints.messages import message_handlers
 from emporium.services.payments.entrypoints.routes import router
@@ -22,30 +22,17 @@ def create_app(
 ) -> FastAPI:
     chassis = chassis or ChassisSettings()
     settings = settings or PaymentsSettings()
-    outbox = Outbox(namespace=chassis.broker_namespace)
     processor = SimulatedProcessor(
         latency=settings.latency_ms / 1000, failure_rate=settings.failure_rate
     )
-    service = PaymentsService(outbox, processor)
-
-    def components(runtime: Runtime) -> dict[str, Component]:
-        runtime.extras["payments"] = service
-        messaging = Messaging(
-            chassis.broker_url,
-            service="payments",
-            database=runtime.db,
-            handlers=message_handlers(service),
-            namespace=chassis.broker_namespace,
-            outbox=outbox,
-        )
-        return {"broker": messaging}
-
     return create_service(
         "payments",
+        chassis=chassis,
+        settings=settings,
         routers=[router],
-        settings=chassis,
-        database_url=settings.resolved_database_url("payments", chassis.var_dir, chassis.profile),
-        components=components,
+        metadata=orm.metadata,
+        handlers=lambda runtime: message_handlers(runtime.get(PaymentsService)),
+        components=lambda runtime: {"payments": PaymentsService(runtime.get_outbox(), processor)},
         auth=auth,
     )
 

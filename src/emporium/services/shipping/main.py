@@ -1,14 +1,11 @@
-"""The shipping service: settings, routes, handlers, dispatcher; the chassis does the rest."""
+"""The shipping service: quotes, shipments, dispatch; the chassis does the rest."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from fastapi import FastAPI
 
-from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
+from emporium.chassis import Base, ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.chassis.messaging import Messaging, Outbox
 from emporium.services.shipping.dispatcher import Dispatcher
 from emporium.services.shipping.handlers import handlers
 from emporium.services.shipping.routes import router
@@ -23,31 +20,23 @@ def create_app(
 ) -> FastAPI:
     chassis = chassis or ChassisSettings()
     settings = settings or ShippingSettings()
-    outbox = Outbox(namespace=chassis.broker_namespace)
 
-    def components(runtime: Runtime) -> Mapping[str, Component]:
-        messaging = Messaging(
-            chassis.broker_url,
-            service="shipping",
-            database=runtime.db,
-            handlers=handlers(outbox, delay=settings.dispatch_delay),
-            namespace=chassis.broker_namespace,
-            outbox=outbox,
-        )
+    def components(runtime: Runtime) -> dict[str, object]:
         dispatcher = Dispatcher(
             runtime.db,
-            outbox,
+            runtime.get_outbox(),
             interval=settings.dispatch_poll_seconds,
             batch=settings.dispatch_batch,
         )
-        # Start order: the broker (relay) is up before anything is dispatched.
-        return {"broker": messaging, "dispatcher": dispatcher}
+        return {"dispatcher": dispatcher}
 
     return create_service(
         "shipping",
+        chassis=chassis,
+        settings=settings,
         routers=[router],
-        settings=chassis,
-        database_url=settings.resolved_database_url("shipping", chassis.var_dir, chassis.profile),
+        metadata=Base.metadata,
+        handlers=lambda runtime: handlers(runtime.get_outbox(), delay=settings.dispatch_delay),
         components=components,
         auth=auth,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -23,8 +24,24 @@ from emporium.services.inventory.adapters.orm import reservations, stock_items
 from emporium.services.inventory.domain import Adjustment, Reservation, StockItem
 
 
+class StockRepository(Protocol):
+    """The port: inventory's aggregates as one transaction sees them."""
+
+    async def lock_items(self, skus: Sequence[str]) -> dict[str, StockItem]: ...
+
+    async def item(self, sku: str) -> StockItem | None: ...
+
+    async def reservation(self, order_id: UUID, *, lock: bool = False) -> Reservation | None: ...
+
+    def add(self, aggregate: StockItem | Reservation | Adjustment) -> None: ...
+
+    async def expired(self, now: datetime, limit: int) -> list[UUID]: ...
+
+    async def page(self, limit: int, offset: int) -> tuple[list[StockItem], int]: ...
+
+
 class InventoryRepository:
-    """The aggregates one transaction works on; it never commits."""
+    """The SQL adapter of :class:`StockRepository`; it never commits."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

@@ -6,20 +6,23 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from emporium.chassis import Database, Problem
+from emporium.chassis import Database, Problem, provided, transactionally
 from emporium.chassis.auth import AdminUser
 from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import BelowReservedError, Reservation, StockItem
 from emporium.services.inventory.service_layer import (
     InventoryService,
+    SqlInventoryUnitOfWork,
     UnknownItemError,
-    transactionally,
 )
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])
+
+Store = Annotated[Database[SqlInventoryUnitOfWork], Depends(provided(Database))]
+Inventory = Annotated[InventoryService, Depends(provided(InventoryService))]
 
 Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -92,19 +95,9 @@ class ReservationOut(BaseModel):
         )
 
 
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.runtime.db
-    return database
-
-
-def _service(request: Request) -> InventoryService:
-    service: InventoryService = request.app.state.runtime.extras["inventory"]
-    return service
-
-
 @router.get("/items/{sku}", response_model=StockOut)
-async def get_item(request: Request, sku: Sku) -> StockOut:
-    async with _database(request).session() as session:
+async def get_item(store: Store, sku: Sku) -> StockOut:
+    async with store.session() as session:
         item = await InventoryRepository(session).item(sku)
         if item is None:
             raise Problem(404, f"No stock item for SKU {sku}")
@@ -112,11 +105,12 @@ async def get_item(request: Request, sku: Sku) -> StockOut:
 
 
 @router.put("/items/{sku}", response_model=StockAdminOut)
-async def set_stock(request: Request, sku: Sku, body: SetStock, admin: AdminUser) -> StockAdminOut:
-    service = _service(request)
+async def set_stock(
+    store: Store, service: Inventory, sku: Sku, body: SetStock, admin: AdminUser
+) -> StockAdminOut:
     try:
         item = await transactionally(
-            _database(request),
+            store.unit_of_work,
             lambda uow: service.set_on_hand(sku, body.on_hand, str(admin.user_id), uow),
         )
     except UnknownItemError:
@@ -128,19 +122,19 @@ async def set_stock(request: Request, sku: Sku, body: SetStock, admin: AdminUser
 
 @router.get("/items", response_model=StockPage)
 async def list_items(
-    request: Request,
+    store: Store,
     _admin: AdminUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> StockPage:
-    async with _database(request).session() as session:
+    async with store.session() as session:
         items, total = await InventoryRepository(session).page(limit, offset)
         return StockPage(items=[StockAdminOut.of(item) for item in items], total=total)
 
 
 @router.get("/reservations/{order_id}", response_model=ReservationOut)
-async def get_reservation(request: Request, order_id: UUID, _admin: AdminUser) -> ReservationOut:
-    async with _database(request).session() as session:
+async def get_reservation(store: Store, order_id: UUID, _admin: AdminUser) -> ReservationOut:
+    async with store.session() as session:
         reservation = await InventoryRepository(session).reservation(order_id)
         if reservation is None:
             raise Problem(404, f"No reservation for order {order_id}")

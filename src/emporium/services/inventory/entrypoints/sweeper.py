@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 
-from emporium.chassis import Database
+from emporium.chassis import Database, transactionally
 from emporium.chassis.periodic import Periodic
-from emporium.services.inventory.service_layer import InventoryService, transactionally
+from emporium.services.inventory.service_layer import InventoryService, SqlInventoryUnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,12 @@ class ExpirySweeper(Periodic):
     """
 
     def __init__(
-        self, service: InventoryService, database: Database, *, interval: float, batch: int
+        self,
+        service: InventoryService,
+        database: Database[SqlInventoryUnitOfWork],
+        *,
+        interval: float,
+        batch: int,
     ) -> None:
         super().__init__(name="inventory-expiry-sweeper", interval=interval)
         self.service = service
@@ -35,12 +40,11 @@ class ExpirySweeper(Periodic):
         """Expire every reservation due now (in batches); the number expired."""
         expired = 0
         while True:
-            due = await transactionally(
-                self.database, lambda uow: self.service.expired(uow, self.batch)
-            )
+            units = self.database.unit_of_work
+            due = await transactionally(units, lambda uow: self.service.expired(uow, self.batch))
             for order_id in due:
                 expire = functools.partial(self.service.expire, order_id)
-                if await transactionally(self.database, expire):
+                if await transactionally(units, expire):
                     expired += 1
             if len(due) < self.batch:
                 return expired

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from emporium.chassis import Database, Problem
+from emporium.chassis import Database, Problem, Runtime
 from emporium.chassis.auth import CurrentUser
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.adapters.upstreams import UpstreamDownError, UpstreamRefusedError
@@ -30,8 +30,8 @@ MAX_KEY = 255
 
 
 def _checkout(request: Request) -> Checkout:
-    checkout: Checkout = request.app.state.runtime.extras["checkout"]
-    return checkout
+    runtime: Runtime = request.app.state.runtime
+    return runtime.get(Checkout)
 
 
 def _database(request: Request) -> Database:

@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, SecretStr
 
-from emporium.chassis import Database, Problem
+from emporium.chassis import Database, Problem, Runtime
 from emporium.chassis.auth import AdminUser, CurrentUser
 from emporium.contracts.money import Money
 from emporium.services.payments.adapters.repository import PaymentRepository
@@ -88,8 +88,8 @@ def _database(request: Request) -> Database:
 
 
 def _service(request: Request) -> PaymentsService:
-    service: PaymentsService = request.app.state.runtime.extras["payments"]
-    return service
+    runtime: Runtime = request.app.state.runtime
+    return runtime.get(PaymentsService)
 
 
 @router.post("/cards", response_model=CardOut, status_code=201)

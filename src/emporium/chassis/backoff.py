@@ -1,8 +1,13 @@
-"""Capped exponential backoff, shared by consumer retries and the outbox relay."""
+"""Capped exponential backoff: the one schedule behind every retry in Emporium.
+
+Consumer retries, the outbox relay, the HTTP client's retries and the
+launcher's restarts of crashed instances all wait ``Backoff.delay(attempt)``.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["Backoff"]
@@ -29,8 +34,12 @@ class Backoff:
         if not 0 <= self.jitter <= 1:
             raise ValueError("jitter must be between 0 and 1")
 
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """The delay before retry number ``attempt`` (1 is the first retry)."""
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """The delay before retry number ``attempt`` (1 is the first retry).
+
+        ``rng`` returns a float in [0, 1) and only matters with ``jitter``;
+        tests pass a fixed one.
+        """
         exponent = max(attempt, 1) - 1
         # Compare exponents rather than computing factor**exponent, which
         # overflows a float for very large attempt counts.
@@ -38,7 +47,7 @@ class Backoff:
         if exponent < 64:
             delay = min(self.cap, self.base * self.factor**exponent)
         if self.jitter:
-            delay -= delay * self.jitter * (rng or random).random()
+            delay -= delay * self.jitter * rng()
         return delay
 
     def delays(self, attempts: int) -> list[float]:
