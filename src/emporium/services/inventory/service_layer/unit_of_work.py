@@ -21,7 +21,8 @@ __all__ = ["InventoryUnitOfWork", "SqlInventoryUnitOfWork"]
 class InventoryUnitOfWork(Protocol):
     """What a use case sees of its transaction."""
 
-    stock: StockRepository
+    @property
+    def stock(self) -> StockRepository: ...
 
     async def publish(self, *messages: Message) -> None: ...
 
