@@ -10,7 +10,7 @@ from emporium.services.payments.adapters import orm
 from emporium.services.payments.adapters.processor import SimulatedProcessor
 from emporium.services.payments.entrypoints.messages import message_handlers
 from emporium.services.payments.entrypoints.routes import router
-from emporium.services.payments.service_layer import PaymentsService
+from emporium.services.payments.service_layer import PaymentsService, SqlPaymentsUnitOfWork
 from emporium.services.payments.settings import PaymentsSettings
 
 
@@ -31,8 +31,9 @@ def create_app(
         settings=settings,
         routers=[router],
         metadata=orm.metadata,
+        unit_of_work=SqlPaymentsUnitOfWork,
         handlers=lambda runtime: message_handlers(runtime.get(PaymentsService)),
-        components=lambda runtime: {"payments": PaymentsService(runtime.get_outbox(), processor)},
+        components=lambda _runtime: {"payments": PaymentsService(processor)},
         auth=auth,
     )
 

@@ -21,10 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from emporium.services.payments.adapters.orm import card_vault
+from emporium.services.payments.adapters.repository import CardVault, VaultedCard
 from emporium.services.payments.domain import Card, Outcome
 from emporium.services.payments.domain.cards import expired
 
@@ -79,7 +76,7 @@ class SimulatedProcessor:
         self.today = today
 
     async def tokenize(
-        self, session: AsyncSession, card: Card, owner: UUID, now: datetime
+        self, vault: CardVault, card: Card, owner: UUID, now: datetime
     ) -> StoredCard:
         """Vault a card already validated (``Card.validate``) for ``owner``."""
         stored = StoredCard(
@@ -89,8 +86,8 @@ class SimulatedProcessor:
             exp_month=card.exp_month,
             exp_year=card.exp_year,
         )
-        await session.execute(
-            sa.insert(card_vault).values(
+        await vault.add(
+            VaultedCard(
                 token=stored.token,
                 owner_id=owner,
                 outcome=card.outcome.value,
@@ -103,25 +100,19 @@ class SimulatedProcessor:
         )
         return stored
 
-    async def authorize(
-        self, session: AsyncSession, token: str, user_id: UUID, amount: int
-    ) -> Decision:
+    async def authorize(self, vault: CardVault, token: str, user_id: UUID, amount: int) -> Decision:
         """Approve or decline holding ``amount`` on the card behind ``token``."""
         await self._call()
-        row = (
-            (await session.execute(sa.select(card_vault).where(card_vault.c.token == token)))
-            .mappings()
-            .one_or_none()
-        )
-        if row is None:
+        card = await vault.get(token)
+        if card is None:
             return Decision(False, UNKNOWN_TOKEN)
-        brand, last4 = row["brand"], row["last4"]
-        if row["owner_id"] != user_id:
+        brand, last4 = card.brand, card.last4
+        if card.owner_id != user_id:
             # Someone else's token: refused without revealing its card.
             return Decision(False, NOT_OWNER)
-        if expired(row["exp_month"], row["exp_year"], self.today()):
+        if expired(card.exp_month, card.exp_year, self.today()):
             return Decision(False, EXPIRED_CARD, brand, last4)
-        outcome = Outcome(row["outcome"])
+        outcome = Outcome(card.outcome)
         if outcome is not Outcome.APPROVE:
             return Decision(False, outcome.value, brand, last4)
         return Decision(True, "", brand, last4)

@@ -20,7 +20,7 @@ from emporium.chassis.auth import AdminUser, CurrentUser
 from emporium.contracts.money import Money
 from emporium.services.payments.adapters.repository import PaymentRepository
 from emporium.services.payments.domain import Card, CardError, PaymentIntent, PaymentStatus
-from emporium.services.payments.service_layer import PaymentsService
+from emporium.services.payments.service_layer import PaymentsService, SqlPaymentsUnitOfWork
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
@@ -82,9 +82,9 @@ class PaymentPage(BaseModel):
     total: int
 
 
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.runtime.db
-    return database
+def _database(request: Request) -> Database[SqlPaymentsUnitOfWork]:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.get(Database)
 
 
 def _service(request: Request) -> PaymentsService:

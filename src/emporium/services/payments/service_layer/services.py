@@ -1,19 +1,15 @@
 """The use cases. Each takes the caller's unit of work and never commits it: a message
 handler's transaction also holds its inbox row, the tokenization route commits its own.
-Integration events go to the outbox in that same transaction as the state change.
+Integration events go to the outbox in that same transaction as the state change
+(``uow.publish``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, date, datetime
-from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from emporium.chassis import UnitOfWork
+from emporium.chassis import Clock, utcnow
 from emporium.contracts import Message
 from emporium.contracts.money import Money
 from emporium.contracts.payments import (
@@ -29,7 +25,6 @@ from emporium.contracts.payments import (
     VoidPayment,
 )
 from emporium.services.payments.adapters.processor import SimulatedProcessor, StoredCard
-from emporium.services.payments.adapters.repository import PaymentRepository
 from emporium.services.payments.domain import (
     Authorized,
     Captured,
@@ -41,19 +36,9 @@ from emporium.services.payments.domain import (
     Refunded,
     Voided,
 )
+from emporium.services.payments.service_layer.unit_of_work import PaymentsUnitOfWork
 
 logger = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """Naive UTC, which every supported database stores and compares alike."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class Publisher(Protocol):
-    """Where integration events go: the chassis ``Outbox`` (in the caller's transaction)."""
-
-    async def add(self, session: AsyncSession, message: Message) -> None: ...
 
 
 class PaymentsService:
@@ -63,35 +48,28 @@ class PaymentsService:
     state calls for; the effect on money happens at most once per order.
     """
 
-    def __init__(
-        self,
-        publisher: Publisher,
-        processor: SimulatedProcessor,
-        *,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.publisher = publisher
+    def __init__(self, processor: SimulatedProcessor, *, clock: Clock = utcnow) -> None:
         self.processor = processor
         self.clock = clock
 
-    async def tokenize(self, card: Card, owner: UUID, uow: UnitOfWork) -> StoredCard:
+    async def tokenize(self, card: Card, owner: UUID, uow: PaymentsUnitOfWork) -> StoredCard:
         """Validate (``CardError``) and vault a card; the number goes no further."""
-        card.validate(date.today())
-        stored = await self.processor.tokenize(uow.session, card, owner, self.clock())
+        card.validate(self.clock().date())
+        stored = await self.processor.tokenize(uow.cards, card, owner, self.clock())
         logger.info(
             "card tokenized",
             extra={"brand": stored.brand, "last4": stored.last4, "owner": str(owner)},
         )
         return stored
 
-    async def authorize(self, command: AuthorizePayment, uow: UnitOfWork) -> PaymentIntent:
-        repository = PaymentRepository(uow.session)
+    async def authorize(self, command: AuthorizePayment, uow: PaymentsUnitOfWork) -> PaymentIntent:
+        repository = uow.payments
         intent = await repository.for_order(command.order_id, lock=True)
         if intent is not None:
             intent.authorize_requested_again()
         else:
             decision = await self.processor.authorize(
-                uow.session, command.card_token, command.user_id, command.amount.amount
+                uow.cards, command.card_token, command.user_id, command.amount.amount
             )
             now = self.clock()
             amount = command.amount
@@ -103,48 +81,49 @@ class PaymentsService:
             else:
                 intent.decline(decision.reason, decision.brand, decision.last4, now)
             repository.add(intent)
-        await self._publish(uow.session, intent)
+        await self._publish(uow, intent)
         return intent
 
-    async def capture(self, command: CapturePayment, uow: UnitOfWork) -> PaymentIntent | None:
-        intent = await PaymentRepository(uow.session).for_order(command.order_id, lock=True)
+    async def capture(
+        self, command: CapturePayment, uow: PaymentsUnitOfWork
+    ) -> PaymentIntent | None:
+        intent = await uow.payments.for_order(command.order_id, lock=True)
         if intent is None:
             refusal = PaymentCaptureRefused(order_id=command.order_id, reason="NOT_AUTHORIZED")
-            await self.publisher.add(uow.session, refusal)
+            await uow.publish(refusal)
             return None
         if intent.status == "AUTHORIZED":
             await self.processor.settle()
         intent.capture_requested(self.clock())
-        await self._publish(uow.session, intent)
+        await self._publish(uow, intent)
         return intent
 
-    async def void(self, command: VoidPayment, uow: UnitOfWork) -> PaymentIntent:
+    async def void(self, command: VoidPayment, uow: PaymentsUnitOfWork) -> PaymentIntent:
         intent = await self._intent_or_tombstone(command.order_id, uow)
         if intent.status in ("AUTHORIZED", "CAPTURED"):
             await self.processor.settle()
         intent.void_requested(self.clock())
-        await self._publish(uow.session, intent)
+        await self._publish(uow, intent)
         return intent
 
-    async def refund(self, command: RefundPayment, uow: UnitOfWork) -> PaymentIntent:
+    async def refund(self, command: RefundPayment, uow: PaymentsUnitOfWork) -> PaymentIntent:
         intent = await self._intent_or_tombstone(command.order_id, uow)
         if intent.status in ("AUTHORIZED", "CAPTURED"):
             await self.processor.settle()
         intent.refund_requested(self.clock())
-        await self._publish(uow.session, intent)
+        await self._publish(uow, intent)
         return intent
 
-    async def _intent_or_tombstone(self, order_id: UUID, uow: UnitOfWork) -> PaymentIntent:
-        repository = PaymentRepository(uow.session)
+    async def _intent_or_tombstone(self, order_id: UUID, uow: PaymentsUnitOfWork) -> PaymentIntent:
+        repository = uow.payments
         intent = await repository.for_order(order_id, lock=True)
         if intent is None:
             intent = PaymentIntent.cancelled_unknown(order_id, "USD", self.clock())
             repository.add(intent)
         return intent
 
-    async def _publish(self, session: AsyncSession, intent: PaymentIntent) -> None:
-        for event in intent.collect_events():
-            await self.publisher.add(session, integration_event(event))
+    async def _publish(self, uow: PaymentsUnitOfWork, intent: PaymentIntent) -> None:
+        await uow.publish(*(integration_event(event) for event in intent.collect_events()))
 
 
 def integration_event(event: DomainEvent) -> Message:
