@@ -1,16 +1,13 @@
 """Reservations through the service layer on real stores: SQLite and PostgreSQL.
 
-Each PostgreSQL run gets a fresh database (unique name, made through the
-``postgres`` maintenance database and dropped after the session).
+Each PostgreSQL test gets a fresh database (``database`` in ``conftest.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +25,6 @@ from emporium.services.inventory.domain import StockItem
 from emporium.services.inventory.entrypoints.messages import message_handlers
 from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
 from emporium.services.inventory.service_layer import InventoryService, transactionally, utcnow
-from tests.conftest import POSTGRES_URL, fresh_database, require_server
 
 TTL = timedelta(seconds=120)
 
@@ -41,22 +37,7 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="session")
-def fresh_postgres() -> Iterator[str]:
-    with fresh_database(require_server(POSTGRES_URL, "PostgreSQL"), "inventory") as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'inventory.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres")
-    database = Database(url)
-    await database.create_all()
-    yield database
-    await database.dispose()
+pytestmark = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture
