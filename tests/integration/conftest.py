@@ -8,6 +8,8 @@ parametrizing it indirectly (``"sqlite"``, ``"postgresql"``, ``"mariadb"``)::
 SQLite is a file in the test's ``tmp_path``; PostgreSQL and MariaDB get a new
 database on the machine's server, dropped after the test, so tests share a server
 but never a schema (skipped loudly when the server is unreachable).
+
+``catalog`` is a seeded catalog service in-process, once on each store.
 """
 
 from __future__ import annotations
