@@ -1,96 +1,19 @@
-"""Shared fixtures: how tests reach the machine's servers.
+"""Fixtures every tier shares: the machine's servers, the embedded broker, whole systems.
 
-A test that needs PostgreSQL, MariaDB, Redis or RabbitMQ reads its URL from the
-environment (standard local port by default). Where the server is unreachable
-the test is skipped with a loud reason, unless ``EMPORIUM_REQUIRE_SERVICES=1``
-(set by ``.ci/run``), in which case it fails.
+Server URLs and the skip-loudly-or-fail rule live in :mod:`tests._servers`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
+import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from emporium.launcher.nats import EmbeddedNats
-
-POSTGRES_URL = os.environ.get(
-    "EMPORIUM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-MARIADB_URL = os.environ.get(
-    "EMPORIUM_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/test"
-)
-REDIS_URL = os.environ.get("EMPORIUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-RABBITMQ_URL = os.environ.get("EMPORIUM_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
-
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port
-    if port is None:
-        return False
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def require_server(url: str, what: str) -> str:
-    """Return ``url`` if its server answers; otherwise skip loudly (or fail in CI)."""
-    if _reachable(url):
-        return url
-    message = f"{what} is unreachable at {url}: start it or set its EMPORIUM_TEST_* URL"
-    if os.environ.get("EMPORIUM_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"EMPORIUM_REQUIRE_SERVICES=1 and {message}")
-    pytest.skip(f"SKIPPED LOUDLY: {message}")
-
-
-@contextmanager
-def fresh_database(server_url: str, prefix: str = "t") -> Iterator[str]:
-    """A new, empty database on the PostgreSQL or MariaDB server of ``server_url``,
-    dropped afterwards, so tests share a server but never a schema."""
-    url = sa.make_url(server_url)
-    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
-    postgres = url.get_backend_name() == "postgresql"
-    quoted = f'"{name}"' if postgres else f"`{name}`"
-    drop = f"DROP DATABASE IF EXISTS {quoted}" + (" WITH (FORCE)" if postgres else "")
-
-    async def admin(statement: str) -> None:
-        # CREATE/DROP DATABASE cannot run in a transaction: autocommit, on the
-        # maintenance database (PostgreSQL) or none (MariaDB).
-        engine = create_async_engine(
-            url.set(database="postgres" if postgres else None),
-            isolation_level="AUTOCOMMIT",
-            poolclass=NullPool,
-        )
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(sa.text(statement))
-        finally:
-            await engine.dispose()
-
-    def run(statement: str) -> None:
-        # Its own thread and loop: callers may already be inside a test's loop.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, admin(statement)).result()
-
-    run(f"CREATE DATABASE {quoted}")
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        run(drop)
+from tests._servers import MARIADB_URL, POSTGRES_URL, RABBITMQ_URL, REDIS_URL, require_server
+from tests._system import System, running_system
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +35,16 @@ def postgres_url() -> str:
     return require_server(POSTGRES_URL, "PostgreSQL")
 
 
+@pytest.fixture
+def mariadb_url() -> str:
+    return require_server(MARIADB_URL, "MariaDB")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return require_server(REDIS_URL, "Redis")
+
+
 @pytest.fixture(params=["nats", "rabbitmq"])
 def broker_url(request: pytest.FixtureRequest, embedded_nats: EmbeddedNats) -> str:
     """Every messaging test runs against the embedded NATS and the machine's RabbitMQ."""
@@ -125,3 +58,24 @@ def var_dir(tmp_path: Path) -> Path:
     path = tmp_path / "var"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="module")
+def system(request: pytest.FixtureRequest) -> Iterator[System]:
+    """The whole Emporium an e2e or chaos module drives, started once per module.
+
+    The module tunes it with a ``SYSTEM_ENV`` dict of extra environment, and runs
+    on both brokers with
+    ``pytest.mark.parametrize("system", ["nats", "rabbitmq"], indirect=True, scope="module")``.
+    """
+    broker: str = getattr(request, "param", "nats")
+    extra_env: dict[str, str] = getattr(request.module, "SYSTEM_ENV", {})
+    with running_system(broker=broker, extra_env=extra_env) as system:
+        yield system
+
+
+@pytest.fixture
+def client(system: System) -> Iterator[httpx.Client]:
+    """An HTTP client on the system's gateway, as an outside client sees it."""
+    with system.client() as client:
+        yield client

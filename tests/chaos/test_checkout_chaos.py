@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests._poll import eventually
+from tests._system import System, running_system
 from tests.e2e._shop import (
     add_to_cart,
     admin,
@@ -29,7 +31,6 @@ from tests.e2e._shop import (
     wait_for_available,
     wait_for_status,
 )
-from tests.e2e._system import System, running_system, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -37,18 +38,7 @@ SHORT_DEADLINE = {
     "EMPORIUM_ORDERS_SAGA_STEP_TIMEOUT_SECONDS": "8",
     "EMPORIUM_SHIPPING_DISPATCH_DELAY_SECONDS": "1",
 }
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    with running_system(extra_env=SHORT_DEADLINE) as system:
-        yield system
-
-
-@pytest.fixture
-def client(system: System) -> Iterator[httpx.Client]:
-    with system.client() as client:
-        yield client
+SYSTEM_ENV = SHORT_DEADLINE
 
 
 def audit(system: System) -> dict[str, Any]:
@@ -85,13 +75,14 @@ def test_100_concurrent_checkouts_for_20_units_confirm_exactly_20(
 
         def outcome(pair: tuple[dict[str, str], str]) -> tuple[str, str | None]:
             user, order_id = pair
-            deadline = time.monotonic() + 60
-            while True:
-                order = client.get(f"/api/orders/{order_id}", headers=user).json()
-                if order["status"] != "PENDING":
-                    return order["status"], order.get("reason")
-                assert time.monotonic() < deadline, f"{order_id} still PENDING"
-                time.sleep(0.3)
+            order = eventually(
+                lambda: client.get(f"/api/orders/{order_id}", headers=user).json(),
+                lambda found: found["status"] != "PENDING",
+                timeout=60,
+                interval=0.3,
+                message=f"{order_id} still PENDING",
+            )
+            return order["status"], order.get("reason")
 
         outcomes = Counter(pool.map(outcome, orders))
     print(f"outcomes {dict(outcomes)}")
@@ -168,8 +159,11 @@ def test_orders_killed_mid_saga_finishes_after_the_restart() -> None:
         [orders_instance] = system.instances("orders")
         order = checkout(client, user)
         os.kill(orders_instance["pid"], signal.SIGKILL)
-        wait_for(
-            lambda: any(i["health"] == "ready" for i in system.instances("orders")), timeout=30
+        eventually(
+            lambda: [i["health"] for i in system.instances("orders")],
+            lambda health: "ready" in health,
+            timeout=30,
+            message="orders was not restarted",
         )
         wait_for_status(client, user, order["id"], "CONFIRMED", within=40)
         [restarted] = system.instances("orders")
@@ -205,10 +199,13 @@ def test_replicated_saga_participants_sell_exactly_the_stock_and_stay_consistent
                 orders = list(pool.map(buy, users))
             statuses: Counter[str] = Counter()
             for user, order_id in orders:
-                deadline = time.monotonic() + 60
-                while (status := _status(client, user, order_id)) == "PENDING":
-                    assert time.monotonic() < deadline, f"{order_id} still PENDING"
-                    time.sleep(0.3)
+                status = eventually(
+                    lambda: _status(client, user, order_id),  # noqa: B023  (called right here)
+                    lambda found: found != "PENDING",
+                    timeout=60,
+                    interval=0.3,
+                    message=f"{order_id} still PENDING",
+                )
                 statuses[status] += 1
         print(f"statuses {dict(statuses)}")
         assert statuses["CONFIRMED"] + statuses["SHIPPED"] == 25, statuses

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e._system import System, running_system, wait_for
+from tests._poll import eventually
+from tests._system import System, running_system
 
 pytestmark = pytest.mark.e2e
 
@@ -44,27 +45,34 @@ def test_killed_only_catalog_gives_fast_503_then_recovers_without_help(
         killed_at = time.monotonic()
         statuses: Counter[int] = Counter()
         slowest_503 = 0.0
-        recovered_after: float | None = None
-        while time.monotonic() - killed_at < 20:
+
+        def browse() -> int:
+            nonlocal slowest_503
             started = time.monotonic()
             response = client.get("/api/catalog/products?limit=1")
             elapsed = time.monotonic() - started
             statuses[response.status_code] += 1
-            if response.status_code == 200:
-                recovered_after = time.monotonic() - killed_at
-                break
-            assert response.status_code == 503, response.text
-            assert response.headers["content-type"] == "application/problem+json"
-            assert response.headers["retry-after"] == "1"
-            slowest_503 = max(slowest_503, elapsed)
-            time.sleep(0.02)
+            if response.status_code != 200:
+                assert response.status_code == 503, response.text
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.headers["retry-after"] == "1"
+                slowest_503 = max(slowest_503, elapsed)
+            return response.status_code
+
+        eventually(
+            browse,
+            lambda status: status == 200,
+            timeout=20,
+            interval=0.02,
+            message="catalog never came back",
+        )
+        recovered_after = time.monotonic() - killed_at
     print(
         f"statuses {dict(statuses)}; slowest 503 {slowest_503 * 1000:.1f} ms; "
         f"recovered after {recovered_after} s"
     )
     # Hang guard only: the real numbers are measured in bench/ (target 100 ms, 5 s).
     assert slowest_503 < 1.0
-    assert recovered_after is not None, "catalog never came back"
     [restarted] = system.instances("catalog")
     assert restarted["restarts"] == 1
     assert restarted["pid"] != catalog["pid"]
@@ -109,9 +117,11 @@ def test_killing_one_of_three_replicas_fails_no_request_beyond_those_in_flight(
     assert failures <= in_flight_at_kill
 
     # The launcher restarts the killed replica, and load spreads over all three again.
-    wait_for(
-        lambda: len([i for i in system.instances("catalog") if i["health"] == "ready"]) == 3,
+    eventually(
+        lambda: [i["health"] for i in system.instances("catalog")],
+        lambda health: health.count("ready") == 3,
         timeout=20,
+        message="the killed replica was not restarted",
     )
     with system.client() as client:
         for _ in range(60):

@@ -63,8 +63,8 @@ def _sql_services() -> tuple[str, ...]:
 
 
 SQL_SERVICES = _sql_services()
-# The brief's production profile: PostgreSQL everywhere but shipping (MariaDB);
-# cart keeps its carts in Redis and only its inbox/outbox in PostgreSQL.
+# The production profile (docs/architecture.md, Services): PostgreSQL everywhere
+# but shipping (MariaDB); cart keeps its carts in Redis and only its inbox/outbox in PostgreSQL.
 SQL_SCHEMES = {name: "postgresql+asyncpg" for name in SQL_SERVICES} | {"shipping": "mysql+aiomysql"}
 POSTGRES_SERVICES = tuple(n for n in SQL_SERVICES if SQL_SCHEMES[n] == "postgresql+asyncpg")
 REDIS_URLS = {"cart": "EMPORIUM_CART_REDIS_URL", "gateway": "EMPORIUM_GATEWAY_REDIS_URL"}

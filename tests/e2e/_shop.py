@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import httpx
+
+from tests._poll import eventually
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -75,13 +76,17 @@ def checkout(client: httpx.Client, user: dict[str, str], number: str = APPROVED)
 def wait_for_status(
     client: httpx.Client, user: dict[str, str], order_id: str, status: str, within: float = 20
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        order: dict[str, Any] = client.get(f"/api/orders/{order_id}", headers=user).json()
-        if order.get("status") == status:
-            return order
-        assert time.monotonic() < deadline, f"order is {order.get('status')}, not {status}"
-        time.sleep(0.2)
+    def order() -> dict[str, Any]:
+        found: dict[str, Any] = client.get(f"/api/orders/{order_id}", headers=user).json()
+        return found
+
+    return eventually(
+        order,
+        lambda found: found.get("status") == status,
+        timeout=within,
+        interval=0.2,
+        message=f"order {order_id} never became {status}",
+    )
 
 
 def available(client: httpx.Client, sku: str) -> int:
@@ -89,7 +94,10 @@ def available(client: httpx.Client, sku: str) -> int:
 
 
 def wait_for_available(client: httpx.Client, sku: str, expected: int, within: float = 15) -> None:
-    deadline = time.monotonic() + within
-    while (now := available(client, sku)) != expected:
-        assert time.monotonic() < deadline, f"{sku} has {now} available, expected {expected}"
-        time.sleep(0.2)
+    eventually(
+        lambda: available(client, sku),
+        lambda now: now == expected,
+        timeout=within,
+        interval=0.2,
+        message=f"{sku} never had {expected} available",
+    )

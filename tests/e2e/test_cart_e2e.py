@@ -4,27 +4,14 @@ real identity tokens, real catalog prices."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e._system import System, running_system
+from tests._system import System
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    with running_system() as system:
-        yield system
-
-
-@pytest.fixture
-def client(system: System) -> Iterator[httpx.Client]:
-    with system.client() as client:
-        yield client
 
 
 def signed_in(client: httpx.Client) -> dict[str, str]:

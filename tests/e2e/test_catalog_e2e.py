@@ -4,31 +4,19 @@ browse, search, conditional GET, and admin writes with an admin signed in at ide
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from emporium.services.catalog.demo_data import PRODUCTS
-from tests.e2e._system import System, running_system
+from tests._system import System
 
 pytestmark = pytest.mark.e2e
 
 ADMIN = "admin@emporium.local"
 ADMIN_PASSWORD = f"e2e-admin-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    with running_system(extra_env={"EMPORIUM_ADMIN_PASSWORD": ADMIN_PASSWORD}) as system:
-        yield system
-
-
-@pytest.fixture
-def client(system: System) -> Iterator[httpx.Client]:
-    with system.client() as client:
-        yield client
+SYSTEM_ENV = {"EMPORIUM_ADMIN_PASSWORD": ADMIN_PASSWORD}
 
 
 @pytest.fixture(scope="module")

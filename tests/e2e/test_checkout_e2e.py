@@ -4,15 +4,13 @@ on the embedded NATS and on RabbitMQ."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import RABBITMQ_URL, require_server
+from tests._poll import eventually
 from tests.e2e._shop import (
     APPROVED,
     DECLINED,
@@ -26,29 +24,13 @@ from tests.e2e._shop import (
     wait_for_available,
     wait_for_status,
 )
-from tests.e2e._system import System, running_system
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.parametrize("system", ["nats", "rabbitmq"], indirect=True, scope="module"),
+]
 
-FAST_DISPATCH = {"EMPORIUM_SHIPPING_DISPATCH_DELAY_SECONDS": "1"}
-
-
-@pytest.fixture(scope="module", params=["nats", "rabbitmq"])
-def system(request: pytest.FixtureRequest) -> Iterator[System]:
-    if request.param == "rabbitmq":
-        require_server(RABBITMQ_URL, "RabbitMQ")
-        env = {**FAST_DISPATCH, "EMPORIUM_RABBITMQ_URL": RABBITMQ_URL}
-        with running_system(broker="rabbitmq", extra_env=env) as system:
-            yield system
-    else:
-        with running_system(extra_env=FAST_DISPATCH) as system:
-            yield system
-
-
-@pytest.fixture
-def client(system: System) -> Iterator[httpx.Client]:
-    with system.client() as client:
-        yield client
+SYSTEM_ENV = {"EMPORIUM_SHIPPING_DISPATCH_DELAY_SECONDS": "1"}
 
 
 def _notifications(client: httpx.Client, user: dict[str, str], order_id: str) -> list[Any]:
@@ -80,10 +62,13 @@ def test_a_paid_order_is_confirmed_then_shipped_captured_and_notified(
     assert shipment.json()["status"] == "DISPATCHED"
     assert available(client, product["sku"]) == stock_before - 2
 
-    deadline = time.monotonic() + 10
-    while len(_notifications(client, user, order["id"])) < 2:
-        assert time.monotonic() < deadline, "expected a confirmed and a shipped notification"
-        time.sleep(0.2)
+    eventually(
+        lambda: _notifications(client, user, order["id"]),
+        lambda notifications: len(notifications) >= 2,
+        timeout=10,
+        interval=0.2,
+        message="expected a confirmed and a shipped notification",
+    )
 
 
 def test_a_declined_card_cancels_the_order_and_restores_the_stock(client: httpx.Client) -> None:
@@ -167,17 +152,23 @@ def test_admin_price_change_reaches_carts_and_a_deleted_product_blocks_checkout(
         headers=staff,
     )
     assert repriced.status_code == 200, repriced.text
-    deadline = time.monotonic() + 10
-    while _cart_line(client, user, product["id"])["unit_price"]["amount"] != 2500:
-        assert time.monotonic() < deadline, "the new price never reached the cart"
-        time.sleep(0.2)
+    eventually(
+        lambda: _cart_line(client, user, product["id"]),
+        lambda line: line["unit_price"]["amount"] == 2500,
+        timeout=10,
+        interval=0.2,
+        message="the new price never reached the cart",
+    )
 
     deleted = client.delete(f"/api/catalog/products/{product['id']}", headers=staff)
     assert deleted.status_code == 204
-    deadline = time.monotonic() + 10
-    while _cart_line(client, user, product["id"])["checkout_ready"]:
-        assert time.monotonic() < deadline, "the deleted product was never flagged"
-        time.sleep(0.2)
+    eventually(
+        lambda: _cart_line(client, user, product["id"]),
+        lambda line: not line["checkout_ready"],
+        timeout=10,
+        interval=0.2,
+        message="the deleted product was never flagged",
+    )
     assert _cart_line(client, user, product["id"])["available"] is False
     refused = place_order(client, user)
     assert refused.status_code == 409, refused.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emporium.services.identity.keys import kid_for
-from tests.e2e._system import System, running_system, wait_for
+from tests._poll import eventually
+from tests._system import System, running_system
 from tests.integration.test_gateway_edge import forged_tokens
 
 pytestmark = pytest.mark.e2e
@@ -25,31 +25,18 @@ ADMIN_PASSWORD = f"e2e-admin-{uuid.uuid4().hex[:8]}"
 PASSWORD = f"pw-{uuid.uuid4().hex}"
 SIGNING_KEY = Ed25519PrivateKey.generate()
 SEEN_SECRETS: list[str] = [ADMIN_PASSWORD, PASSWORD]
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    pem = SIGNING_KEY.private_bytes(
+SYSTEM_ENV = {
+    "EMPORIUM_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    # A key the test knows, so it can forge tokens that differ in one claim only.
+    "EMPORIUM_IDENTITY_SIGNING_KEY": SIGNING_KEY.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    env = {
-        "EMPORIUM_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        # A key the test knows, so it can forge tokens that differ in one claim only.
-        "EMPORIUM_IDENTITY_SIGNING_KEY": pem,
-        "EMPORIUM_IDENTITY_KEY_OVERLAP_SECONDS": "3",
-        "EMPORIUM_AUTH_JWKS_TTL_SECONDS": "1",
-        "EMPORIUM_AUTH_JWKS_MIN_REFRESH_SECONDS": "0.5",
-        "EMPORIUM_GATEWAY_LOGIN_BURST": "3",
-        "EMPORIUM_LOG_LEVEL": "INFO",
-    }
-    with running_system(extra_env=env) as system:
-        yield system
-
-
-@pytest.fixture
-def client(system: System) -> Iterator[httpx.Client]:
-    with system.client() as client:
-        yield client
+    ).decode(),
+    "EMPORIUM_IDENTITY_KEY_OVERLAP_SECONDS": "3",
+    "EMPORIUM_AUTH_JWKS_TTL_SECONDS": "1",
+    "EMPORIUM_AUTH_JWKS_MIN_REFRESH_SECONDS": "0.5",
+    "EMPORIUM_GATEWAY_LOGIN_BURST": "3",
+    "EMPORIUM_LOG_LEVEL": "INFO",
+}
 
 
 def register(client: httpx.Client, **extra: Any) -> tuple[str, dict[str, Any]]:
@@ -207,10 +194,12 @@ def test_old_key_tokens_work_during_the_overlap_then_stop(client: httpx.Client) 
         headers={"kid": kid_for(SIGNING_KEY)},
     )
     assert client.get("/api/identity/me", headers=bearer(old)).status_code == 200
-    wait_for(
-        lambda: client.get("/api/identity/me", headers=bearer(old)).status_code == 401,
+    eventually(
+        lambda: client.get("/api/identity/me", headers=bearer(old)).status_code,
+        lambda status: status == 401,
         timeout=15,
         interval=0.3,
+        message="the old key kept verifying after the overlap",
     )
     # A refresh (not another login: the admin's login bucket is small here) signs anew.
     refreshed = client.post(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,21 +14,10 @@ import pytest
 from emporium.chassis import Database, UnitOfWork
 from emporium.chassis.messaging import Messaging
 from emporium.contracts.inventory import ReserveStock, StockLine, StockReserved
-from tests.e2e._system import System, running_system, wait_for
+from tests._poll import eventually
+from tests._system import System
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    with running_system() as system:
-        yield system
-
-
-@pytest.fixture
-def client(system: System) -> Iterator[httpx.Client]:
-    with system.client() as client:
-        yield client
 
 
 def _skus(client: httpx.Client) -> list[str]:
@@ -39,10 +27,12 @@ def _skus(client: httpx.Client) -> list[str]:
 
 def test_seeded_products_have_stock(client: httpx.Client) -> None:
     skus = _skus(client)
-    wait_for(
-        lambda: all(client.get(f"/api/inventory/items/{s}").status_code == 200 for s in skus),
+    eventually(
+        lambda: [s for s in skus if client.get(f"/api/inventory/items/{s}").status_code != 200],
+        lambda unstocked: not unstocked,
         timeout=20,
         interval=0.2,
+        message="seeded products without stock",
     )
     assert client.get(f"/api/inventory/items/{skus[0]}").json()["available"] > 0
 
@@ -95,7 +85,12 @@ def test_reserve_command_through_the_broker_is_answered_stock_reserved(
     system: System, client: httpx.Client, tmp_path: Path
 ) -> None:
     sku = _skus(client)[-1]
-    wait_for(lambda: client.get(f"/api/inventory/items/{sku}").status_code == 200, timeout=20)
+    eventually(
+        lambda: client.get(f"/api/inventory/items/{sku}").status_code,
+        lambda status: status == 200,
+        timeout=20,
+        message=f"{sku} never got stock",
+    )
     before = client.get(f"/api/inventory/items/{sku}").json()["available"]
     answer = asyncio.run(_reserve_through_broker(system, sku, tmp_path))
     assert answer.lines == [StockLine(sku=sku, quantity=1)]

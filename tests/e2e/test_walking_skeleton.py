@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from emporium.launcher.specs import DEFAULT_TABLE
 from emporium.services.catalog.demo_data import PRODUCTS
-from tests.e2e._system import System, running_system, wait_for
+from tests._poll import eventually
+from tests._system import System
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module", params=["nats", "rabbitmq"])
-def system(request: pytest.FixtureRequest) -> Iterator[System]:
-    if request.param == "rabbitmq":
-        from tests.conftest import RABBITMQ_URL, require_server
-
-        require_server(RABBITMQ_URL, "RabbitMQ")
-        with running_system(
-            broker="rabbitmq", extra_env={"EMPORIUM_RABBITMQ_URL": RABBITMQ_URL}
-        ) as system:
-            yield system
-    else:
-        with running_system() as system:
-            yield system
-
-
-@pytest.fixture
-def client(system: System) -> Iterator[httpx.Client]:
-    with system.client() as client:
-        yield client
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.parametrize("system", ["nats", "rabbitmq"], indirect=True, scope="module"),
+]
 
 
 def test_every_instance_is_ready_and_reported(system: System) -> None:
@@ -62,7 +43,7 @@ def test_every_product_gets_stock_from_the_catalogs_events(client: httpx.Client)
     def all_stocked() -> bool:
         return all(client.get(f"/api/inventory/items/{sku}").status_code == 200 for sku in skus)
 
-    wait_for(all_stocked, timeout=20, interval=0.2)
+    eventually(all_stocked, timeout=20, interval=0.2, message="some product never got stock")
     for sku in skus:
         assert client.get(f"/api/inventory/items/{sku}").json() == {"sku": sku, "available": 50}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -21,7 +20,8 @@ from emporium.contracts import Message
 from emporium.launcher.nats import free_port
 from emporium.services.cart.main import create_app
 from emporium.services.cart.settings import CartSettings
-from tests.conftest import REDIS_URL, require_server
+from tests._poll import eventually_async
+from tests._servers import REDIS_URL, require_server
 from tests.integration._services import chassis_settings, running
 
 
@@ -141,8 +141,13 @@ async def deliver_and_wait(
     """:func:`deliver`, then wait until the cart has finished every copy."""
     target = handled(type(message)) + times
     await deliver(broker_url, namespace, message, times=times)
-    deadline = asyncio.get_running_loop().time() + within
-    while handled(type(message)) < target:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"cart did not finish {times} {message.type} within {within} s")
-        await asyncio.sleep(0.05)
+
+    async def finished() -> float:
+        return handled(type(message))
+
+    await eventually_async(
+        finished,
+        lambda count: count >= target,
+        timeout=within,
+        message=f"cart did not finish {times} {message.type}",
+    )

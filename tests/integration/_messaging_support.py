@@ -1,9 +1,7 @@
-"""Helpers for the messaging integration tests: names, tables, polling, dead letters."""
+"""Helpers for the messaging integration tests: names, tables, dead letters."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -107,17 +105,6 @@ class Store:
             outbox_table=self.outbox,
             inbox_table=self.inbox,
         )
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[bool]], *, within: float = 15.0, what: str = "condition"
-) -> None:
-    """Poll ``probe`` until it is true, failing after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not await probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def dead_letters(broker_url: str, namespace: str) -> list[tuple[bytes, dict[str, str]]]:

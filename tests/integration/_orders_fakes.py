@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +32,7 @@ from emporium.contracts.orders import OrderCancelled, OrderConfirmed
 from emporium.launcher.nats import free_port
 from emporium.services.orders.main import create_app
 from emporium.services.orders.settings import OrdersSettings
+from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running
 
 GOOD_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
@@ -150,11 +149,12 @@ class Participants:
     async def eventually(
         self, kind: type[Message], order_id: uuid.UUID, within: float = 10.0
     ) -> None:
-        deadline = time.monotonic() + within
-        while self.count(kind, order_id) < 1:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {kind.__name__} for {order_id} within {within}s")
-            await asyncio.sleep(0.05)
+        async def arrived() -> int:
+            return self.count(kind, order_id)
+
+        await eventually_async(
+            arrived, timeout=within, message=f"no {kind.__name__} for {order_id}"
+        )
 
     async def reply(self, message: Message) -> None:
         assert self.messaging is not None
@@ -261,16 +261,18 @@ class Orders:
     async def wait_for(
         self, order_id: str, headers: dict[str, str], status: str, within: float = 15.0
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while True:
-            order: dict[str, Any] = (
+        async def order() -> dict[str, Any]:
+            found: dict[str, Any] = (
                 await self.client.get(f"/api/orders/{order_id}", headers=headers)
             ).json()
-            if order.get("status") == status:
-                return order
-            if time.monotonic() > deadline:
-                raise AssertionError(f"order {order_id} is {order.get('status')}, not {status}")
-            await asyncio.sleep(0.05)
+            return found
+
+        return await eventually_async(
+            order,
+            lambda found: found.get("status") == status,
+            timeout=within,
+            message=f"order {order_id} never became {status}",
+        )
 
 
 @asynccontextmanager

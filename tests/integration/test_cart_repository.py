@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -16,7 +15,6 @@ from emporium.services.cart.domain import CartLine
 from emporium.services.cart.redis_store import RedisCartRepository
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.sql_store import SqlCartRepository
-from tests.conftest import REDIS_URL, require_server
 
 T = TypeVar("T")
 
@@ -35,12 +33,12 @@ class Store:
 
 
 @pytest.fixture(params=["sql", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'cart.db'}")
+async def store(request: pytest.FixtureRequest, sqlite_database: str) -> AsyncIterator[Store]:
+    database = Database(sqlite_database)
     await database.create_all()
     carts: CartRepository
     if request.param == "redis":
-        url = require_server(REDIS_URL, "Redis")
+        url = request.getfixturevalue("redis_url")
         carts = RedisCartRepository(url, prefix=f"test:{uuid.uuid4().hex}", seen_ttl=120)
     else:
         carts = SqlCartRepository(database)
@@ -219,13 +217,13 @@ async def test_concurrent_adds_never_exceed_max_lines(store: Store) -> None:
     assert len((await store.carts.get(user)).lines) <= 5
 
 
-async def test_redis_applies_each_message_once_even_without_the_sql_inbox(tmp_path: Path) -> None:
+async def test_redis_applies_each_message_once_even_without_the_sql_inbox(
+    sqlite_database: str, redis_url: str
+) -> None:
     # The SQL inbox commit may fail after the Redis effect; the redelivery must
     # then change nothing, which the seen-marker (written with the effect) ensures.
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'inbox.db'}")
-    carts = RedisCartRepository(
-        require_server(REDIS_URL, "Redis"), prefix=f"test:{uuid.uuid4().hex}", seen_ttl=120
-    )
+    database = Database(sqlite_database)
+    carts = RedisCartRepository(redis_url, prefix=f"test:{uuid.uuid4().hex}", seen_ttl=120)
     await carts.start()
     try:
         user, product = uuid.uuid4(), uuid.uuid4()

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from emporium.launcher.nats import EmbeddedNats
-from tests.integration.test_catalog_search import STORES, Catalog, catalog_on, search
+from tests.integration._catalog import Catalog, search
 
 PRODUCTS = "/api/catalog/products"
-
-
-@pytest.fixture(params=STORES)
-async def catalog(
-    request: pytest.FixtureRequest, var_dir: Path, embedded_nats: EmbeddedNats
-) -> AsyncIterator[Catalog]:
-    async with catalog_on(request.param, request, var_dir, embedded_nats) as catalog:
-        yield catalog
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:

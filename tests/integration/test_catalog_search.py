@@ -1,121 +1,22 @@
-"""Catalog search, browse and conditional GET, on SQLite (FTS5) and PostgreSQL.
-
-Also home of the helpers every catalog integration module uses: a catalog
-service in-process on a fresh store (its own SQLite file, or its own
-PostgreSQL database made for the test and dropped after), seeded, with admin
-tokens from a :class:`TokenFactory`.
-"""
+"""Catalog search, browse and conditional GET, on SQLite (FTS5) and PostgreSQL."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from emporium.chassis import Database
-from emporium.chassis.messaging import OUTBOX, Outbox
-from emporium.chassis.testing import TokenFactory
 from emporium.launcher.nats import EmbeddedNats
 from emporium.services.catalog.demo_data import PRODUCTS
-from emporium.services.catalog.main import create_app
-from emporium.services.catalog.seed import seed
 from emporium.services.catalog.settings import CatalogSettings
-from tests.conftest import fresh_database
-from tests.integration._services import chassis_settings, running, unique_namespace
-
-STORES = ["sqlite", "postgres"]
-
-
-@dataclass
-class Catalog:
-    client: httpx.AsyncClient
-    database: Database
-    tokens: TokenFactory
-
-    def admin(self) -> dict[str, str]:
-        return self.tokens.headers(role="admin")
-
-    async def outbox(self, message_type: str) -> list[dict[str, Any]]:
-        async with self.database.session() as session:
-            rows = await session.scalars(
-                select(OUTBOX.c.payload).where(OUTBOX.c.type == message_type).order_by(OUTBOX.c.id)
-            )
-            return list(rows)
-
-    async def create(self, **fields: Any) -> dict[str, Any]:
-        body = {
-            "sku": f"T-{uuid.uuid4().hex[:10]}",
-            "name": "Test Product",
-            "price": {"amount": 1000, "currency": "USD"},
-            **fields,
-        }
-        response = await self.client.post("/api/catalog/products", json=body, headers=self.admin())
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
-
-
-@asynccontextmanager
-async def fresh_postgres(server_url: str) -> AsyncIterator[str]:
-    """A new, empty database on ``server_url``'s server; dropped on exit."""
-    with fresh_database(server_url, "catalog") as url:
-        yield url
-
-
-@asynccontextmanager
-async def catalog_on(
-    store: str, request: pytest.FixtureRequest, var_dir: Path, nats: EmbeddedNats
-) -> AsyncIterator[Catalog]:
-    """A seeded catalog on ``store`` ("sqlite" or "postgres"), running in-process."""
-    if store == "postgres":
-        server = request.getfixturevalue("postgres_url")
-        async with fresh_postgres(server) as url, _catalog(url, var_dir, nats) as catalog:
-            yield catalog
-    else:
-        url = CatalogSettings().resolved_database_url("catalog", var_dir)
-        async with _catalog(url, var_dir, nats) as catalog:
-            yield catalog
-
-
-@asynccontextmanager
-async def _catalog(url: str, var_dir: Path, nats: EmbeddedNats) -> AsyncIterator[Catalog]:
-    namespace = unique_namespace()
-    database = Database(url)
-    await seed(database, Outbox(namespace=namespace))
-    tokens = TokenFactory()
-    patch = pytest.MonkeyPatch()
-    patch.setenv("EMPORIUM_CATALOG_DATABASE_URL", url)
-    try:
-        settings_ = chassis_settings(var_dir, nats.url, namespace)
-        async with running(lambda s: create_app(s, auth=tokens.verifier()), settings_) as client:
-            yield Catalog(client, database, tokens)
-    finally:
-        patch.undo()
-        await database.dispose()
-
-
-@pytest.fixture(params=STORES)
-async def catalog(
-    request: pytest.FixtureRequest, var_dir: Path, embedded_nats: EmbeddedNats
-) -> AsyncIterator[Catalog]:
-    async with catalog_on(request.param, request, var_dir, embedded_nats) as catalog:
-        yield catalog
-
-
-async def search(catalog: Catalog, **params: Any) -> dict[str, Any]:
-    response = await catalog.client.get("/api/catalog/products", params=params)
-    assert response.status_code == 200, response.text
-    page: dict[str, Any] = response.json()
-    return page
+from tests.integration._catalog import Catalog, catalog_on, search
 
 
 async def every_page(catalog: Catalog, limit: int, **params: Any) -> tuple[list[str], int]:

@@ -14,20 +14,28 @@ from emporium.services.catalog.main import create_app as create_catalog
 from emporium.services.catalog.seed import seed
 from emporium.services.catalog.settings import CatalogSettings
 from emporium.services.inventory.main import create_app as create_inventory
+from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
 
 
-async def _stock_of_every_product(inventory: httpx.AsyncClient) -> set[str]:
-    deadline = asyncio.get_running_loop().time() + 20
+async def _stock_of_every_product(inventory: httpx.AsyncClient) -> None:
     missing = {sku for sku, *_ in PRODUCTS}
-    while missing and asyncio.get_running_loop().time() < deadline:
+
+    async def still_missing() -> set[str]:
         for sku in sorted(missing):
             response = await inventory.get(f"/api/inventory/items/{sku}")
             if response.status_code == 200:
                 assert response.json() == {"sku": sku, "available": 50}
                 missing.discard(sku)
-        await asyncio.sleep(0.1)
-    return missing
+        return missing
+
+    await eventually_async(
+        still_missing,
+        lambda left: not left,
+        timeout=20,
+        interval=0.1,
+        message="inventory never stocked every seeded product",
+    )
 
 
 async def test_seeded_products_get_stock_from_catalog_events(
@@ -46,7 +54,7 @@ async def test_seeded_products_get_stock_from_catalog_events(
         async with running(
             create_inventory, chassis_settings(inventory_var, broker_url, namespace)
         ) as inventory:
-            assert await _stock_of_every_product(inventory) == set()
+            await _stock_of_every_product(inventory)
             unknown = await inventory.get("/api/inventory/items/NOPE-1")
             assert unknown.status_code == 404
             assert unknown.headers["content-type"] == "application/problem+json"

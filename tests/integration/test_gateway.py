@@ -3,7 +3,7 @@
 The gateway runs under uvicorn inside the test's event loop on a free loopback
 port; upstreams are tiny ASGI apps in their own processes (so one can be
 killed with SIGKILL), announced through a registry file in ``tmp_path``.
-Every wait polls with a deadline; nothing asserts on speed except hang guards.
+Every wait polls with a deadline (``tests._poll``); nothing asserts on speed except hang guards.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import uvicorn
 from emporium.chassis import ChassisSettings
 from emporium.services.gateway import create_app
 from emporium.services.gateway.settings import GatewaySettings
+from tests._poll import eventually_async
 
 UPSTREAM = r"""
 import asyncio, json, os, sys
@@ -140,17 +141,21 @@ def upstreams() -> Iterator[Callable[[str, str], Upstream]]:
 
 
 async def wait_ready(session: aiohttp.ClientSession, *upstreams: Upstream) -> None:
-    deadline = time.monotonic() + DEADLINE
-    for upstream in upstreams:
-        while True:
+    async def not_ready() -> set[str]:
+        waiting = set()
+        for upstream in upstreams:
             try:
                 async with session.get(f"{upstream.url}/health/ready") as response:
                     if response.status == 200:
-                        break
+                        continue
             except aiohttp.ClientError:
                 pass
-            assert time.monotonic() < deadline, f"{upstream.name} never became ready"
-            await asyncio.sleep(0.05)
+            waiting.add(upstream.name)
+        return waiting
+
+    await eventually_async(
+        not_ready, lambda waiting: not waiting, timeout=DEADLINE, message="upstreams never ready"
+    )
 
 
 class Gateway:
@@ -165,13 +170,15 @@ class Gateway:
             return instances
 
     async def wait_healthy(self, *names: str) -> None:
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            healthy = {i["instance"] for i in await self.upstreams() if i["healthy"]}
-            if set(names) <= healthy:
-                return
-            assert time.monotonic() < deadline, f"never healthy: {set(names) - healthy}"
-            await asyncio.sleep(0.05)
+        async def healthy() -> set[str]:
+            return {i["instance"] for i in await self.upstreams() if i["healthy"]}
+
+        await eventually_async(
+            healthy,
+            lambda found: set(names) <= found,
+            timeout=DEADLINE,
+            message=f"never all healthy: {sorted(names)}",
+        )
 
     async def get_json(self, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         async with self.session.get(self.url + path, **kwargs) as response:
@@ -195,11 +202,14 @@ async def running_gateway(tmp_path: Path, **overrides: Any) -> AsyncIterator[Gat
     app = create_app(settings, chassis)
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + DEADLINE
-    while not server.started:
+
+    async def started() -> bool:
         assert not task.done(), "the gateway failed to start"
-        assert time.monotonic() < deadline, "the gateway never started"
-        await asyncio.sleep(0.01)
+        return bool(server.started)
+
+    await eventually_async(
+        started, timeout=DEADLINE, interval=0.01, message="the gateway never started"
+    )
     try:
         async with aiohttp.ClientSession(auto_decompress=False) as session:
             yield Gateway(f"http://127.0.0.1:{port}", session)
@@ -400,19 +410,31 @@ async def test_a_new_instance_in_the_registry_receives_traffic(
         await wait_ready(gateway.session, first, second)
         await gateway.wait_healthy("catalog-1")
         write_registry(registry, 2, [first.entry, second.entry])
-        deadline = time.monotonic() + DEADLINE
-        while True:
+
+        async def whoami() -> object:
             status, body = await gateway.get_json("/api/catalog/whoami")
             assert status == 200
-            if body["instance"] == "catalog-2":
-                break
-            assert time.monotonic() < deadline, "the new instance never received traffic"
-            await asyncio.sleep(0.02)
+            return body["instance"]
+
+        await eventually_async(
+            whoami,
+            lambda instance: instance == "catalog-2",
+            timeout=DEADLINE,
+            interval=0.02,
+            message="the new instance never received traffic",
+        )
         write_registry(registry, 3, [second.entry])
-        deadline = time.monotonic() + DEADLINE
-        while {i["instance"] for i in await gateway.upstreams()} != {"catalog-2"}:
-            assert time.monotonic() < deadline, "the removed instance stayed"
-            await asyncio.sleep(0.02)
+
+        async def listed() -> set[str]:
+            return {i["instance"] for i in await gateway.upstreams()}
+
+        await eventually_async(
+            listed,
+            lambda names: names == {"catalog-2"},
+            timeout=DEADLINE,
+            interval=0.02,
+            message="the removed instance stayed",
+        )
 
 
 async def test_a_slow_upstream_is_504_problem(

@@ -24,7 +24,6 @@ from emporium.chassis import ChassisSettings
 from emporium.chassis.testing import TokenFactory
 from emporium.services.gateway import create_app
 from emporium.services.gateway.settings import GatewaySettings
-from tests.conftest import REDIS_URL, require_server
 from tests.integration.test_gateway import Upstream, upstreams, wait_ready
 
 __all__ = ["forged_tokens", "upstreams"]
@@ -217,8 +216,9 @@ async def test_cors_answers_only_configured_origins(tmp_path: Path, upstream: Up
         assert "access-control-allow-origin" not in other.headers
 
 
-async def test_two_gateways_share_one_redis_bucket(tmp_path: Path, upstream: Upstream) -> None:
-    redis_url = require_server(REDIS_URL, "Redis")
+async def test_two_gateways_share_one_redis_bucket(
+    tmp_path: Path, upstream: Upstream, redis_url: str
+) -> None:
     shared: dict[str, Any] = {
         "redis_url": redis_url,
         "redis_prefix": f"test:{uuid.uuid4().hex}:",

@@ -1,34 +1,32 @@
 """Reservations through the service layer on real stores: SQLite and PostgreSQL.
 
-Each PostgreSQL run gets a fresh database (unique name, made through the
-``postgres`` maintenance database and dropped after the session).
+Each PostgreSQL test gets a fresh database (``database`` in ``conftest.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import MetaData
 
 from emporium.chassis import Database, transactionally, utcnow
-from emporium.chassis.messaging import OUTBOX, Consumer, ConsumerSpec, Outbox, encode
+from emporium.chassis.messaging import OUTBOX, Consumer, ConsumerSpec, encode
 from emporium.chassis.messaging.consumer import Ack, Delivery
 from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated, ProductDeleted
 from emporium.contracts.inventory import CommitStock, ReleaseStock, ReserveStock, StockLine
 from emporium.contracts.money import Money
+from emporium.services.inventory.adapters import orm
 from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import StockItem
 from emporium.services.inventory.entrypoints.messages import message_handlers
 from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
 from emporium.services.inventory.service_layer import InventoryService, SqlInventoryUnitOfWork
-from tests.conftest import POSTGRES_URL, fresh_database, require_server
 
 TTL = timedelta(seconds=120)
 
@@ -41,24 +39,17 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="session")
-def fresh_postgres() -> Iterator[str]:
-    with fresh_database(require_server(POSTGRES_URL, "PostgreSQL"), "inventory") as url:
-        yield url
+pytestmark = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Database[SqlInventoryUnitOfWork]]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'inventory.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres")
-    database = Database(url, unit_of_work=SqlInventoryUnitOfWork, publisher=Outbox())
-    await database.create_all()
-    yield database
-    await database.dispose()
+@pytest.fixture
+def store_metadata() -> MetaData:
+    return orm.metadata
+
+
+@pytest.fixture
+def store_unit_of_work() -> type[SqlInventoryUnitOfWork]:
+    return SqlInventoryUnitOfWork
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -10,9 +9,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from emporium.launcher import (
     ServiceTable,
 )
 from emporium.launcher.nats import free_port
+from tests._poll import eventually, eventually_async
 from tests.integration._dummy_service import FAILING_SEED, SERVICES
 
 pytestmark = pytest.mark.timeout(120)
@@ -52,14 +51,6 @@ def _get_json(url: str) -> Any:
 def _registry(var: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((var / "run" / "registry.json").read_text())
     return document
-
-
-async def _eventually(check: Callable[[], bool], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -130,11 +121,15 @@ async def test_killed_instance_is_restarted_on_a_new_port_and_reregistered(
     before = _by_name(launcher)["alpha-1"]
     os.kill(before["pid"], signal.SIGKILL)
 
-    def restarted() -> bool:
-        now = _by_name(launcher)["alpha-1"]
-        return bool(now["restarts"] == 1 and now["state"] == "ready")
+    async def alpha() -> dict[str, Any]:
+        return _by_name(launcher)["alpha-1"]
 
-    await _eventually(restarted, within=10)
+    await eventually_async(
+        alpha,
+        lambda now: now["restarts"] == 1 and now["state"] == "ready",
+        timeout=10,
+        message="alpha-1 was not restarted and ready again",
+    )
     after = _by_name(launcher)["alpha-1"]
     assert after["port"] != before["port"]
     urls = {e["instance"]: e["url"] for e in _registry(short_var)["instances"]}
@@ -286,16 +281,19 @@ def test_cli_up_in_the_foreground_streams_prefixed_output_and_drains_on_sigterm(
         cwd=REPO,
     )
     try:
-        deadline = time.monotonic() + 60
-        state: dict[str, Any] = {}
-        while state.get("phase") != "ready":
-            assert time.monotonic() < deadline, "launcher not ready in time"
+
+        def launcher_state() -> dict[str, Any]:
             assert process.poll() is None, "launcher exited early"
-            try:
-                state = json.loads((short_var / "run" / "state").read_text())
-            except (OSError, ValueError):
-                state = {}
-            time.sleep(0.1)
+            found: dict[str, Any] = json.loads((short_var / "run" / "state").read_text())
+            return found
+
+        state = eventually(
+            launcher_state,
+            lambda found: found.get("phase") == "ready",
+            timeout=60,
+            message="launcher not ready in time",
+            ignoring=(OSError, ValueError),
+        )
         pids = [i["pid"] for i in state["summary"]["instances"]]
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)

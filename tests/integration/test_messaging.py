@@ -17,13 +17,8 @@ from emporium.chassis.db import Database
 from emporium.chassis.messaging import Outbox, OutboxRelay
 from emporium.chassis.messaging._transport import DEAD_LETTER_REASON
 from emporium.chassis.messaging.envelope import Envelope, encode
-from tests.integration._messaging_support import (
-    Store,
-    dead_letters,
-    eventually,
-    product,
-    unique,
-)
+from tests._poll import eventually_async
+from tests.integration._messaging_support import Store, dead_letters, product, unique
 
 StoreFactory = Callable[[str], Awaitable[Store]]
 
@@ -88,7 +83,7 @@ async def test_relay_crash_between_publish_and_mark_gives_exactly_one_effect(
         async def one_effect() -> bool:
             return await consumer_store.effect_skus() == ["sku-1"]
 
-        await eventually(one_effect, what="the effect")
+        await eventually_async(one_effect, timeout=15, message="waiting for the effect")
         # Both copies have been delivered by now on RabbitMQ (one queue, in
         # order); a second effect would have appeared.
         sentinel = product("sku-2")
@@ -97,7 +92,7 @@ async def test_relay_crash_between_publish_and_mark_gives_exactly_one_effect(
         async def sentinel_seen() -> bool:
             return await consumer_store.effect_skus() == ["sku-1", "sku-2"]
 
-        await eventually(sentinel_seen, what="the sentinel")
+        await eventually_async(sentinel_seen, timeout=15, message="waiting for the sentinel")
     finally:
         await source.stop()
         await consumer.stop()
@@ -132,7 +127,7 @@ async def test_same_message_delivered_twice_to_two_replicas_has_one_effect(
         async def all_seen() -> bool:
             return sorted(await store.effect_skus()) == ["after", "twice"]
 
-        await eventually(all_seen, what="both effects")
+        await eventually_async(all_seen, timeout=15, message="waiting for both effects")
         assert sorted(await store.effect_skus()) == ["after", "twice"]
     finally:
         for replica in replicas:
@@ -158,12 +153,14 @@ async def test_poison_message_is_dead_lettered_and_does_not_block_later_messages
         async def later_processed() -> bool:
             return sorted(await store.effect_skus()) == ["ok-0", "ok-1", "ok-2"]
 
-        await eventually(later_processed, what="the messages behind the poison")
+        await eventually_async(
+            later_processed, timeout=15, message="waiting for the messages behind the poison"
+        )
 
         async def both_dead() -> bool:
             return len(await dead_letters(broker_url, ns)) == 2
 
-        await eventually(both_dead, what="two dead letters")
+        await eventually_async(both_dead, timeout=15, message="waiting for two dead letters")
         letters = {body: headers for body, headers in await dead_letters(broker_url, ns)}
         poison = next(h for b, h in letters.items() if b"poison" in b)
         assert "RuntimeError: cannot handle poison" in poison[DEAD_LETTER_REASON]
@@ -193,7 +190,7 @@ async def test_message_published_while_consumer_is_down_is_processed_when_it_sta
         async def published() -> bool:
             return await publisher.unpublished() == 0
 
-        await eventually(published, what="the relay")
+        await eventually_async(published, timeout=15, message="waiting for the relay")
         restarted = consumer_store.messaging(broker_url, ns, "inventory")
         await restarted.start()
         try:
@@ -201,7 +198,7 @@ async def test_message_published_while_consumer_is_down_is_processed_when_it_sta
             async def processed() -> bool:
                 return await consumer_store.effect_skus() == ["while-down"]
 
-            await eventually(processed, what="the effect")
+            await eventually_async(processed, timeout=15, message="waiting for the effect")
         finally:
             await restarted.stop()
     finally:
@@ -224,7 +221,7 @@ async def test_publisher_only_process_publishes_before_any_consumer_exists(
         async def published() -> bool:
             return await publisher.unpublished() == 0
 
-        await eventually(published, what="the relay")
+        await eventually_async(published, timeout=15, message="waiting for the relay")
     finally:
         await source.stop()
     consumer_store = await make_store("consumer")
@@ -235,7 +232,7 @@ async def test_publisher_only_process_publishes_before_any_consumer_exists(
         async def processed() -> bool:
             return await consumer_store.effect_skus() == ["early"]
 
-        await eventually(processed, what="the late consumer")
+        await eventually_async(processed, timeout=15, message="waiting for the late consumer")
     finally:
         await consumer.stop()
 

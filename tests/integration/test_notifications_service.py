@@ -24,7 +24,7 @@ from emporium.contracts.orders import OrderCancelled, OrderConfirmed, OrderLine
 from emporium.contracts.shipping import ShipmentDispatched
 from emporium.services.notifications.main import create_app
 from emporium.services.notifications.settings import NotificationsSettings
-from tests.integration._messaging_support import eventually
+from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
 
 
@@ -92,7 +92,11 @@ async def test_each_event_stores_one_message_for_its_customer_only_newest_first(
             async def stored_once_and_duplicate_absorbed() -> bool:
                 return duplicates(consumer) > before and len(await inbox_of(user)) == count
 
-            await eventually(stored_once_and_duplicate_absorbed, what=f"{message.type} once")
+            await eventually_async(
+                stored_once_and_duplicate_absorbed,
+                timeout=15,
+                message=f"waiting for {message.type} once",
+            )
 
         shipped_order = order_confirmed(alice)
         await deliver(shipped_order, "notifications.OrderConfirmed", alice, 1)

@@ -29,7 +29,7 @@ from emporium.services.notifications.mailer import SmtpMailer
 from emporium.services.notifications.main import create_app
 from emporium.services.notifications.settings import NotificationsSettings
 from emporium.services.notifications.store import NotificationRepository
-from tests.integration._messaging_support import eventually
+from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
 from tests.integration.test_notifications_service import deliver_twice, publisher
 
@@ -118,7 +118,7 @@ async def test_a_committed_message_is_mailed_and_a_rolled_back_one_is_not(
     async def mailed() -> bool:
         return bool(smtp.mails)
 
-    await eventually(mailed, what="the committed message mailed")
+    await eventually_async(mailed, timeout=15, message="waiting for the committed message mailed")
     await mailer.stop()
     [mail] = smtp.mails
     assert mail["Subject"] == f"Your order {committed.order_id.hex[:8]} is confirmed"
@@ -164,7 +164,7 @@ async def test_the_service_mails_what_it_stores_when_an_smtp_url_is_set(
         async def mailed() -> bool:
             return bool(smtp.mails)
 
-        await eventually(mailed, what="the confirmation mailed")
+        await eventually_async(mailed, timeout=15, message="waiting for the confirmation mailed")
     assert [mail["Subject"] for mail in smtp.mails] == [
         f"Your order {event.order_id.hex[:8]} is confirmed"
     ]

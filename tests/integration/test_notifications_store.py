@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -12,25 +10,8 @@ from emporium.chassis import Database
 from emporium.contracts.orders import OrderCancelled
 from emporium.services.notifications.messages import cancelled
 from emporium.services.notifications.store import NotificationRepository
-from tests.conftest import POSTGRES_URL, fresh_database, require_server
 
-
-@pytest.fixture
-def fresh_postgres() -> Iterator[str]:
-    with fresh_database(require_server(POSTGRES_URL, "PostgreSQL"), "notifications") as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres")
-    database = Database(url)
-    await database.create_all()
-    yield database
-    await database.dispose()
+pytestmark = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 
 
 async def test_one_message_per_customer_order_and_kind_listed_newest_first(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,9 +18,8 @@ from tests.unit.test_orders_saga import new_order
 TIMEOUT = timedelta(seconds=30)
 
 
-async def test_concurrent_replies_for_one_order_cannot_both_win(tmp_path: Path) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
-    await database.create_all()
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_concurrent_replies_for_one_order_cannot_both_win(database: Database) -> None:
     saga = Saga(Outbox(), step_timeout=TIMEOUT)
     order = new_order()
     order.collect()
@@ -51,4 +49,3 @@ async def test_concurrent_replies_for_one_order_cannot_both_win(tmp_path: Path) 
         final = await OrderRepository(session).get(order.id)
         assert final is not None
         assert (final.status, final.reason) == ("CANCELLED", "PAYMENT_DECLINED")
-    await database.dispose()

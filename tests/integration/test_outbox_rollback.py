@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
@@ -22,11 +20,10 @@ def _event() -> ProductCreated:
     )
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_rolled_back_outbox_row_is_gone_and_the_original_error_survives(
-    tmp_path: Path,
+    database: Database,
 ) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'o.db'}")
-    await database.create_all()
     outbox = Outbox()
     woken: list[bool] = []
     outbox.subscribe(lambda: woken.append(True))
@@ -43,4 +40,3 @@ async def test_rolled_back_outbox_row_is_gone_and_the_original_error_survives(
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(OUTBOX)) == 0
     assert woken == []
-    await database.dispose()

@@ -6,7 +6,6 @@ A probe plays orders: it publishes payments' commands through its own outbox
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +33,7 @@ from emporium.contracts.payments import (
 )
 from emporium.services.payments.main import create_app
 from emporium.services.payments.settings import PaymentsSettings
+from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
 
 ANSWERS = (
@@ -75,14 +75,16 @@ class SagaProbe:
 
     async def answers_for(self, order_id: uuid.UUID, count: int) -> list[Message]:
         """The first ``count`` answers about ``order_id``, waiting up to 20 s for them."""
-        deadline = asyncio.get_running_loop().time() + 20
-        while True:
-            found = [a for a in self.answers if getattr(a, "order_id", None) == order_id]
-            if len(found) >= count:
-                return found
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{len(found)} of {count} answers for {order_id}: {found}")
-            await asyncio.sleep(0.05)
+
+        async def found() -> list[Message]:
+            return [a for a in self.answers if getattr(a, "order_id", None) == order_id]
+
+        return await eventually_async(
+            found,
+            lambda answers: len(answers) >= count,
+            timeout=20,
+            message=f"fewer than {count} answers for {order_id}",
+        )
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -31,9 +31,8 @@ from emporium.contracts.shipping import ShipmentCreated, ShipmentDispatched
 from emporium.services.shipping.main import create_app
 from emporium.services.shipping.settings import ShippingSettings
 from emporium.services.shipping.store import shipments
-from tests.integration._messaging_support import eventually
+from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
-from tests.integration.test_shipping_store import fresh_mariadb_database
 
 DELAY = 1.0
 Seen = TypeVar("Seen", ShipmentCreated, ShipmentDispatched)
@@ -108,11 +107,12 @@ class World:
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])
-def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Shipping's database URL: empty for its own SQLite file under var, or MariaDB."""
     if request.param == "sqlite":
-        yield ""
-    else:
-        yield from fresh_mariadb_database()
+        return ""
+    url: str = request.getfixturevalue("mariadb_database")
+    return url
 
 
 def duplicates(consumer: str) -> float:
@@ -132,7 +132,9 @@ async def deliver_twice(publisher: Messaging, message: Message) -> None:
     async def absorbed() -> bool:
         return duplicates(consumer) > before
 
-    await eventually(absorbed, what=f"the second copy of {message.type} acknowledged")
+    await eventually_async(
+        absorbed, timeout=15, message=f"waiting for the second copy of {message.type} acknowledged"
+    )
 
 
 def confirmed(country: str = "US") -> OrderConfirmed:
@@ -166,7 +168,7 @@ async def shipment(
         found.update(response.json() if response.status_code == 200 else {})
         return found.get("status") == status
 
-    await eventually(has_status, what=f"shipment {status}")
+    await eventually_async(has_status, timeout=15, message=f"waiting for shipment {status}")
     return found
 
 
@@ -199,7 +201,7 @@ async def test_confirmed_order_is_dispatched_after_the_delay_once_and_only_its_o
         async def announced() -> bool:
             return bool(world.seen_of(ShipmentDispatched, event.order_id))
 
-        await eventually(announced, what="ShipmentDispatched")
+        await eventually_async(announced, timeout=15, message="waiting for ShipmentDispatched")
         dispatched = world.seen_of(ShipmentDispatched, event.order_id)[0]
         assert dispatched.user_id == event.user_id
         assert dispatched.tracking_number == found["tracking_number"]
@@ -250,7 +252,9 @@ async def test_order_cancelled_before_dispatch_is_never_dispatched(
         async def later_announced() -> bool:
             return bool(world.seen_of(ShipmentDispatched, later.order_id))
 
-        await eventually(later_announced, what="the later order's ShipmentDispatched")
+        await eventually_async(
+            later_announced, timeout=15, message="waiting for the later order's ShipmentDispatched"
+        )
         assert world.seen_of(ShipmentDispatched, doomed.order_id) == []
         assert await _rows(world, doomed.order_id) == (1, 0)
 
@@ -272,5 +276,7 @@ async def test_dispatcher_resumes_a_due_shipment_after_a_restart(
             async def announced() -> bool:
                 return bool(world.seen_of(ShipmentDispatched, event.order_id))
 
-            await eventually(announced, what="ShipmentDispatched after the restart")
+            await eventually_async(
+                announced, timeout=15, message="waiting for ShipmentDispatched after the restart"
+            )
         assert await _rows(world, event.order_id) == (1, 1)

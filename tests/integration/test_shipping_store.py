@@ -1,16 +1,14 @@
 """Shipments on real stores (SQLite and MariaDB): transitions are atomic and exclusive.
 
-Each MariaDB test gets a database of its own (``t_<hex>``, made through aiomysql
-and dropped after): the outbox table is shared by everything in a database.
+Each MariaDB test gets a database of its own (``database`` in ``conftest.py``):
+the outbox table is shared by everything in a database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,30 +21,8 @@ from emporium.services.shipping.dispatcher import Dispatcher
 from emporium.services.shipping.domain import Shipment, ShipmentStatus, utcnow
 from emporium.services.shipping.handlers import handlers
 from emporium.services.shipping.store import ShipmentRepository
-from tests.conftest import MARIADB_URL, fresh_database, require_server
 
-
-def fresh_mariadb_database() -> Iterator[str]:
-    """A new, empty MariaDB database for one test; dropped afterwards."""
-    with fresh_database(require_server(MARIADB_URL, "MariaDB"), "shipping") as url:
-        yield url
-
-
-@pytest.fixture
-def mariadb_url() -> Iterator[str]:
-    yield from fresh_mariadb_database()
-
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'shipping.db'}"
-    else:
-        url = request.getfixturevalue("mariadb_url")
-    database = Database(url)
-    await database.create_all()
-    yield database
-    await database.dispose()
+pytestmark = pytest.mark.parametrize("database", ["sqlite", "mariadb"], indirect=True)
 
 
 async def _created(database: Database, delay: float = 0.0) -> Shipment:

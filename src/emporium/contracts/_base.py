@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
@@ -43,4 +45,16 @@ class IntegrationEvent(Message):
 
 def event_types() -> dict[str, type[Message]]:
     """Every message class defined so far, by its wire ``type``."""
+    return dict(_REGISTRY)
+
+
+def message_types() -> dict[str, type[Message]]:
+    """Every message class of the contracts (events, commands, replies), by wire ``type``.
+
+    Unlike :func:`event_types`, complete whatever the caller imported: every
+    ``emporium.contracts`` module is imported first.
+    """
+    package = importlib.import_module(__name__.rpartition(".")[0])
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
     return dict(_REGISTRY)

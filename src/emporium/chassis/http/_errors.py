@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 __all__ = ["UpstreamError", "UpstreamFailure", "UpstreamTimeout", "UpstreamUnavailable"]
 
 
-# Named for what happened upstream, not "...Error": the brief's names, kept as the API.
+# Named for what happened upstream, not "...Error": the names decision 0004 gives
+# (docs/decisions/0004-http-client.md), kept as the API.
 class UpstreamFailure(Exception):
     """An upstream gave no usable answer. ``attempts`` counts requests actually sent."""
 

@@ -1,4 +1,4 @@
-"""Cart's public representation (BRIEF.md, plus the additive ``available`` and
+"""Cart's public representation (docs/api.md, "cart", with the additive ``available`` and
 ``checkout_ready``)."""
 
 from __future__ import annotations

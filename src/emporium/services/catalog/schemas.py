@@ -1,4 +1,4 @@
-"""The catalog's public representation (the API contract in BRIEF.md) and its inputs."""
+"""The catalog's public representation (the API contract in docs/api.md) and its inputs."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class GatewaySettings(BaseSettings):
 
     registry: Path | None = None
     upstreams: dict[str, list[str]] = Field(default_factory=dict)
-    # Overrides EMPORIUM_PORT when set; the product brief names this variable.
+    # Overrides EMPORIUM_PORT when set; docs/api.md and the README name this variable.
     port: int | None = Field(default=None, ge=0, le=65535)
 
     registry_poll_interval: float = Field(default=0.25, gt=0)

@@ -35,7 +35,7 @@ class IdentitySettings(ServiceSettings):
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
-    # Not prefixed: the launcher's summary and the brief name this variable.
+    # Not prefixed: the launcher's summary and docs/operations.md name this variable.
     admin_password: str = Field(
         default="",
         validation_alias=AliasChoices("EMPORIUM_ADMIN_PASSWORD", "admin_password"),

@@ -1,4 +1,4 @@
-"""Orders' public representation (BRIEF.md, plus additive fields)."""
+"""Orders' public representation (docs/api.md, "orders and checkout")."""
 
 from __future__ import annotations
 

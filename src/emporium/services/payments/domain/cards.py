@@ -29,7 +29,7 @@ class Outcome(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
 
 
-# The documented test cards (BRIEF.md); any other Luhn-valid number approves.
+# The documented test cards (docs/api.md); any other Luhn-valid number approves.
 _TEST_CARDS = {
     "4000000000000002": Outcome.CARD_DECLINED,
     "4000000000009995": Outcome.INSUFFICIENT_FUNDS,

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 
 from emporium.launcher.nats import free_port
+from tests._servers import RABBITMQ_URL, require_server
 
 EMPORIUM = str(Path(sys.executable).parent / "emporium")
 
@@ -72,12 +72,20 @@ class System:
 def running_system(
     replicas: Sequence[str] = (), broker: str = "nats", extra_env: dict[str, str] | None = None
 ) -> Iterator[System]:
-    """A detached Emporium for the duration of the block; always stopped after."""
+    """A detached Emporium for the duration of the block; always stopped after.
+
+    On ``broker="rabbitmq"`` it uses the machine's RabbitMQ (skipped loudly when
+    unreachable, failed under ``EMPORIUM_REQUIRE_SERVICES=1``).
+    """
+    on_broker: dict[str, str] = {}
+    if broker == "rabbitmq":
+        on_broker["EMPORIUM_RABBITMQ_URL"] = require_server(RABBITMQ_URL, "RabbitMQ")
     var_dir = Path(tempfile.mkdtemp(prefix="emp-"))  # short: Unix socket paths are limited
     env = {
         **os.environ,
         "EMPORIUM_BROKER_NAMESPACE": f"e2e{uuid.uuid4().hex[:10]}",
         "EMPORIUM_LOG_LEVEL": "WARNING",
+        **on_broker,
         **(extra_env or {}),
     }
     system = System(var_dir, free_port(), env)
@@ -93,14 +101,3 @@ def running_system(
     finally:
         system.cli("down", timeout=60)
         shutil.rmtree(var_dir, ignore_errors=True)
-
-
-def wait_for(predicate: Any, *, timeout: float, interval: float = 0.1) -> float:
-    """Poll ``predicate`` until true; return the seconds it took (fail after ``timeout``)."""
-    start = time.monotonic()
-    while True:
-        if predicate():
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)

@@ -1,4 +1,4 @@
-"""The unit of work commits only when told to."""
+"""The unit of work commits only when told to, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,11 +17,8 @@ class Note(Base):
     id: Mapped[str] = mapped_column(String(20), primary_key=True)
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> Database:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}")
-    await db.create_all()
-    return db
+ENGINES = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+SQLITE = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
 
 async def _ids(database: Database) -> list[str]:
@@ -29,13 +26,14 @@ async def _ids(database: Database) -> list[str]:
         return list(await session.scalars(select(Note.id)))
 
 
+@ENGINES
 async def test_unit_of_work_rolls_back_unless_committed(database: Database) -> None:
     async with database.unit_of_work() as uow:
         uow.session.add(Note(id="forgotten"))
     assert await _ids(database) == []
-    await database.dispose()
 
 
+@ENGINES
 async def test_unit_of_work_rolls_back_on_error(database: Database) -> None:
     async def fail_midway() -> None:
         async with database.unit_of_work() as uow:
@@ -46,22 +44,21 @@ async def test_unit_of_work_rolls_back_on_error(database: Database) -> None:
     with pytest.raises(RuntimeError):
         await fail_midway()
     assert await _ids(database) == []
-    await database.dispose()
 
 
+@ENGINES
 async def test_committed_unit_of_work_persists(database: Database) -> None:
     async with database.unit_of_work() as uow:
         uow.session.add(Note(id="kept"))
         await uow.commit()
     assert await _ids(database) == ["kept"]
-    await database.dispose()
 
 
+@SQLITE
 async def test_sqlite_runs_in_wal_mode(database: Database) -> None:
     async with database.session() as session:
         mode = await session.scalar(text("PRAGMA journal_mode"))
     assert str(mode).lower() == "wal"
-    await database.dispose()
 
 
 def test_default_database_is_sqlite_under_var(tmp_path: Path) -> None:
