@@ -1,6 +1,6 @@
 #!/bin/sh
 # One PostgreSQL role and one database per service, so no service can read
-# another's data (the brief's rule, enforced by the server).
+# another's data: no service reads another's store, and the server enforces it.
 #
 # Run by the postgres image on first start only (an empty data directory),
 # from /docker-entrypoint-initdb.d. Used by compose.yaml and by the local
