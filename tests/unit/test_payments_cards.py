@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
+from emporium.chassis import Database
+from emporium.chassis.messaging import Outbox
 from emporium.contracts.payments import PaymentCaptureRefused, PaymentRefunded
 from emporium.services.payments.adapters.processor import ProcessorUnavailable, SimulatedProcessor
 from emporium.services.payments.domain import (
@@ -19,7 +21,7 @@ from emporium.services.payments.domain import (
     brand_of,
     luhn_valid,
 )
-from emporium.services.payments.service_layer import integration_event
+from emporium.services.payments.service_layer import PaymentsService, integration_event
 
 TODAY = date(2030, 6, 15)
 
@@ -113,3 +115,19 @@ def test_domain_events_become_their_integration_events() -> None:
     refused = integration_event(CaptureRefused(order, "DECLINED"))
     assert isinstance(refused, PaymentCaptureRefused)
     assert refused.reason == "DECLINED"
+
+
+def test_a_four_digit_cvc_is_only_for_amex() -> None:
+    _card("378282246310005", cvc="1234").validate(TODAY)
+    with pytest.raises(CardError) as refused:
+        _card(cvc="1234").validate(TODAY)
+    assert refused.value.field == "cvc"
+
+
+async def test_tokenization_judges_expiry_by_the_injected_clock() -> None:
+    # A card good for years by the wall clock has expired by the service's clock.
+    service = PaymentsService(Outbox(), SimulatedProcessor(), clock=lambda: datetime(2099, 1, 1))
+    async with Database("sqlite+aiosqlite://").unit_of_work() as uow:
+        with pytest.raises(CardError) as refused:
+            await service.tokenize(_card(year=2098), uuid.uuid4(), uow)
+    assert refused.value.field == "exp_year"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -75,8 +75,11 @@ class PaymentsService:
         self.clock = clock
 
     async def tokenize(self, card: Card, owner: UUID, uow: UnitOfWork) -> StoredCard:
-        """Validate (``CardError``) and vault a card; the number goes no further."""
-        card.validate(date.today())
+        """Validate (``CardError``) and vault a card; the number goes no further.
+
+        Expiry is judged by the injected clock's (UTC) date, like every other time here.
+        """
+        card.validate(self.clock().date())
         stored = await self.processor.tokenize(uow.session, card, owner, self.clock())
         logger.info(
             "card tokenized",
