@@ -24,7 +24,7 @@ async def test_concurrent_replies_for_one_order_cannot_both_win(tmp_path: Path) 
     await database.create_all()
     saga = Saga(Outbox(), step_timeout=TIMEOUT)
     order = new_order()
-    order.collect()
+    order.collect_events()
     async with database.unit_of_work() as uow:
         OrderRepository(uow.session).add(order)
         await uow.commit()

@@ -4,7 +4,7 @@ The card's rules are payments' (``emporium.services.payments.domain.cards``):
 orders asks payments through its tokenization API and relays the answer.
 """
 
-from emporium.services.orders.domain import messages
+from emporium.services.orders.domain import events
 from emporium.services.orders.domain.model import (
     CannotCancelError,
     HistoryEntry,
@@ -23,5 +23,5 @@ __all__ = [
     "Reason",
     "Status",
     "Step",
-    "messages",
+    "events",
 ]
