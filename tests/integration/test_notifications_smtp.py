@@ -24,9 +24,9 @@ from emporium.chassis.testing import TokenFactory
 from emporium.contracts.money import Money
 from emporium.contracts.orders import OrderConfirmed
 from emporium.launcher.nats import EmbeddedNats
-from emporium.services.notifications.handlers import handlers
 from emporium.services.notifications.mailer import SmtpMailer
 from emporium.services.notifications.main import create_app
+from emporium.services.notifications.messages import message_handlers
 from emporium.services.notifications.settings import NotificationsSettings
 from emporium.services.notifications.store import NotificationRepository
 from tests.integration._messaging_support import eventually
@@ -101,7 +101,7 @@ async def _handle(
     database: Database, mailer: SmtpMailer, event: OrderConfirmed, *, commit: bool
 ) -> None:
     async with database.unit_of_work() as uow:
-        await handlers(mailer)[OrderConfirmed](event, uow)
+        await message_handlers(mailer)[OrderConfirmed](event, uow)
         if commit:
             await uow.commit()
 

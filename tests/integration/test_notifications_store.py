@@ -10,7 +10,7 @@ import pytest
 
 from emporium.chassis import Database
 from emporium.contracts.orders import OrderCancelled
-from emporium.services.notifications.messages import cancelled
+from emporium.services.notifications.drafts import cancelled
 from emporium.services.notifications.store import NotificationRepository
 from tests.conftest import POSTGRES_URL, fresh_database, require_server
 

@@ -10,7 +10,7 @@ from emporium.chassis import ChassisSettings, Component, Runtime, create_service
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging
 from emporium.services.cart.catalog import CatalogClient
-from emporium.services.cart.handlers import handlers
+from emporium.services.cart.messages import message_handlers
 from emporium.services.cart.redis_store import RedisCartRepository
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.routes import router
@@ -47,7 +47,7 @@ def create_app(
                 chassis.broker_url,
                 service="cart",
                 database=rt.db,
-                handlers=handlers(carts),
+                handlers=message_handlers(carts),
                 namespace=chassis.broker_namespace,
             ),
         }

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging
-from emporium.services.notifications.handlers import handlers
 from emporium.services.notifications.mailer import SmtpMailer
+from emporium.services.notifications.messages import message_handlers
 from emporium.services.notifications.routes import router
 from emporium.services.notifications.settings import NotificationsSettings
 
@@ -40,7 +40,7 @@ def create_app(
             chassis.broker_url,
             service="notifications",
             database=runtime.db,
-            handlers=handlers(mailer),
+            handlers=message_handlers(mailer),
             namespace=chassis.broker_namespace,
         )
         return found

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.chassis import Base
-from emporium.services.notifications.messages import Draft
+from emporium.services.notifications.drafts import Draft
 
 __all__ = ["Notification", "NotificationRepository", "notifications"]
 

@@ -10,7 +10,7 @@ from emporium.chassis import ChassisSettings, Component, Runtime, create_service
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging, Outbox
 from emporium.services.shipping.dispatcher import Dispatcher
-from emporium.services.shipping.handlers import handlers
+from emporium.services.shipping.messages import message_handlers
 from emporium.services.shipping.routes import router
 from emporium.services.shipping.settings import ShippingSettings
 
@@ -30,7 +30,7 @@ def create_app(
             chassis.broker_url,
             service="shipping",
             database=runtime.db,
-            handlers=handlers(outbox, delay=settings.dispatch_delay),
+            handlers=message_handlers(outbox, delay=settings.dispatch_delay),
             namespace=chassis.broker_namespace,
             outbox=outbox,
         )
