@@ -23,6 +23,7 @@ from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated, ProductDeleted
 from emporium.contracts.inventory import CommitStock, ReleaseStock, ReserveStock, StockLine
 from emporium.contracts.money import Money
+from emporium.services.inventory.adapters.orm import start_mappers
 from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import StockItem
 from emporium.services.inventory.entrypoints.messages import message_handlers
@@ -53,6 +54,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         url = f"sqlite+aiosqlite:///{tmp_path / 'inventory.db'}"
     else:
         url = request.getfixturevalue("fresh_postgres")
+    start_mappers()
     database = Database(url)
     await database.create_all()
     yield database

@@ -74,7 +74,11 @@ _mapped = False
 
 
 def start_mappers() -> None:
-    """Map the domain classes onto the tables (once per process; idempotent)."""
+    """Map the domain classes onto the tables (once per process; idempotent).
+
+    Called by ``main.create_app`` (and by tests that use the store without
+    the app), never at import: importing a table must not change classes.
+    """
     global _mapped
     if _mapped:
         return
@@ -97,6 +101,3 @@ def start_mappers() -> None:
     )
     registry.map_imperatively(Adjustment, adjustments)
     _mapped = True
-
-
-start_mappers()

@@ -61,7 +61,11 @@ _mapped = False
 
 
 def start_mappers() -> None:
-    """Map the domain classes onto the tables (once per process; idempotent)."""
+    """Map the domain classes onto the tables (once per process; idempotent).
+
+    Called by ``main.create_app`` (and by tests that use the store without
+    the app), never at import: importing a table must not change classes.
+    """
     global _mapped
     if _mapped:
         return
@@ -70,6 +74,3 @@ def start_mappers() -> None:
         PaymentIntent, payment_intents, version_id_col=payment_intents.c.version
     )
     _mapped = True
-
-
-start_mappers()
