@@ -1,7 +1,7 @@
 """The catalog's tables: products and the categories they belong to.
 
 Search needs more than tables (an FTS5 index or a ``tsvector`` column): that
-is added by :func:`~emporium.services.catalog.schema.upgrade_store`, which runs
+is added by :func:`~emporium.services.catalog._table_upgrades.upgrade_store`, which runs
 after every ``create_all`` of this metadata.
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Tex
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from emporium.chassis import Base
-from emporium.services.catalog.schema import upgrade_store
+from emporium.services.catalog._table_upgrades import upgrade_store
 
 product_categories = Table(
     "product_categories",
