@@ -16,6 +16,7 @@ from emporium.services.cart.domain import CartLine
 from emporium.services.cart.redis_store import RedisCartRepository
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.sql_store import SqlCartRepository
+from emporium.services.cart.sql_store import metadata as cart_tables
 from tests.conftest import REDIS_URL, require_server
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ class Store:
 @pytest.fixture(params=["sql", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'cart.db'}")
-    await database.create_all()
+    await database.create_all(cart_tables)
     carts: CartRepository
     if request.param == "redis":
         url = require_server(REDIS_URL, "Redis")

@@ -27,6 +27,7 @@ from emporium.chassis.testing import TokenFactory
 from emporium.launcher.nats import EmbeddedNats
 from emporium.services.catalog.demo_data import PRODUCTS
 from emporium.services.catalog.main import create_app
+from emporium.services.catalog.models import metadata as catalog_tables
 from emporium.services.catalog.seed import seed
 from emporium.services.catalog.settings import CatalogSettings
 from tests.conftest import fresh_database
@@ -282,8 +283,8 @@ async def test_a_store_from_before_search_is_upgraded_and_searchable(var_dir: Pa
                 "'Vintage Kettle', 'from an older store', 500, 'USD', NULL, NULL)"
             )
         )
-    await database.create_all()
-    await database.create_all()  # idempotent
+    await database.create_all(catalog_tables)
+    await database.create_all(catalog_tables)  # idempotent
     async with database.session() as session:
         found = await session.scalars(
             text("SELECT product_id FROM products_fts WHERE products_fts MATCH 'kettle'")

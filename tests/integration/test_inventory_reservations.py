@@ -23,6 +23,7 @@ from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated, ProductDeleted
 from emporium.contracts.inventory import CommitStock, ReleaseStock, ReserveStock, StockLine
 from emporium.contracts.money import Money
+from emporium.services.inventory.adapters.orm import metadata as inventory_tables
 from emporium.services.inventory.adapters.orm import start_mappers
 from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import StockItem
@@ -56,7 +57,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         url = request.getfixturevalue("fresh_postgres")
     start_mappers()
     database = Database(url)
-    await database.create_all()
+    await database.create_all(inventory_tables)
     yield database
     await database.dispose()
 

@@ -29,6 +29,7 @@ from emporium.services.notifications.main import create_app
 from emporium.services.notifications.messages import message_handlers
 from emporium.services.notifications.settings import NotificationsSettings
 from emporium.services.notifications.store import NotificationRepository
+from emporium.services.notifications.store import metadata as notifications_tables
 from tests.integration._messaging_support import eventually
 from tests.integration._services import chassis_settings, running, unique_namespace
 from tests.integration.test_notifications_service import deliver_twice, publisher
@@ -77,7 +78,7 @@ async def sink() -> AsyncIterator[tuple[SmtpSink, int]]:
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}")
-    await database.create_all()
+    await database.create_all(notifications_tables)
     yield database
     await database.dispose()
 

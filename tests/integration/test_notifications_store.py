@@ -12,6 +12,7 @@ from emporium.chassis import Database
 from emporium.contracts.orders import OrderCancelled
 from emporium.services.notifications.drafts import cancelled
 from emporium.services.notifications.store import NotificationRepository
+from emporium.services.notifications.store import metadata as notifications_tables
 from tests.conftest import POSTGRES_URL, fresh_database, require_server
 
 
@@ -28,7 +29,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     else:
         url = request.getfixturevalue("fresh_postgres")
     database = Database(url)
-    await database.create_all()
+    await database.create_all(notifications_tables)
     yield database
     await database.dispose()
 

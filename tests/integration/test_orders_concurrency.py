@@ -12,6 +12,7 @@ from emporium.chassis import Database
 from emporium.chassis.messaging import Outbox
 from emporium.contracts import inventory as inv
 from emporium.contracts import payments as pay
+from emporium.services.orders.adapters.orm import metadata as orders_tables
 from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.service_layer import Saga
@@ -23,7 +24,7 @@ TIMEOUT = timedelta(seconds=30)
 async def test_concurrent_replies_for_one_order_cannot_both_win(tmp_path: Path) -> None:
     start_mappers()
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
-    await database.create_all()
+    await database.create_all(orders_tables)
     saga = Saga(Outbox(), step_timeout=TIMEOUT)
     order = new_order()
     order.collect_events()

@@ -23,6 +23,7 @@ from emporium.services.shipping.dispatcher import Dispatcher
 from emporium.services.shipping.domain import Shipment, ShipmentStatus, utcnow
 from emporium.services.shipping.messages import message_handlers
 from emporium.services.shipping.store import ShipmentRepository
+from emporium.services.shipping.store import metadata as shipping_tables
 from tests.conftest import MARIADB_URL, fresh_database, require_server
 
 
@@ -44,7 +45,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     else:
         url = request.getfixturevalue("mariadb_url")
     database = Database(url)
-    await database.create_all()
+    await database.create_all(shipping_tables)
     yield database
     await database.dispose()
 

@@ -9,13 +9,14 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging
+from emporium.services._own_tables import create_with_chassis
 from emporium.services.cart.catalog import CatalogClient
 from emporium.services.cart.messages import message_handlers
 from emporium.services.cart.redis_store import RedisCartRepository
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.routes import router
 from emporium.services.cart.settings import CartSettings
-from emporium.services.cart.sql_store import SqlCartRepository
+from emporium.services.cart.sql_store import SqlCartRepository, metadata
 
 
 def create_app(
@@ -24,6 +25,7 @@ def create_app(
     *,
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
+    create_with_chassis(metadata)
     chassis = chassis or ChassisSettings()
     settings = settings or CartSettings()
     catalog_url = settings.catalog_url or chassis.upstream("catalog")

@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging
+from emporium.services._own_tables import create_with_chassis
 from emporium.services.catalog import admin, routes
+from emporium.services.catalog.models import metadata
 from emporium.services.catalog.settings import CatalogSettings
 
 
@@ -15,6 +17,7 @@ def create_app(
     chassis: ChassisSettings | None = None, *, auth: bool | TokenVerifier = True
 ) -> FastAPI:
     """``auth``: True verifies tokens against identity's JWKS; tests pass a verifier."""
+    create_with_chassis(metadata)
     chassis = chassis or ChassisSettings()
     settings = CatalogSettings()
     return create_service(

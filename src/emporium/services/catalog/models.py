@@ -10,15 +10,36 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text, event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from emporium.chassis import Base
+from emporium.chassis.db import _NAMING
+from emporium.chassis.messaging import make_inbox_table, make_outbox_table
 from emporium.services.catalog._table_upgrades import upgrade_store
+
+
+class Base(DeclarativeBase):
+    """Catalog's models. Its metadata is catalog's store only: creating it makes no
+    other service's tables. Constraint names follow the chassis' convention."""
+
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+metadata = Base.metadata
 
 product_categories = Table(
     "product_categories",
-    Base.metadata,
+    metadata,
     Column("product_id", ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
     Column("category_slug", ForeignKey("categories.slug", ondelete="CASCADE"), primary_key=True),
 )
@@ -55,4 +76,8 @@ class Product(Base):
     )
 
 
-event.listen(Base.metadata, "after_create", upgrade_store)
+# The chassis' outbox and inbox, made in this store with catalog's tables.
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
+
+event.listen(metadata, "after_create", upgrade_store)

@@ -13,7 +13,9 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
+from emporium.services._own_tables import create_with_chassis
 from emporium.services.identity.core import IdentityCore
+from emporium.services.identity.models import metadata
 from emporium.services.identity.routes import router
 from emporium.services.identity.settings import IdentitySettings
 
@@ -23,6 +25,7 @@ __all__ = ["create_app", "main"]
 def create_app(
     chassis: ChassisSettings | None = None, settings: IdentitySettings | None = None
 ) -> FastAPI:
+    create_with_chassis(metadata)
     chassis = chassis or ChassisSettings()
     settings = settings or IdentitySettings()
     settings.check(chassis.profile)

@@ -5,12 +5,22 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, DateTime, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from emporium.chassis import Base
+from emporium.chassis.db import _NAMING
 
-__all__ = ["RefreshToken", "SigningKey", "TokenFamily", "User", "utcnow"]
+__all__ = ["RefreshToken", "SigningKey", "TokenFamily", "User", "metadata", "utcnow"]
+
+
+class Base(DeclarativeBase):
+    """Identity's models. Its metadata is identity's store only: creating it makes no
+    other service's tables. Constraint names follow the chassis' convention."""
+
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+metadata = Base.metadata
 
 
 def utcnow() -> datetime:

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging, Outbox
-from emporium.services.inventory.adapters.orm import start_mappers
+from emporium.services._own_tables import create_with_chassis
+from emporium.services.inventory.adapters.orm import metadata, start_mappers
 from emporium.services.inventory.entrypoints.messages import message_handlers
 from emporium.services.inventory.entrypoints.routes import router
 from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
@@ -22,6 +23,7 @@ def create_app(
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
     start_mappers()
+    create_with_chassis(metadata)
     chassis = chassis or ChassisSettings()
     settings = settings or InventorySettings()
     outbox = Outbox(namespace=chassis.broker_namespace)

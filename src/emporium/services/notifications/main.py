@@ -9,10 +9,12 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging
+from emporium.services._own_tables import create_with_chassis
 from emporium.services.notifications.mailer import SmtpMailer
 from emporium.services.notifications.messages import message_handlers
 from emporium.services.notifications.routes import router
 from emporium.services.notifications.settings import NotificationsSettings
+from emporium.services.notifications.store import metadata
 
 
 def create_app(
@@ -21,6 +23,7 @@ def create_app(
     *,
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
+    create_with_chassis(metadata)
     chassis = chassis or ChassisSettings()
     settings = settings or NotificationsSettings()
     mailer = None

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging, Outbox
-from emporium.services.orders.adapters.orm import start_mappers
+from emporium.services._own_tables import create_with_chassis
+from emporium.services.orders.adapters.orm import metadata, start_mappers
 from emporium.services.orders.adapters.upstreams import Upstreams
 from emporium.services.orders.entrypoints.messages import message_handlers
 from emporium.services.orders.entrypoints.routes import router
@@ -23,6 +24,7 @@ def create_app(
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
     start_mappers()
+    create_with_chassis(metadata)
     chassis = chassis or ChassisSettings()
     settings = settings or OrdersSettings()
     hash_key = settings.resolved_request_hash_key(chassis.profile)

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging, Outbox
-from emporium.services.payments.adapters.orm import start_mappers
+from emporium.services._own_tables import create_with_chassis
+from emporium.services.payments.adapters.orm import metadata, start_mappers
 from emporium.services.payments.adapters.processor import SimulatedProcessor
 from emporium.services.payments.entrypoints.messages import message_handlers
 from emporium.services.payments.entrypoints.routes import router
@@ -22,6 +23,7 @@ def create_app(
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
     start_mappers()
+    create_with_chassis(metadata)
     chassis = chassis or ChassisSettings()
     settings = settings or PaymentsSettings()
     outbox = Outbox(namespace=chassis.broker_namespace)

@@ -9,10 +9,12 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Component, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.chassis.messaging import Messaging, Outbox
+from emporium.services._own_tables import create_with_chassis
 from emporium.services.shipping.dispatcher import Dispatcher
 from emporium.services.shipping.messages import message_handlers
 from emporium.services.shipping.routes import router
 from emporium.services.shipping.settings import ShippingSettings
+from emporium.services.shipping.store import metadata
 
 
 def create_app(
@@ -21,6 +23,7 @@ def create_app(
     *,
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
+    create_with_chassis(metadata)
     chassis = chassis or ChassisSettings()
     settings = settings or ShippingSettings()
     outbox = Outbox(namespace=chassis.broker_namespace)
