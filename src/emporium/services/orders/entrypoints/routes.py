@@ -79,7 +79,7 @@ async def place_order(
         loc = ["body", "payment", exc.field] if exc.field else ["body", "payment"]
         raise Problem(
             422,
-            f"The card was refused: {exc.detail}",
+            exc.detail,
             title="Invalid card",
             errors=[{"loc": loc, "msg": exc.detail, "type": "card"}],
         ) from None
