@@ -29,6 +29,8 @@ from emporium.chassis.messaging import Outbox
 from emporium.contracts.catalog import ProductCreated
 from emporium.contracts.inventory import ReserveStock, StockLine
 from emporium.contracts.money import Money
+from emporium.services.inventory.adapters.orm import metadata as inventory_tables
+from emporium.services.inventory.adapters.orm import start_mappers
 from emporium.services.inventory.service_layer import InventoryService, transactionally
 
 RESULTS = Path(__file__).parent / "results" / "inventory.md"
@@ -65,8 +67,9 @@ async def one_round(database: Database, reservations: int, skus: int, concurrenc
 
 
 async def engine_rounds(url: str, rounds: int, **load: int) -> list[float]:
+    start_mappers()
     database = Database(url)
-    await database.create_all()
+    await database.create_all(inventory_tables)
     try:
         await one_round(database, 20, 5, 4)  # warm-up: connections, statement caches
         return [await one_round(database, **load) for _ in range(rounds)]

@@ -1,7 +1,9 @@
 """Fakes for the orders integration tests.
 
 - :class:`FakeUpstreams`: cart, shipping quotes and card tokenization on one real
-  loopback aiohttp server (``down`` makes a service answer 503).
+  loopback aiohttp server (``down`` makes a service answer 503). Tokenization
+  judges the card by payments' own rules and refuses it with payments' problem
+  shape, so orders is tested against the verdicts it will really relay.
 - :class:`Participants`: inventory and payments simulated by a handler table on
   a real Messaging (same broker and namespace as orders, its own store): they
   answer the saga's commands, record every command they receive (once per
@@ -16,6 +18,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from emporium.contracts.orders import OrderCancelled, OrderConfirmed
 from emporium.launcher.nats import free_port
 from emporium.services.orders.main import create_app
 from emporium.services.orders.settings import OrdersSettings
+from emporium.services.payments.domain import Card, CardError
 from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running
 
@@ -103,6 +107,14 @@ class FakeUpstreams:
         card = await request.json()
         if card["number"] in self.refused_cards:
             return web.json_response({"status": 422, "detail": "card refused"}, status=422)
+        try:
+            Card(card["number"], card["exp_month"], card["exp_year"], card["cvc"]).validate(
+                datetime.now(UTC).date()
+            )
+        except CardError as exc:
+            error = {"loc": ["body", exc.field], "msg": str(exc), "type": "card_invalid"}
+            problem = {"status": 422, "detail": f"The card was refused: {exc}", "errors": [error]}
+            return web.json_response(problem, status=422)
         token = f"tok_{card['number'][-4:]}_{uuid.uuid4().hex[:8]}"
         body = {"card_token": token, "brand": "visa", "last4": card["number"][-4:]}
         return web.json_response(

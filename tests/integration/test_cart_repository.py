@@ -15,6 +15,7 @@ from emporium.services.cart.domain import CartLine
 from emporium.services.cart.redis_store import RedisCartRepository
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.sql_store import SqlCartRepository
+from emporium.services.cart.sql_store import metadata as cart_tables
 
 T = TypeVar("T")
 
@@ -35,7 +36,7 @@ class Store:
 @pytest.fixture(params=["sql", "redis"])
 async def store(request: pytest.FixtureRequest, sqlite_database: str) -> AsyncIterator[Store]:
     database = Database(sqlite_database)
-    await database.create_all()
+    await database.create_all(cart_tables)
     carts: CartRepository
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emporium.chassis import Base
 from emporium.services.catalog import models  # noqa: F401  (the tables and their upgrade)
+from emporium.services.catalog.models import metadata
 from emporium.services.catalog.search import Search, words
 
 
@@ -22,7 +22,7 @@ def fts() -> Iterator[sa.Connection]:
     """An in-memory store made as the catalog makes its own (FTS5 table and triggers)."""
     engine = sa.create_engine("sqlite://")
     catalog = ["categories", "products", "product_categories"]
-    Base.metadata.create_all(engine, tables=[Base.metadata.tables[name] for name in catalog])
+    metadata.create_all(engine, tables=[metadata.tables[name] for name in catalog])
     with engine.connect() as connection:
         connection.execute(
             sa.text(

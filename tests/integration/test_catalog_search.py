@@ -15,6 +15,7 @@ from sqlalchemy import text
 from emporium.chassis import Database
 from emporium.launcher.nats import EmbeddedNats
 from emporium.services.catalog.demo_data import PRODUCTS
+from emporium.services.catalog.models import metadata as catalog_tables
 from emporium.services.catalog.settings import CatalogSettings
 from tests.integration._catalog import Catalog, catalog_on, search
 
@@ -183,8 +184,8 @@ async def test_a_store_from_before_search_is_upgraded_and_searchable(var_dir: Pa
                 "'Vintage Kettle', 'from an older store', 500, 'USD', NULL, NULL)"
             )
         )
-    await database.create_all()
-    await database.create_all()  # idempotent
+    await database.create_all(catalog_tables)
+    await database.create_all(catalog_tables)  # idempotent
     async with database.session() as session:
         found = await session.scalars(
             text("SELECT product_id FROM products_fts WHERE products_fts MATCH 'kettle'")

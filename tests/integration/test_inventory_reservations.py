@@ -21,7 +21,8 @@ from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated, ProductDeleted
 from emporium.contracts.inventory import CommitStock, ReleaseStock, ReserveStock, StockLine
 from emporium.contracts.money import Money
-from emporium.services.inventory.adapters import orm
+from emporium.services.inventory.adapters.orm import metadata as inventory_tables
+from emporium.services.inventory.adapters.orm import start_mappers
 from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import StockItem
 from emporium.services.inventory.entrypoints.messages import message_handlers
@@ -44,7 +45,8 @@ pytestmark = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indir
 
 @pytest.fixture
 def store_metadata() -> MetaData:
-    return orm.metadata
+    start_mappers()
+    return inventory_tables
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from emporium.contracts.orders import OrderCancelled, OrderConfirmed, OrderLine
 from emporium.contracts.shipping import ShipmentDispatched
 from emporium.services.notifications.main import create_app
 from emporium.services.notifications.settings import NotificationsSettings
+from emporium.services.notifications.store import metadata as notifications_tables
 from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
 
@@ -37,7 +38,7 @@ def duplicates(consumer: str) -> float:
 @asynccontextmanager
 async def publisher(tmp_path: Path, broker_url: str, namespace: str) -> AsyncIterator[Messaging]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'publisher.db'}")
-    await database.create_all()
+    await database.create_all(notifications_tables)
     messaging = Messaging(
         broker_url, service="test-publisher", database=database, namespace=namespace, relay=False
     )

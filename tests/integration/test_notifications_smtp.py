@@ -24,11 +24,12 @@ from emporium.chassis.testing import TokenFactory
 from emporium.contracts.money import Money
 from emporium.contracts.orders import OrderConfirmed
 from emporium.launcher.nats import EmbeddedNats
-from emporium.services.notifications.handlers import handlers
 from emporium.services.notifications.mailer import SmtpMailer
 from emporium.services.notifications.main import create_app
+from emporium.services.notifications.messages import message_handlers
 from emporium.services.notifications.settings import NotificationsSettings
 from emporium.services.notifications.store import NotificationRepository
+from emporium.services.notifications.store import metadata as notifications_tables
 from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
 from tests.integration.test_notifications_service import deliver_twice, publisher
@@ -77,7 +78,7 @@ async def sink() -> AsyncIterator[tuple[SmtpSink, int]]:
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}")
-    await database.create_all()
+    await database.create_all(notifications_tables)
     yield database
     await database.dispose()
 
@@ -101,7 +102,7 @@ async def _handle(
     database: Database, mailer: SmtpMailer, event: OrderConfirmed, *, commit: bool
 ) -> None:
     async with database.unit_of_work() as uow:
-        await handlers(mailer)[OrderConfirmed](event, uow)
+        await message_handlers(mailer)[OrderConfirmed](event, uow)
         if commit:
             await uow.commit()
 

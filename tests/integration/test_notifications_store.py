@@ -5,13 +5,20 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import MetaData
 
 from emporium.chassis import Database
 from emporium.contracts.orders import OrderCancelled
-from emporium.services.notifications.messages import cancelled
+from emporium.services.notifications.drafts import cancelled
 from emporium.services.notifications.store import NotificationRepository
+from emporium.services.notifications.store import metadata as notifications_tables
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def store_metadata() -> MetaData:
+    return notifications_tables
 
 
 async def test_one_message_per_customer_order_and_kind_listed_newest_first(

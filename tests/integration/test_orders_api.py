@@ -70,9 +70,29 @@ async def test_same_key_with_another_body_is_a_422(orders: tuple[Orders, Partici
     user = customer(api)
     key = str(uuid.uuid4())
     assert (await api.place(user, key=key)).status_code == 202
-    other = await api.place(user, key=key, card={**GOOD_CARD, "cvc": "999"})
+    other = await api.place(user, key=key, card={**GOOD_CARD, "exp_year": 2036})
     assert other.status_code == 422
     assert "Idempotency-Key" in other.json()["detail"]
+
+
+async def test_same_key_with_another_cvc_is_the_same_order(
+    orders: tuple[Orders, Participants],
+) -> None:
+    # The CVC is not kept in any form (PCI DSS 3.3), so it cannot tell two requests apart.
+    api, _ = orders
+    user = customer(api)
+    key = str(uuid.uuid4())
+    first = await api.place(user, key=key)
+    again = await api.place(user, key=key, card={**GOOD_CARD, "cvc": "999"})
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+
+
+async def test_an_overlong_idempotency_key_is_a_400(orders: tuple[Orders, Participants]) -> None:
+    api, _ = orders
+    response = await api.place(customer(api), key="k" * 256)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_missing_idempotency_key_is_a_428(orders: tuple[Orders, Participants]) -> None:
@@ -89,17 +109,21 @@ async def test_missing_idempotency_key_is_a_428(orders: tuple[Orders, Participan
         ({**GOOD_CARD, "number": "4242424242424241"}, "number"),
         ({**GOOD_CARD, "exp_year": 2001}, "exp_year"),
         ({**GOOD_CARD, "cvc": "12"}, "cvc"),
+        ({**GOOD_CARD, "cvc": "1234"}, "cvc"),  # 4 digits only for Amex: payments' rule
     ],
 )
 async def test_bad_card_is_a_422_naming_the_field_and_never_echoing_it(
     orders: tuple[Orders, Participants], card: dict[str, object], field: str
 ) -> None:
     api, _ = orders
-    response = await api.place(customer(api), card=card)
+    user = customer(api)
+    response = await api.place(user, card=card)
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "payment", field]
     assert str(card["number"]) not in response.text
-    assert api.upstreams.hits["payments"] == 0
+    assert api.upstreams.hits["payments"] == 1  # payments judged it, orders relayed
+    listed = (await api.client.get("/api/orders", headers=user)).json()
+    assert listed["total"] == 0
 
 
 async def test_empty_cart_is_a_422(orders: tuple[Orders, Participants]) -> None:

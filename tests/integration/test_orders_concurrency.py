@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import MetaData
 from sqlalchemy.orm.exc import StaleDataError
 
 from emporium.chassis import Database
 from emporium.chassis.messaging import Outbox
 from emporium.contracts import inventory as inv
 from emporium.contracts import payments as pay
+from emporium.services.orders.adapters.orm import metadata as orders_tables
+from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.service_layer import Saga
 from tests.unit.test_orders_saga import new_order
@@ -18,11 +21,17 @@ from tests.unit.test_orders_saga import new_order
 TIMEOUT = timedelta(seconds=30)
 
 
+@pytest.fixture
+def store_metadata() -> MetaData:
+    start_mappers()
+    return orders_tables
+
+
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_concurrent_replies_for_one_order_cannot_both_win(database: Database) -> None:
     saga = Saga(Outbox(), step_timeout=TIMEOUT)
     order = new_order()
-    order.collect()
+    order.collect_events()
     async with database.unit_of_work() as uow:
         OrderRepository(uow.session).add(order)
         await uow.commit()

@@ -30,6 +30,7 @@ from emporium.contracts.orders import Address, OrderCancelled, OrderConfirmed, O
 from emporium.contracts.shipping import ShipmentCreated, ShipmentDispatched
 from emporium.services.shipping.main import create_app
 from emporium.services.shipping.settings import ShippingSettings
+from emporium.services.shipping.store import metadata as shipping_tables
 from emporium.services.shipping.store import shipments
 from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
@@ -69,7 +70,7 @@ class World:
     async def orders(self) -> AsyncIterator[Messaging]:
         """A publisher-only orders, and an observer of shipping's events."""
         database = Database(f"sqlite+aiosqlite:///{self.tmp_path / 'peer.db'}")
-        await database.create_all()
+        await database.create_all(shipping_tables)
 
         async def observe(message: ShipmentCreated | ShipmentDispatched, _uow: UnitOfWork) -> None:
             self.seen.append(message)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import MetaData
 
 from emporium.chassis import Database
 from emporium.chassis.messaging import OUTBOX, Outbox
@@ -19,10 +20,16 @@ from emporium.contracts.money import Money
 from emporium.contracts.orders import OrderCancelled, OrderConfirmed
 from emporium.services.shipping.dispatcher import Dispatcher
 from emporium.services.shipping.domain import Shipment, ShipmentStatus, utcnow
-from emporium.services.shipping.handlers import handlers
+from emporium.services.shipping.messages import message_handlers
 from emporium.services.shipping.store import ShipmentRepository
+from emporium.services.shipping.store import metadata as shipping_tables
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite", "mariadb"], indirect=True)
+
+
+@pytest.fixture
+def store_metadata() -> MetaData:
+    return shipping_tables
 
 
 async def _created(database: Database, delay: float = 0.0) -> Shipment:
@@ -98,7 +105,7 @@ async def test_racing_dispatchers_dispatch_each_shipment_exactly_once(database: 
 async def test_a_cancellation_that_overtakes_its_confirmation_prevents_the_shipment(
     database: Database,
 ) -> None:
-    table = handlers(Outbox(), delay=timedelta(0))
+    table = message_handlers(Outbox(), delay=timedelta(0))
     order_id, user_id = uuid.uuid4(), uuid.uuid4()
     cancelled = OrderCancelled(order_id=order_id, user_id=user_id, reason="CUSTOMER_CANCELLED")
     confirmed = OrderConfirmed(order_id=order_id, user_id=user_id, lines=[], total=Money(amount=1))

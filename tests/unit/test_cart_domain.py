@@ -11,6 +11,8 @@ from emporium.services.cart.domain import (
     Cart,
     CartLine,
     InvalidQuantityError,
+    WrongCurrencyError,
+    check_currency,
     check_quantity,
 )
 from emporium.services.cart.schemas import CartOut
@@ -74,6 +76,12 @@ def test_a_withdrawn_line_stays_in_the_total_but_blocks_checkout() -> None:
 
 def test_a_line_in_another_currency_blocks_checkout() -> None:
     assert not Cart.of(uuid.uuid4(), [line(currency="EUR")]).checkout_ready
+
+
+def test_a_product_enters_the_cart_only_in_the_carts_currency() -> None:
+    assert check_currency("USD") == "USD"
+    with pytest.raises(WrongCurrencyError, match="EUR"):
+        check_currency("EUR")
 
 
 def test_lines_are_ordered_oldest_first() -> None:

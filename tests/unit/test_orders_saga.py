@@ -15,7 +15,7 @@ from emporium.services.orders.domain import (
     Status,
     Step,
 )
-from emporium.services.orders.domain import messages as m
+from emporium.services.orders.domain import events as ev
 
 T0 = datetime(2030, 1, 1, 12, 0, 0)
 TIMEOUT = timedelta(seconds=30)
@@ -44,14 +44,14 @@ def new_order(now: datetime = T0) -> Order:
 
 
 def kinds(order: Order) -> list[str]:
-    return [type(message).__name__ for message in order.collect()]
+    return [type(message).__name__ for message in order.collect_events()]
 
 
 def authorized(order: Order | None = None) -> Order:
     order = order or new_order()
     order.mark_stock_reserved(T0, TIMEOUT)
     order.mark_payment_authorized(T0, TIMEOUT)
-    order.collect()
+    order.collect_events()
     return order
 
 
@@ -59,7 +59,7 @@ def confirmed() -> Order:
     order = authorized()
     order.mark_payment_captured(T0)
     order.mark_stock_committed(T0)
-    order.collect()
+    order.collect_events()
     return order
 
 
@@ -71,25 +71,27 @@ def test_placing_totals_items_and_shipping_and_asks_for_stock() -> None:
         Step.RESERVING,
         T0 + TIMEOUT,
     )
-    sent = order.collect()
+    sent = order.collect_events()
     assert [type(x).__name__ for x in sent] == ["OrderPlaced", "ReserveStock"]
-    assert sent[1] == m.ReserveStock(order.id, (("SKU-A", 2), ("SKU-B", 1)))
+    assert sent[1] == ev.ReserveStock(order.id, (("SKU-A", 2), ("SKU-B", 1)))
     assert [h.status for h in order.history] == ["PENDING"]
 
 
 def test_reserved_stock_asks_payments_to_authorize_the_total_with_the_token() -> None:
     order = new_order()
-    order.collect()
+    order.collect_events()
     later = T0 + timedelta(seconds=5)
     order.mark_stock_reserved(later, TIMEOUT)
-    assert order.collect() == [m.AuthorizePayment(order.id, order.user_id, 4948, "USD", "tok_1")]
+    assert order.collect_events() == [
+        ev.AuthorizePayment(order.id, order.user_id, 4948, "USD", "tok_1")
+    ]
     assert (order.step, order.deadline) == (Step.AUTHORIZING, later + TIMEOUT)
 
 
 def test_authorized_payment_is_captured_and_stock_committed() -> None:
     order = new_order()
     order.mark_stock_reserved(T0, TIMEOUT)
-    order.collect()
+    order.collect_events()
     order.mark_payment_authorized(T0, TIMEOUT)
     assert kinds(order) == ["CapturePayment", "CommitStock"]
     assert order.step == Step.CONFIRMING
@@ -118,14 +120,14 @@ def test_dispatched_shipment_ships_a_confirmed_order() -> None:
     order = confirmed()
     assert order.mark_shipped("TRK1", T0)
     assert (order.status, order.tracking_number) == (Status.SHIPPED, "TRK1")
-    assert order.collect() == [m.OrderShipped(order.id, "TRK1")]
+    assert order.collect_events() == [ev.OrderShipped(order.id, "TRK1")]
     assert not order.mark_shipped("TRK1", T0)  # a duplicate changes nothing
     assert kinds(order) == []
 
 
 def test_rejected_stock_cancels_out_of_stock_with_nothing_to_compensate() -> None:
     order = new_order()
-    order.collect()
+    order.collect_events()
     order.mark_stock_rejected(T0)
     assert (order.status, order.reason) == (Status.CANCELLED, Reason.OUT_OF_STOCK)
     assert kinds(order) == ["OrderCancelled"]
@@ -134,7 +136,7 @@ def test_rejected_stock_cancels_out_of_stock_with_nothing_to_compensate() -> Non
 def test_declined_payment_releases_reserved_stock() -> None:
     order = new_order()
     order.mark_stock_reserved(T0, TIMEOUT)
-    order.collect()
+    order.collect_events()
     order.mark_payment_declined(T0)
     assert (order.status, order.reason) == (Status.CANCELLED, Reason.PAYMENT_DECLINED)
     assert kinds(order) == ["ReleaseStock", "OrderCancelled"]
@@ -163,7 +165,7 @@ def test_timeout_compensates_what_was_requested_at_each_step(
         order.mark_stock_reserved(T0, TIMEOUT)
     if advance >= 2:
         order.mark_payment_authorized(T0, TIMEOUT)
-    order.collect()
+    order.collect_events()
     assert not order.time_out(T0 + TIMEOUT - timedelta(seconds=1))
     assert order.time_out(T0 + TIMEOUT)
     assert (order.status, order.reason) == (Status.CANCELLED, Reason.TIMEOUT)
@@ -181,7 +183,7 @@ def test_timeout_after_capture_refunds_instead_of_voiding() -> None:
 def test_customer_cancel_of_pending_order_compensates_like_a_timeout() -> None:
     order = new_order()
     order.mark_stock_reserved(T0, TIMEOUT)
-    order.collect()
+    order.collect_events()
     order.cancel_by_customer(T0)
     assert (order.status, order.reason) == (Status.CANCELLED, Reason.CUSTOMER_CANCELLED)
     assert kinds(order) == ["VoidPayment", "ReleaseStock", "OrderCancelled"]
@@ -200,7 +202,7 @@ def test_shipped_or_cancelled_orders_cannot_be_cancelled() -> None:
     cancelled = new_order()
     cancelled.mark_stock_rejected(T0)
     for order in (shipped, cancelled):
-        order.collect()
+        order.collect_events()
         with pytest.raises(CannotCancelError):
             order.cancel_by_customer(T0)
         assert kinds(order) == []
@@ -209,7 +211,7 @@ def test_shipped_or_cancelled_orders_cannot_be_cancelled() -> None:
 def test_late_reservation_after_a_cancel_is_released() -> None:
     order = new_order()
     order.mark_stock_rejected(T0)  # nothing was reserved, nothing released
-    order.collect()
+    order.collect_events()
     order.mark_stock_reserved(T0, TIMEOUT)
     assert kinds(order) == ["ReleaseStock"]
     assert order.status == Status.CANCELLED
@@ -219,7 +221,7 @@ def test_late_authorization_after_a_timeout_is_voided() -> None:
     order = new_order()
     order.mark_stock_reserved(T0, TIMEOUT)
     order.time_out(T0 + TIMEOUT)
-    order.collect()
+    order.collect_events()
     order.mark_payment_authorized(T0 + TIMEOUT, TIMEOUT)
     assert kinds(order) == ["VoidPayment"]
     assert (order.status, order.reason) == (Status.CANCELLED, Reason.TIMEOUT)
@@ -228,7 +230,7 @@ def test_late_authorization_after_a_timeout_is_voided() -> None:
 def test_late_capture_after_a_cancel_is_refunded() -> None:
     order = authorized()
     order.cancel_by_customer(T0)
-    order.collect()
+    order.collect_events()
     order.mark_payment_captured(T0)
     assert kinds(order) == ["RefundPayment"]
     assert order.status == Status.CANCELLED
@@ -251,7 +253,7 @@ def test_replies_in_the_wrong_state_are_no_ops() -> None:
 
 def test_duplicate_replies_send_nothing_twice() -> None:
     order = new_order()
-    order.collect()
+    order.collect_events()
     order.mark_stock_reserved(T0, TIMEOUT)
     order.mark_stock_reserved(T0, TIMEOUT)
     assert kinds(order) == ["AuthorizePayment"]

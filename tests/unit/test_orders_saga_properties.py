@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emporium.services.orders.domain import CannotCancelError, Order, Status
-from emporium.services.orders.domain import messages as m
+from emporium.services.orders.domain import events as ev
 from tests.unit.test_orders_saga import T0, TIMEOUT, new_order
 
 Reply = str  # "StockReserved", "PaymentCaptured", ...
@@ -31,46 +31,46 @@ class World:
     card_ok: bool
     stock: str = "NONE"  # NONE RESERVED REJECTED COMMITTED RELEASED
     payment: str = "NONE"  # NONE AUTHORIZED DECLINED CAPTURED VOIDED REFUNDED
-    commands: list[m.Outgoing] = field(default_factory=list)
+    commands: list[ev.DomainEvent] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
 
     def collect(self) -> None:
-        for message in self.order.collect():
+        for message in self.order.collect_events():
             if not isinstance(
-                message, m.OrderPlaced | m.OrderConfirmed | m.OrderCancelled | m.OrderShipped
+                message, ev.OrderPlaced | ev.OrderConfirmed | ev.OrderCancelled | ev.OrderShipped
             ):
                 self.commands.append(message)
 
-    def run_command(self, command: m.Outgoing) -> None:
+    def run_command(self, command: ev.DomainEvent) -> None:
         """What inventory or payments does with one command, and what it answers."""
         match command:
-            case m.ReserveStock():
+            case ev.ReserveStock():
                 if self.stock == "NONE":
                     self.stock = "RESERVED" if self.stock_ok else "REJECTED"
                 reserved = self.stock in ("RESERVED", "COMMITTED")
                 self.replies.append("StockReserved" if reserved else "StockRejected")
-            case m.CommitStock():
+            case ev.CommitStock():
                 if self.stock == "RESERVED":
                     self.stock = "COMMITTED"
                 committed = self.stock == "COMMITTED"
                 self.replies.append("StockCommitted" if committed else "StockCommitRefused")
-            case m.ReleaseStock():
+            case ev.ReleaseStock():
                 self.stock = "RELEASED" if self.stock != "REJECTED" else "REJECTED"
-            case m.AuthorizePayment():
+            case ev.AuthorizePayment():
                 if self.payment == "NONE":
                     self.payment = "AUTHORIZED" if self.card_ok else "DECLINED"
                     ok = self.card_ok
                     self.replies.append("PaymentAuthorized" if ok else "PaymentDeclined")
-            case m.CapturePayment():
+            case ev.CapturePayment():
                 if self.payment in ("AUTHORIZED", "CAPTURED"):
                     self.payment = "CAPTURED"
                     self.replies.append("PaymentCaptured")
                 else:
                     self.replies.append("PaymentCaptureRefused")
-            case m.VoidPayment():
+            case ev.VoidPayment():
                 if self.payment == "AUTHORIZED":
                     self.payment = "VOIDED"
-            case m.RefundPayment():
+            case ev.RefundPayment():
                 if self.payment == "CAPTURED":
                     self.payment = "REFUNDED"
 

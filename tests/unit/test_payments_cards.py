@@ -113,3 +113,10 @@ def test_domain_events_become_their_integration_events() -> None:
     refused = integration_event(CaptureRefused(order, "DECLINED"))
     assert isinstance(refused, PaymentCaptureRefused)
     assert refused.reason == "DECLINED"
+
+
+def test_a_four_digit_cvc_is_only_for_amex() -> None:
+    _card("378282246310005", cvc="1234").validate(TODAY)
+    with pytest.raises(CardError) as refused:
+        _card(cvc="1234").validate(TODAY)
+    assert refused.value.field == "cvc"

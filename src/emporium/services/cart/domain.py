@@ -15,6 +15,8 @@ __all__ = [
     "Cart",
     "CartLine",
     "InvalidQuantityError",
+    "WrongCurrencyError",
+    "check_currency",
     "check_quantity",
 ]
 
@@ -30,6 +32,21 @@ def check_quantity(quantity: int) -> int:
     if not 0 <= quantity <= MAX_QUANTITY:
         raise InvalidQuantityError(f"quantity must be between 0 and {MAX_QUANTITY}, got {quantity}")
     return quantity
+
+
+class WrongCurrencyError(ValueError):
+    """A product priced in another currency than the cart's."""
+
+
+def check_currency(currency: str) -> str:
+    """A product enters the cart only at a price in the cart's currency.
+
+    A line already in the cart may later be repriced into another currency by a
+    ``PriceChanged``; it stays, but blocks checkout (:attr:`Cart.checkout_ready`).
+    """
+    if currency != CURRENCY:
+        raise WrongCurrencyError(f"The cart holds {CURRENCY} prices; this product is in {currency}")
+    return currency
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from emporium.chassis import Base, ChassisSettings, Runtime, create_service, serve
+from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.services.cart.catalog import CatalogClient
-from emporium.services.cart.handlers import handlers
+from emporium.services.cart.messages import message_handlers
 from emporium.services.cart.redis_store import RedisCartRepository
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.routes import router
 from emporium.services.cart.settings import CartSettings
-from emporium.services.cart.sql_store import SqlCartRepository
+from emporium.services.cart.sql_store import SqlCartRepository, metadata
 
 
 def create_app(
@@ -44,8 +44,8 @@ def create_app(
         settings=settings,
         routers=[router],
         # The inbox lives in SQL even when the carts live in Redis.
-        metadata=Base.metadata,
-        handlers=lambda runtime: handlers(runtime.get(CartRepository)),  # type: ignore[type-abstract]
+        metadata=metadata,
+        handlers=lambda runtime: message_handlers(runtime.get(CartRepository)),  # type: ignore[type-abstract]
         components=components,
         auth=auth,
     )

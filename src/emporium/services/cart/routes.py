@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from emporium.chassis import Problem, Runtime
 from emporium.chassis.auth import CurrentUser
 from emporium.services.cart.catalog import CatalogClient
-from emporium.services.cart.domain import CURRENCY, CartLine
+from emporium.services.cart.domain import CartLine, WrongCurrencyError, check_currency
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.schemas import CartOut, QuantityIn
 from emporium.services.cart.settings import CartSettings
@@ -57,10 +57,10 @@ async def set_item(
     product = await _catalog(request).product(product_id)
     if product is None:
         raise Problem(404, f"No product with id {product_id}")
-    if product.currency != CURRENCY:
-        raise Problem(
-            422, f"The cart holds {CURRENCY} prices; this product is in {product.currency}"
-        )
+    try:
+        check_currency(product.currency)
+    except WrongCurrencyError as exc:
+        raise Problem(422, str(exc)) from None
     line = CartLine(
         product_id=product_id,
         sku=product.sku,

@@ -8,12 +8,25 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Integer, String
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from emporium.chassis import Base, Database, UnitOfWork
+from emporium.chassis import Database, UnitOfWork, service_metadata
+from emporium.chassis.messaging import make_inbox_table, make_outbox_table
 from emporium.services.cart.domain import MAX_QUANTITY, Cart, CartLine
 
-__all__ = ["CartHeadRow", "CartLineRow", "SqlCartRepository"]
+__all__ = ["CartHeadRow", "CartLineRow", "SqlCartRepository", "metadata"]
+
+
+class Base(DeclarativeBase):
+    """Cart's SQL models. Its metadata is cart's store only (with the outbox and inbox
+    its consumer needs): creating it makes no other service's tables."""
+
+    metadata = service_metadata()
+
+
+metadata = Base.metadata
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
 
 
 class CartLineRow(Base):

@@ -25,6 +25,7 @@ from emporium.chassis.auth import AdminUser
 from emporium.contracts import Money
 from emporium.contracts.catalog import PriceChanged, ProductCreated, ProductDeleted, ProductUpdated
 from emporium.services.catalog.dependencies import database, outbox
+from emporium.services.catalog.domain import Price, repriced
 from emporium.services.catalog.models import Category, Product
 from emporium.services.catalog.schemas import (
     SLUG_PATTERN,
@@ -142,13 +143,16 @@ async def _apply(
     given = body.model_fields_set
     events: list[PriceChanged | ProductUpdated] = []
     if body.price is not None:
-        old = Money(amount=product.price_amount, currency=product.currency)
-        new = body.price.money()
-        if new != old:
+        old = Price(product.price_amount, product.currency)
+        asked = body.price.money()
+        if (new := repriced(old, Price(asked.amount, asked.currency))) is not None:
             product.price_amount, product.currency = new.amount, new.currency
             events.append(
                 PriceChanged(
-                    product_id=UUID(product.id), sku=product.sku, old_price=old, new_price=new
+                    product_id=UUID(product.id),
+                    sku=product.sku,
+                    old_price=Money(amount=old.amount, currency=old.currency),
+                    new_price=Money(amount=new.amount, currency=new.currency),
                 )
             )
     updated = False

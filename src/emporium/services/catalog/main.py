@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from emporium.chassis import Base, ChassisSettings, create_service, serve
+from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.services.catalog import admin, routes
+from emporium.services.catalog.models import metadata
 from emporium.services.catalog.settings import CatalogSettings
 
 
@@ -21,7 +22,7 @@ def create_app(
         chassis=chassis,
         settings=settings or CatalogSettings(),
         routers=[routes.router, admin.router],
-        metadata=Base.metadata,
+        metadata=metadata,
         publishes=True,
         auth=auth,
     )

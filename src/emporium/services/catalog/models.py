@@ -1,7 +1,7 @@
 """The catalog's tables: products and the categories they belong to.
 
 Search needs more than tables (an FTS5 index or a ``tsvector`` column): that
-is added by :func:`~emporium.services.catalog.schema.upgrade_store`, which runs
+is added by :func:`~emporium.services.catalog._table_upgrades.upgrade_store`, which runs
 after every ``create_all`` of this metadata.
 """
 
@@ -10,15 +10,35 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text, event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from emporium.chassis import Base
-from emporium.services.catalog.schema import upgrade_store
+from emporium.chassis import service_metadata
+from emporium.chassis.messaging import make_inbox_table, make_outbox_table
+from emporium.services.catalog._table_upgrades import upgrade_store
+
+
+class Base(DeclarativeBase):
+    """Catalog's models. Its metadata is catalog's store only: creating it makes no
+    other service's tables. Constraint names follow the chassis' convention."""
+
+    metadata = service_metadata()
+
+
+metadata = Base.metadata
 
 product_categories = Table(
     "product_categories",
-    Base.metadata,
+    metadata,
     Column("product_id", ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
     Column("category_slug", ForeignKey("categories.slug", ondelete="CASCADE"), primary_key=True),
 )
@@ -55,4 +75,8 @@ class Product(Base):
     )
 
 
-event.listen(Base.metadata, "after_create", upgrade_store)
+# The chassis' outbox and inbox, made in this store with catalog's tables.
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
+
+event.listen(metadata, "after_create", upgrade_store)

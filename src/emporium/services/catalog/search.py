@@ -23,8 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from emporium.services.catalog._table_upgrades import FTS_TABLE, TSVECTOR_COLUMN
 from emporium.services.catalog.models import Product
-from emporium.services.catalog.schema import FTS_TABLE, TSVECTOR_COLUMN
 
 __all__ = ["MAX_TERMS", "Search", "words"]
 

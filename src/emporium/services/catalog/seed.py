@@ -21,7 +21,7 @@ from emporium.chassis.messaging import Outbox
 from emporium.contracts import Money
 from emporium.contracts.catalog import ProductCreated
 from emporium.services.catalog.demo_data import CATEGORIES, PRODUCTS
-from emporium.services.catalog.models import Category, Product
+from emporium.services.catalog.models import Category, Product, metadata
 from emporium.services.catalog.settings import CatalogSettings
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 async def seed(database: Database, outbox: Outbox) -> int:
     """Insert the demo categories and products that are missing; return how many products."""
-    await database.create_all()
+    await database.create_all(metadata)
     async with database.unit_of_work() as uow:
         session = uow.session
         categories = {c.slug: c for c in await session.scalars(select(Category))}

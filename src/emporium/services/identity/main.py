@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from emporium.chassis import Base, ChassisSettings, Runtime, create_service, serve
+from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.services.identity.core import IdentityCore
+from emporium.services.identity.models import metadata
 from emporium.services.identity.routes import router
 from emporium.services.identity.settings import IdentitySettings
 
@@ -36,7 +37,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=Base.metadata,
+        metadata=metadata,
         components=lambda runtime: {
             "identity": IdentityCore(runtime.db, settings, auth, profile=chassis.profile)
         },

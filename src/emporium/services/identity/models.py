@@ -6,11 +6,21 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, DateTime, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from emporium.chassis import Base
+from emporium.chassis import service_metadata
 
-__all__ = ["RefreshToken", "SigningKey", "TokenFamily", "User", "utcnow"]
+__all__ = ["RefreshToken", "SigningKey", "TokenFamily", "User", "metadata", "utcnow"]
+
+
+class Base(DeclarativeBase):
+    """Identity's models. Its metadata is identity's store only: creating it makes no
+    other service's tables. Constraint names follow the chassis' convention."""
+
+    metadata = service_metadata()
+
+
+metadata = Base.metadata
 
 
 def utcnow() -> datetime:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.services.inventory.adapters import orm
+from emporium.services.inventory.adapters.orm import metadata, start_mappers
 from emporium.services.inventory.entrypoints.messages import message_handlers
 from emporium.services.inventory.entrypoints.routes import router
 from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
@@ -20,6 +20,7 @@ def create_app(
     *,
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
+    start_mappers()
     chassis = chassis or ChassisSettings()
     settings = settings or InventorySettings()
     service = InventoryService(
@@ -41,7 +42,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=orm.metadata,
+        metadata=metadata,
         unit_of_work=SqlInventoryUnitOfWork,
         handlers=lambda _runtime: message_handlers(service),
         components=components,

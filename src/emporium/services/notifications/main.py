@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from emporium.chassis import Base, ChassisSettings, create_service, serve
+from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.services.notifications.handlers import handlers
 from emporium.services.notifications.mailer import SmtpMailer
+from emporium.services.notifications.messages import message_handlers
 from emporium.services.notifications.routes import router
 from emporium.services.notifications.settings import NotificationsSettings
+from emporium.services.notifications.store import metadata
 
 
 def create_app(
@@ -32,8 +33,8 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=Base.metadata,
-        handlers=lambda _runtime: handlers(mailer),
+        metadata=metadata,
+        handlers=lambda _runtime: message_handlers(mailer),
         # Messaging stops before components, so sends that handlers started finish.
         components=lambda _runtime: {"mailer": mailer} if mailer else {},
         auth=auth,

@@ -1,87 +1,44 @@
-"""What each event tells the customer, in plain English. Pure functions."""
+"""What notifications does with orders' and shipping's events (one explicit table)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-from uuid import UUID
+import logging
+from collections.abc import Callable
+from typing import Any
 
-from emporium.contracts.money import Money
+from emporium.chassis import UnitOfWork
+from emporium.chassis.messaging import Handler
+from emporium.contracts import Message
 from emporium.contracts.orders import OrderCancelled, OrderConfirmed
 from emporium.contracts.shipping import ShipmentDispatched
+from emporium.services.notifications import drafts
+from emporium.services.notifications.drafts import Draft
+from emporium.services.notifications.mailer import SmtpMailer
+from emporium.services.notifications.store import NotificationRepository
 
-__all__ = ["Draft", "Kind", "cancelled", "confirmed", "order_ref", "price", "shipped"]
+__all__ = ["message_handlers"]
 
-
-class Kind(StrEnum):
-    ORDER_CONFIRMED = "order_confirmed"
-    ORDER_CANCELLED = "order_cancelled"
-    ORDER_SHIPPED = "order_shipped"
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A message to store for one customer about one order."""
-
-    user_id: UUID
-    order_id: UUID
-    kind: Kind
-    subject: str
-    body: str
+logger = logging.getLogger(__name__)
 
 
-REASONS = {
-    "OUT_OF_STOCK": "an item is out of stock",
-    "PAYMENT_DECLINED": "payment declined",
-    "TIMEOUT": "it could not be completed in time",
-    "CUSTOMER_CANCELLED": "you cancelled it",
-}
+def message_handlers(mailer: SmtpMailer | None = None) -> dict[type[Message], Handler]:
+    """Each handler stores one message per event and customer; none commits."""
 
+    def storing(compose: Callable[[Any], Draft]) -> Handler:
+        async def handle(event: Message, uow: UnitOfWork) -> None:
+            draft = compose(event)
+            stored = await NotificationRepository(uow.session).add(draft)
+            if stored is None:
+                logger.info("order %s: %s already notified", draft.order_id, draft.kind)
+                return
+            logger.info("order %s: %s stored", draft.order_id, draft.kind)
+            if mailer is not None:
+                mailer.send_after_commit(uow.session, stored)
 
-def order_ref(order_id: UUID) -> str:
-    """The short order reference customers see (the id's first 8 hex digits)."""
-    return order_id.hex[:8]
+        return handle
 
-
-def price(money: Money) -> str:
-    value = f"{money.amount // 100:,}.{money.amount % 100:02d}"
-    return f"${value}" if money.currency == "USD" else f"{value} {money.currency}"
-
-
-def confirmed(event: OrderConfirmed) -> Draft:
-    ref = order_ref(event.order_id)
-    units = sum(line.quantity for line in event.lines)
-    items = f"{units} item" if units == 1 else f"{units} items"
-    return Draft(
-        event.user_id,
-        event.order_id,
-        Kind.ORDER_CONFIRMED,
-        f"Your order {ref} is confirmed",
-        f"Thank you! Your order {ref} ({items}, {price(event.total)}) is confirmed and "
-        "paid. We will tell you when it ships.",
-    )
-
-
-def cancelled(event: OrderCancelled) -> Draft:
-    ref = order_ref(event.order_id)
-    reason = REASONS.get(event.reason, event.reason.replace("_", " ").lower())
-    return Draft(
-        event.user_id,
-        event.order_id,
-        Kind.ORDER_CANCELLED,
-        f"Your order {ref} was cancelled: {reason}",
-        f"Your order {ref} was cancelled: {reason}. You have not been charged for it; "
-        "any amount held on your card is released.",
-    )
-
-
-def shipped(event: ShipmentDispatched) -> Draft:
-    ref = order_ref(event.order_id)
-    return Draft(
-        event.user_id,
-        event.order_id,
-        Kind.ORDER_SHIPPED,
-        f"Your order {ref} has shipped: tracking {event.tracking_number}",
-        f"Good news: your order {ref} has shipped with {event.carrier}, "
-        f"tracking number {event.tracking_number}.",
-    )
+    return {
+        OrderConfirmed: storing(drafts.confirmed),
+        OrderCancelled: storing(drafts.cancelled),
+        ShipmentDispatched: storing(drafts.shipped),
+    }

@@ -10,14 +10,22 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.chassis import Base
-from emporium.services.notifications.messages import Draft
+from emporium.chassis import service_metadata
+from emporium.chassis.messaging import make_inbox_table, make_outbox_table
+from emporium.services.notifications.drafts import Draft
 
-__all__ = ["Notification", "NotificationRepository", "notifications"]
+__all__ = ["Notification", "NotificationRepository", "metadata", "notifications"]
+
+# Notifications' store only: creating it makes no other service's tables. Constraint
+# names follow the chassis' convention, so stores made before keep theirs.
+metadata = service_metadata()
+# The chassis' outbox and inbox, made in this store with the service's tables.
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
 
 notifications = sa.Table(
     "notifications_messages",
-    Base.metadata,
+    metadata,
     # A sequence gives "newest first" even for messages stored in the same microsecond.
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("id", sa.Uuid, nullable=False, unique=True),

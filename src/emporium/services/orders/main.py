@@ -6,11 +6,12 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.services.orders.adapters import orm
+from emporium.services.orders.adapters.orm import metadata, start_mappers
 from emporium.services.orders.adapters.upstreams import Upstreams
 from emporium.services.orders.entrypoints.messages import message_handlers
 from emporium.services.orders.entrypoints.routes import router
-from emporium.services.orders.service_layer import Checkout, DeadlineSweeper, Saga
+from emporium.services.orders.entrypoints.sweeper import DeadlineSweeper
+from emporium.services.orders.service_layer import Checkout, Saga
 from emporium.services.orders.settings import OrdersSettings
 
 
@@ -20,6 +21,7 @@ def create_app(
     *,
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
+    start_mappers()
     chassis = chassis or ChassisSettings()
     settings = settings or OrdersSettings()
     hash_key = settings.resolved_request_hash_key(chassis.profile)
@@ -46,7 +48,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=orm.metadata,
+        metadata=metadata,
         handlers=lambda runtime: message_handlers(runtime.get(Saga)),
         components=components,
         auth=auth,

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.services.payments.adapters import orm
+from emporium.services.payments.adapters.orm import metadata, start_mappers
 from emporium.services.payments.adapters.processor import SimulatedProcessor
 from emporium.services.payments.entrypoints.messages import message_handlers
 from emporium.services.payments.entrypoints.routes import router
@@ -20,6 +20,7 @@ def create_app(
     *,
     auth: bool | TokenVerifier = True,
 ) -> FastAPI:
+    start_mappers()
     chassis = chassis or ChassisSettings()
     settings = settings or PaymentsSettings()
     processor = SimulatedProcessor(
@@ -30,7 +31,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=orm.metadata,
+        metadata=metadata,
         unit_of_work=SqlPaymentsUnitOfWork,
         handlers=lambda runtime: message_handlers(runtime.get(PaymentsService)),
         components=lambda _runtime: {"payments": PaymentsService(processor)},

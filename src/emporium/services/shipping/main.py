@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from emporium.chassis import Base, ChassisSettings, Runtime, create_service, serve
+from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.services.shipping.dispatcher import Dispatcher
-from emporium.services.shipping.handlers import handlers
+from emporium.services.shipping.messages import message_handlers
 from emporium.services.shipping.routes import router
 from emporium.services.shipping.settings import ShippingSettings
+from emporium.services.shipping.store import metadata
 
 
 def create_app(
@@ -35,8 +36,10 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=Base.metadata,
-        handlers=lambda runtime: handlers(runtime.get_outbox(), delay=settings.dispatch_delay),
+        metadata=metadata,
+        handlers=lambda runtime: message_handlers(
+            runtime.get_outbox(), delay=settings.dispatch_delay
+        ),
         components=components,
         auth=auth,
     )

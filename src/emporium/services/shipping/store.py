@@ -16,18 +16,26 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.chassis import Base
+from emporium.chassis import service_metadata
+from emporium.chassis.messaging import make_inbox_table, make_outbox_table
 from emporium.services.shipping.domain import Shipment, ShipmentStatus, sources_of
 
-__all__ = ["ShipmentRepository", "cancelled_orders", "shipments"]
+__all__ = ["ShipmentRepository", "cancelled_orders", "metadata", "shipments"]
 
 # MariaDB's DATETIME keeps whole seconds unless asked for microseconds; the
 # dispatch delay is often below a second in tests and demos.
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
+# Shipping's store only: creating it makes no other service's tables. Constraint
+# names follow the chassis' convention, so stores made before keep theirs.
+metadata = service_metadata()
+# The chassis' outbox and inbox, made in this store with the service's tables.
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
+
 shipments = sa.Table(
     "shipping_shipments",
-    Base.metadata,
+    metadata,
     sa.Column("order_id", sa.Uuid, primary_key=True),
     sa.Column("user_id", sa.Uuid, nullable=False, index=True),
     sa.Column("tracking_number", sa.String(32), nullable=False, unique=True),
@@ -47,7 +55,7 @@ shipments = sa.Table(
 # create a shipment that would then be dispatched.
 cancelled_orders = sa.Table(
     "shipping_cancelled_orders",
-    Base.metadata,
+    metadata,
     sa.Column("order_id", sa.Uuid, primary_key=True),
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("cancelled_at", Timestamp, nullable=False),

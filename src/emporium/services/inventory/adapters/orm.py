@@ -1,18 +1,23 @@
 """Tables of inventory's store, mapped onto the plain domain classes (cosmicpython's
 imperative mapping), so the domain imports no SQLAlchemy.
 
-The tables are on the chassis ``Base.metadata``: ``Database.create_all`` makes them.
+The tables, the outbox and the inbox are on this service's own :data:`metadata`:
+``database.create_all(metadata)`` makes its whole store.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import relationship
+from sqlalchemy.orm import registry, relationship
 
-from emporium.chassis import Base
+from emporium.chassis import service_metadata
+from emporium.chassis.messaging import make_inbox_table, make_outbox_table
 from emporium.services.inventory.domain import Adjustment, Reservation, ReservationLine, StockItem
 
-metadata = Base.metadata
+# This service's store only: creating it makes no other service's tables. Constraint
+# names follow the chassis' convention, so stores made before keep theirs.
+metadata = service_metadata()
+mapper_registry = registry(metadata=metadata)
 
 stock_items = sa.Table(
     "inventory_items",
@@ -70,20 +75,27 @@ adjustments = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False),
 )
 
+# The chassis' outbox and inbox, made in this store with the service's tables.
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
+
 _mapped = False
 
 
 def start_mappers() -> None:
-    """Map the domain classes onto the tables (once per process; idempotent)."""
+    """Map the domain classes onto the tables (once per process; idempotent).
+
+    Called by ``main.create_app`` (and by tests that use the store without
+    the app), never at import: importing a table must not change classes.
+    """
     global _mapped
     if _mapped:
         return
-    registry = Base.registry
     # The version column is a safety net behind the row locks: an update that
     # raced past them fails (StaleDataError) instead of losing a write.
-    registry.map_imperatively(StockItem, stock_items, version_id_col=stock_items.c.version)
-    registry.map_imperatively(ReservationLine, reservation_lines)
-    registry.map_imperatively(
+    mapper_registry.map_imperatively(StockItem, stock_items, version_id_col=stock_items.c.version)
+    mapper_registry.map_imperatively(ReservationLine, reservation_lines)
+    mapper_registry.map_imperatively(
         Reservation,
         reservations,
         properties={
@@ -95,8 +107,5 @@ def start_mappers() -> None:
             )
         },
     )
-    registry.map_imperatively(Adjustment, adjustments)
+    mapper_registry.map_imperatively(Adjustment, adjustments)
     _mapped = True
-
-
-start_mappers()

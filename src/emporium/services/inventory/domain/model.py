@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+from emporium.domain import Aggregate
 from emporium.services.inventory.domain.events import (
     AvailabilityChanged,
     CommitRefused,
@@ -53,25 +54,7 @@ DISCONTINUED = "DISCONTINUED"
 OUT_OF_STOCK = "OUT_OF_STOCK"
 
 
-class _Aggregate:
-    """Records domain events; loaded objects (whose ``__init__`` never ran) too."""
-
-    _events: list[DomainEvent]
-
-    @property
-    def events(self) -> list[DomainEvent]:
-        try:
-            return self._events
-        except AttributeError:
-            self._events = []
-            return self._events
-
-    def collect_events(self) -> list[DomainEvent]:
-        events, self._events = list(self.events), []
-        return events
-
-
-class StockItem(_Aggregate):
+class StockItem(Aggregate[DomainEvent]):
     """Units of one SKU; every change keeps I1 and records ``AvailabilityChanged``."""
 
     sku: str
@@ -185,7 +168,7 @@ class ReservationLine:
 Items = Mapping[str, StockItem]
 
 
-class Reservation(_Aggregate):
+class Reservation(Aggregate[DomainEvent]):
     """An order's hold on stock: all of its lines or none, until committed, released
     or expired. Asking again gives the same answer and never holds twice."""
 

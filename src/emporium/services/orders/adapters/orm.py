@@ -9,12 +9,16 @@ against the winner's state.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import relationship
+from sqlalchemy.orm import registry, relationship
 
-from emporium.chassis import Base
+from emporium.chassis import service_metadata
+from emporium.chassis.messaging import make_inbox_table, make_outbox_table
 from emporium.services.orders.domain import HistoryEntry, Order, OrderLine
 
-metadata = Base.metadata
+# This service's store only: creating it makes no other service's tables. Constraint
+# names follow the chassis' convention, so stores made before keep theirs.
+metadata = service_metadata()
+mapper_registry = registry(metadata=metadata)
 
 orders = sa.Table(
     "orders",
@@ -80,18 +84,25 @@ order_history = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False),
 )
 
+# The chassis' outbox and inbox, made in this store with the service's tables.
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
+
 _mapped = False
 
 
 def start_mappers() -> None:
-    """Map the domain classes onto the tables (once per process; idempotent)."""
+    """Map the domain classes onto the tables (once per process; idempotent).
+
+    Called by ``main.create_app`` (and by tests that use the store without
+    the app), never at import: importing a table must not change classes.
+    """
     global _mapped
     if _mapped:
         return
-    registry = Base.registry
-    registry.map_imperatively(OrderLine, order_lines)
-    registry.map_imperatively(HistoryEntry, order_history)
-    registry.map_imperatively(
+    mapper_registry.map_imperatively(OrderLine, order_lines)
+    mapper_registry.map_imperatively(HistoryEntry, order_history)
+    mapper_registry.map_imperatively(
         Order,
         orders,
         version_id_col=orders.c.version,
@@ -108,6 +119,3 @@ def start_mappers() -> None:
         },
     )
     _mapped = True
-
-
-start_mappers()

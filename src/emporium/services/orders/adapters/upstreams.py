@@ -4,6 +4,10 @@ Each call is made on the customer's behalf and carries their ``Authorization``
 header. Any failure to get an answer (down, timing out, circuit open, 5xx, a
 body that is not what the contract says) is :class:`UpstreamDownError`, which
 the route turns into a fast 503; nothing is created then.
+
+Whether a card is good (Luhn, expiry, CVC length per brand) is payments' rule
+alone: orders sends the card as typed and relays payments' refusal, naming the
+field it concerns, as :class:`CardRefusedError`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from pydantic import BaseModel, ValidationError
 
 from emporium.chassis.http import Response, ServiceClient, UpstreamFailure
 from emporium.contracts import Money
-from emporium.services.orders.domain import Card
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,35 @@ class UpstreamRefusedError(Exception):
     def __init__(self, service: str, status: int, detail: str) -> None:
         super().__init__(detail)
         self.service, self.status, self.detail = service, status, detail
+
+
+class CardRefusedError(UpstreamRefusedError):
+    """Payments refused the card; ``field`` is the input it names (``number``,
+    ``exp_month``, ``exp_year``, ``cvc``), or ``""`` if its answer named none."""
+
+    def __init__(self, status: int, detail: str, field: str) -> None:
+        super().__init__("payments", status, detail)
+        self.field = field
+
+
+@dataclass(frozen=True, repr=False)
+class PaymentCard:
+    """The card as typed at checkout, held only until payments has tokenized it.
+
+    ``repr`` hides the number and the CVC so no log line or traceback carries them.
+    """
+
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str
+
+    @property
+    def last4(self) -> str:
+        return "".join(ch for ch in self.number if ch.isdigit())[-4:]
+
+    def __repr__(self) -> str:
+        return f"PaymentCard(****{self.last4}, {self.exp_month:02d}/{self.exp_year})"
 
 
 class CartLine(BaseModel):
@@ -101,7 +133,8 @@ class Upstreams:
         )
         return _parse("shipping", Quote, _expect(response, "shipping", 200, 201))
 
-    async def tokenize(self, authorization: str, card: Card) -> CardToken:
+    async def tokenize(self, authorization: str, card: PaymentCard) -> CardToken:
+        """Exchange the card for a payments token (``CardRefusedError`` if payments says no)."""
         body = {
             "number": card.number,
             "exp_month": card.exp_month,
@@ -111,6 +144,8 @@ class Upstreams:
         response = await _call(
             "payments", self.payments, "POST", "/api/payments/cards", authorization, body
         )
+        if response.status == 422:
+            raise CardRefusedError(response.status, _detail(response), _card_field(response))
         return _parse("payments", CardToken, _expect(response, "payments", 200, 201))
 
 
@@ -149,6 +184,17 @@ def _detail(response: Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
         return str(body["detail"])
     return "the request was refused"
+
+
+def _card_field(response: Response) -> str:
+    """The input payments' problem names: the last part of its first error's ``loc``
+    (payments answers ``{"errors": [{"loc": ["body", "cvc"], ...}]}``)."""
+    try:
+        body = response.json()
+        field = body["errors"][0]["loc"][-1]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+    return field if isinstance(field, str) else ""
 
 
 def _parse(service: str, model: type[T], response: Response) -> T:

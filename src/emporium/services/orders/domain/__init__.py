@@ -1,7 +1,10 @@
-"""Orders' rules: the Order aggregate with its saga, and the card's shape. No I/O."""
+"""Orders' rules: the Order aggregate with its saga. No I/O.
 
-from emporium.services.orders.domain import messages
-from emporium.services.orders.domain.card import Card, InvalidCardError, luhn_valid
+The card's rules are payments' (``emporium.services.payments.domain.cards``):
+orders asks payments through its tokenization API and relays the answer.
+"""
+
+from emporium.services.orders.domain import events
 from emporium.services.orders.domain.model import (
     CannotCancelError,
     HistoryEntry,
@@ -14,14 +17,11 @@ from emporium.services.orders.domain.model import (
 
 __all__ = [
     "CannotCancelError",
-    "Card",
     "HistoryEntry",
-    "InvalidCardError",
     "Order",
     "OrderLine",
     "Reason",
     "Status",
     "Step",
-    "luhn_valid",
-    "messages",
+    "events",
 ]

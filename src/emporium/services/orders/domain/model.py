@@ -3,7 +3,7 @@
 The order is the saga's durable state: its ``status``, the ``step`` it waits in,
 that step's ``deadline``, and one flag per thing asked of a participant or
 answered by it. Every transition is a method guarded by that state; it records
-what must be sent next (:mod:`.messages`) and never raises for a reply that
+what must be sent next (:mod:`.events`) and never raises for a reply that
 arrives late, twice or out of order: such a reply is a no-op or triggers the
 compensation of what it reports. Every side effect the saga asks for has its
 compensation:
@@ -23,7 +23,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from emporium.services.orders.domain import messages as m
+from emporium.domain import Aggregate
+from emporium.services.orders.domain import events as ev
 
 
 class Status(StrEnum):
@@ -77,7 +78,7 @@ class HistoryEntry:
         self.reason = reason
 
 
-class Order:
+class Order(Aggregate[ev.DomainEvent]):
     """An order and its saga. Amounts are integer minor units in ``currency``.
 
     Promises: it leaves PENDING exactly once (to CONFIRMED or CANCELLED); it is
@@ -153,21 +154,8 @@ class Order:
 
     # -- recording ---------------------------------------------------------------
 
-    @property
-    def outgoing(self) -> list[m.Outgoing]:
-        """Messages recorded and not yet collected (loaded orders start with none)."""
-        try:
-            return self._outgoing
-        except AttributeError:
-            self._outgoing: list[m.Outgoing] = []
-            return self._outgoing
-
-    def collect(self) -> list[m.Outgoing]:
-        sent, self._outgoing = list(self.outgoing), []
-        return sent
-
-    def _send(self, message: m.Outgoing) -> None:
-        self.outgoing.append(message)
+    def _send(self, event: ev.DomainEvent) -> None:
+        self.events.append(event)
 
     def _enter(self, status: Status, now: datetime, reason: str = "") -> None:
         self.status, self.reason, self.updated_at = status, reason, now
@@ -186,23 +174,23 @@ class Order:
         self._enter(Status.PENDING, now)
         self.stock_requested = True
         self._wait(Step.RESERVING, now, timeout)
-        self._send(m.OrderPlaced(self.id))
+        self._send(ev.OrderPlaced(self.id))
         lines = tuple((line.sku, line.quantity) for line in self.lines)
-        self._send(m.ReserveStock(self.id, lines))
+        self._send(ev.ReserveStock(self.id, lines))
 
     def mark_stock_reserved(self, now: datetime, timeout: timedelta) -> None:
         """Stock held: ask payments to authorize the total."""
         if self.status == Status.CANCELLED:
             # A reservation made after we gave up (timeout, cancel): give it back.
             self.release_requested = True
-            self._send(m.ReleaseStock(self.id, self.reason))
+            self._send(ev.ReleaseStock(self.id, self.reason))
             return
         if not self._waiting_in(Step.RESERVING):
             return  # a duplicate answer
         self.stock_reserved = self.authorization_requested = True
         self._wait(Step.AUTHORIZING, now, timeout)
         self._send(
-            m.AuthorizePayment(self.id, self.user_id, self.total, self.currency, self.card_token)
+            ev.AuthorizePayment(self.id, self.user_id, self.total, self.currency, self.card_token)
         )
 
     def mark_payment_authorized(self, now: datetime, timeout: timedelta) -> None:
@@ -211,21 +199,21 @@ class Order:
             # Authorized after we gave up: let the hold go (again, if it crossed our void).
             if not self.payment_captured:
                 self.void_requested = True
-                self._send(m.VoidPayment(self.id, self.reason))
+                self._send(ev.VoidPayment(self.id, self.reason))
             return
         if not self._waiting_in(Step.AUTHORIZING):
             return
         self.payment_authorized = self.capture_requested = True
         self._wait(Step.CONFIRMING, now, timeout)
-        self._send(m.CapturePayment(self.id))
-        self._send(m.CommitStock(self.id))
+        self._send(ev.CapturePayment(self.id))
+        self._send(ev.CommitStock(self.id))
 
     def mark_payment_captured(self, now: datetime) -> None:
         if self.status == Status.CANCELLED:
             self.payment_captured = True
             # Captured after we gave up: give the money back.
             self.refund_requested = True
-            self._send(m.RefundPayment(self.id, self.reason))
+            self._send(ev.RefundPayment(self.id, self.reason))
             return
         if self.payment_captured or not self._waiting_in(Step.CONFIRMING):
             return
@@ -245,7 +233,7 @@ class Order:
         if self.payment_captured and self.stock_committed:
             self.step, self.deadline = Step.DONE, None
             self._enter(Status.CONFIRMED, now)
-            self._send(m.OrderConfirmed(self.id))
+            self._send(ev.OrderConfirmed(self.id))
 
     def mark_shipped(self, tracking_number: str, now: datetime) -> bool:
         """CONFIRMED → SHIPPED; anything else is ignored (False)."""
@@ -253,7 +241,7 @@ class Order:
             return False
         self.tracking_number = tracking_number
         self._enter(Status.SHIPPED, now)
-        self._send(m.OrderShipped(self.id, tracking_number))
+        self._send(ev.OrderShipped(self.id, tracking_number))
         return True
 
     # -- failures ----------------------------------------------------------------
@@ -294,21 +282,21 @@ class Order:
         # Compensate in reverse: the money first, then the stock.
         if self.payment_captured or self.status == Status.CONFIRMED:
             self.refund_requested = True
-            self._send(m.RefundPayment(self.id, reason))
+            self._send(ev.RefundPayment(self.id, reason))
         elif (
             self.authorization_requested
             and not self.void_requested
             and reason != Reason.PAYMENT_DECLINED  # a decline holds nothing
         ):
             self.void_requested = True
-            self._send(m.VoidPayment(self.id, reason))
+            self._send(ev.VoidPayment(self.id, reason))
         if self.stock_requested and not self.release_requested:
             # Also when the answer is not in yet: inventory's release is idempotent,
             # answers for unknown orders and refuses a reservation that comes later.
             rejected = self._waiting_in(Step.RESERVING) and reason == Reason.OUT_OF_STOCK
             if not rejected:
                 self.release_requested = True
-                self._send(m.ReleaseStock(self.id, reason))
+                self._send(ev.ReleaseStock(self.id, reason))
         self.step, self.deadline = Step.DONE, None
         self._enter(Status.CANCELLED, now, reason)
-        self._send(m.OrderCancelled(self.id, reason))
+        self._send(ev.OrderCancelled(self.id, reason))

@@ -13,7 +13,8 @@ from emporium.services.orders.domain import Order
 
 
 class PaymentIn(BaseModel):
-    """Shape checked by the route (Luhn, expiry, CVC) so errors say which field."""
+    """The card as typed; payments alone judges it (Luhn, expiry, CVC) and its
+    refusal comes back as a 422 naming the field."""
 
     number: str = Field(min_length=1, max_length=32, description="digits; spaces are ignored")
     exp_month: int

@@ -1,4 +1,4 @@
-"""Orders' use cases: placing and cancelling orders, the saga's replies, the deadline sweeper."""
+"""Orders' use cases: placing and cancelling orders, the saga's replies and deadlines."""
 
 from emporium.services.orders.service_layer.checkout import (
     Checkout,
@@ -8,12 +8,10 @@ from emporium.services.orders.service_layer.checkout import (
 )
 from emporium.services.orders.service_layer.publishing import utcnow
 from emporium.services.orders.service_layer.saga import Saga
-from emporium.services.orders.service_layer.sweeper import DeadlineSweeper
 
 __all__ = [
     "Checkout",
     "CheckoutRefusedError",
-    "DeadlineSweeper",
     "PlaceOrder",
     "Saga",
     "UnknownOrderError",

@@ -4,6 +4,12 @@ Placing reads the cart, quotes shipping and tokenizes the card (synchronous
 calls, before any write), then creates the order PENDING with its saga state,
 history and first messages in ONE transaction. The Idempotency-Key makes a
 retried request find the order it created instead of a second one.
+
+The key's rules live here, not in the route: it must be sent (428 otherwise)
+and be at most :data:`MAX_KEY` characters. A retry is recognised by a keyed
+hash of the request (:meth:`Checkout.fingerprint`) that never includes the CVC
+nor the full card number (PCI DSS 3.3: no card verification code is kept, in
+any form, once the card is tokenized).
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from emporium.chassis import Database
 from emporium.services.orders.adapters.repository import OrderRepository
-from emporium.services.orders.adapters.upstreams import Upstreams
-from emporium.services.orders.domain import Card, Order, OrderLine
+from emporium.services.orders.adapters.upstreams import PaymentCard, Upstreams
+from emporium.services.orders.domain import Order, OrderLine
 from emporium.services.orders.service_layer.publishing import (
     Publisher,
     publish_recorded,
     utcnow,
 )
+
+MAX_KEY = 255
 
 
 class CheckoutRefusedError(Exception):
@@ -47,9 +55,9 @@ class UnknownOrderError(LookupError):
 class PlaceOrder:
     user_id: UUID
     authorization: str
-    idempotency_key: str
+    idempotency_key: str | None
     shipping_address: dict[str, Any]
-    card: Card
+    card: PaymentCard
 
 
 class Checkout:
@@ -71,19 +79,32 @@ class Checkout:
         self.clock = clock
 
     def fingerprint(self, command: PlaceOrder) -> str:
-        """A keyed hash of the canonical body: compares requests without keeping the card."""
+        """A keyed hash of the canonical body, to tell a retry from another request.
+
+        The card enters only as what may be kept and shown: last four digits and
+        expiry. Never the CVC (PCI DSS 3.3), never the full number. The brand is
+        left out on purpose: it is payments' rule, and asking payments before
+        the replay check would make a retry depend on payments and vault the
+        card again (payments' tokens are new on every call, so they cannot serve).
+        """
         card = command.card
         body = {
             "shipping_address": command.shipping_address,
-            "payment": [card.number, card.exp_month, card.exp_year, card.cvc],
+            "payment": [card.last4, card.exp_month, card.exp_year],
         }
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hmac.new(self.hash_key, canonical.encode(), hashlib.sha256).hexdigest()
 
     async def place(self, command: PlaceOrder) -> tuple[Order, bool]:
-        """The order for this key: ``(order, True)`` if created now, ``False`` if replayed."""
+        """The order for this key: ``(order, True)`` if created now, ``False`` if replayed.
+
+        Raises :class:`CheckoutRefusedError` (key missing or too long, empty or
+        unbuyable cart, mixed currencies), ``CardRefusedError`` (payments refused
+        the card), ``UpstreamDownError``; nothing is created then.
+        """
+        key = _check_key(command.idempotency_key)
         fingerprint = self.fingerprint(command)
-        if (existing := await self._replay(command, fingerprint)) is not None:
+        if (existing := await self._replay(command.user_id, key, fingerprint)) is not None:
             return existing, False
         cart = await self.upstreams.read_cart(command.authorization)
         if not cart.items:
@@ -114,7 +135,7 @@ class Checkout:
             card_token=token.card_token,
             card_brand=token.brand,
             card_last4=token.last4,
-            idempotency_key=command.idempotency_key,
+            idempotency_key=key,
             request_hash=fingerprint,
             now=self.clock(),
         )
@@ -126,15 +147,14 @@ class Checkout:
                 await uow.commit()
         except IntegrityError:
             # The same key raced in from another request and won: answer with its order.
-            if (existing := await self._replay(command, fingerprint)) is not None:
+            if (existing := await self._replay(command.user_id, key, fingerprint)) is not None:
                 return existing, False
             raise
         return order, True
 
-    async def _replay(self, command: PlaceOrder, fingerprint: str) -> Order | None:
+    async def _replay(self, user_id: UUID, key: str, fingerprint: str) -> Order | None:
         async with self.database.session() as session:
-            repository = OrderRepository(session)
-            existing = await repository.by_key(command.user_id, command.idempotency_key)
+            existing = await OrderRepository(session).by_key(user_id, key)
         if existing is None:
             return None
         if not hmac.compare_digest(existing.request_hash, fingerprint):
@@ -160,3 +180,14 @@ class Checkout:
                 if attempt == 3:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_key(key: str | None) -> str:
+    """The Idempotency-Key, if the request may be placed with it."""
+    if key is None or not key.strip():
+        raise CheckoutRefusedError(
+            428, "Send an Idempotency-Key header (e.g. a fresh UUID) with each order"
+        )
+    if len(key) > MAX_KEY:
+        raise CheckoutRefusedError(400, f"The Idempotency-Key must be at most {MAX_KEY} characters")
+    return key

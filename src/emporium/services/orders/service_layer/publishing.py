@@ -12,7 +12,7 @@ from emporium.contracts import inventory as inv
 from emporium.contracts import orders as ords
 from emporium.contracts import payments as pay
 from emporium.services.orders.domain import Order
-from emporium.services.orders.domain import messages as m
+from emporium.services.orders.domain import events as ev
 
 
 def utcnow() -> datetime:
@@ -27,35 +27,35 @@ class Publisher(Protocol):
 
 
 async def publish_recorded(publisher: Publisher, session: AsyncSession, order: Order) -> None:
-    for recorded in order.collect():
+    for recorded in order.collect_events():
         await publisher.add(session, integration_message(order, recorded))
 
 
-def integration_message(order: Order, recorded: m.Outgoing) -> Message:
+def integration_message(order: Order, recorded: ev.DomainEvent) -> Message:
     match recorded:
-        case m.ReserveStock(order_id, lines):
+        case ev.ReserveStock(order_id, lines):
             stock = [inv.StockLine(sku=sku, quantity=quantity) for sku, quantity in lines]
             return inv.ReserveStock(order_id=order_id, lines=stock)
-        case m.CommitStock(order_id):
+        case ev.CommitStock(order_id):
             return inv.CommitStock(order_id=order_id)
-        case m.ReleaseStock(order_id, _reason):
+        case ev.ReleaseStock(order_id, _reason):
             return inv.ReleaseStock(order_id=order_id)
-        case m.AuthorizePayment(order_id, user_id, amount, currency, card_token):
+        case ev.AuthorizePayment(order_id, user_id, amount, currency, card_token):
             return pay.AuthorizePayment(
                 order_id=order_id,
                 user_id=user_id,
                 amount=Money(amount=amount, currency=currency),
                 card_token=card_token,
             )
-        case m.CapturePayment(order_id):
+        case ev.CapturePayment(order_id):
             return pay.CapturePayment(order_id=order_id)
-        case m.VoidPayment(order_id, reason):
+        case ev.VoidPayment(order_id, reason):
             return pay.VoidPayment(order_id=order_id, reason=reason)
-        case m.RefundPayment(order_id, reason):
+        case ev.RefundPayment(order_id, reason):
             return pay.RefundPayment(order_id=order_id, reason=reason)
-        case m.OrderPlaced(order_id):
+        case ev.OrderPlaced(order_id):
             return ords.OrderPlaced(order_id=order_id, user_id=order.user_id, total=_total(order))
-        case m.OrderConfirmed(order_id):
+        case ev.OrderConfirmed(order_id):
             return ords.OrderConfirmed(
                 order_id=order_id,
                 user_id=order.user_id,
@@ -72,9 +72,9 @@ def integration_message(order: Order, recorded: m.Outgoing) -> Message:
                 total=_total(order),
                 shipping_address=ords.Address.model_validate(order.shipping_address),
             )
-        case m.OrderCancelled(order_id, reason):
+        case ev.OrderCancelled(order_id, reason):
             return ords.OrderCancelled(order_id=order_id, user_id=order.user_id, reason=reason)
-        case m.OrderShipped(order_id, tracking_number):
+        case ev.OrderShipped(order_id, tracking_number):
             return ords.OrderShipped(
                 order_id=order_id, user_id=order.user_id, tracking_number=tracking_number
             )

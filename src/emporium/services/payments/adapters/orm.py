@@ -3,17 +3,23 @@ mapping), so the domain imports no SQLAlchemy.
 
 Neither table has a column that could hold a card number or a CVC: the vault
 keeps what the simulator needs to decide later, the intent what the audit reads.
-The tables are on the chassis ``Base.metadata``: ``Database.create_all`` makes them.
+The tables, the outbox and the inbox are on this service's own :data:`metadata`:
+``database.create_all(metadata)`` makes its whole store.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import registry
 
-from emporium.chassis import Base
+from emporium.chassis import service_metadata
+from emporium.chassis.messaging import make_inbox_table, make_outbox_table
 from emporium.services.payments.domain import PaymentIntent
 
-metadata = Base.metadata
+# This service's store only: creating it makes no other service's tables. Constraint
+# names follow the chassis' convention, so stores made before keep theirs.
+metadata = service_metadata()
+mapper_registry = registry(metadata=metadata)
 
 payment_intents = sa.Table(
     "payments_intents",
@@ -57,19 +63,24 @@ card_vault = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
+# The chassis' outbox and inbox, made in this store with the service's tables.
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
+
 _mapped = False
 
 
 def start_mappers() -> None:
-    """Map the domain classes onto the tables (once per process; idempotent)."""
+    """Map the domain classes onto the tables (once per process; idempotent).
+
+    Called by ``main.create_app`` (and by tests that use the store without
+    the app), never at import: importing a table must not change classes.
+    """
     global _mapped
     if _mapped:
         return
     # The version column catches an update that raced past the row lock.
-    Base.registry.map_imperatively(
+    mapper_registry.map_imperatively(
         PaymentIntent, payment_intents, version_id_col=payment_intents.c.version
     )
     _mapped = True
-
-
-start_mappers()

@@ -18,7 +18,7 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from emporium.services.payments.adapters.repository import CardVault, VaultedCard
@@ -66,7 +66,7 @@ class SimulatedProcessor:
         latency: float = 0.0,
         failure_rate: float = 0.0,
         rng: random.Random | None = None,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         if not 0.0 <= failure_rate <= 1.0:
             raise ValueError("failure_rate must be between 0 and 1")

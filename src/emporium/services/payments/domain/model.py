@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
+from emporium.domain import Aggregate
 from emporium.services.payments.domain.events import (
     Authorized,
     Captured,
@@ -53,7 +54,7 @@ class PaymentStatus(StrEnum):
 CANCELLED_BEFORE_AUTHORIZATION = "cancelled_before_authorization"
 
 
-class PaymentIntent:
+class PaymentIntent(Aggregate[DomainEvent]):
     """The money side of one order. Amounts are integer minor units.
 
     Promises: ``captured_amount <= amount`` and ``refunded_amount <= captured_amount``
@@ -75,7 +76,6 @@ class PaymentIntent:
     refunded_amount: int
     created_at: datetime
     updated_at: datetime
-    _events: list[DomainEvent]
 
     def __init__(
         self, order_id: UUID, user_id: UUID | None, amount: int, currency: str, now: datetime
@@ -97,21 +97,6 @@ class PaymentIntent:
         tombstone = cls(order_id, None, 0, currency, now)
         tombstone._move(PaymentStatus.VOIDED, now, CANCELLED_BEFORE_AUTHORIZATION)
         return tombstone
-
-    # -- events ----------------------------------------------------------------
-
-    @property
-    def events(self) -> list[DomainEvent]:
-        # Loaded by the ORM, whose loading never runs __init__.
-        try:
-            return self._events
-        except AttributeError:
-            self._events = []
-            return self._events
-
-    def collect_events(self) -> list[DomainEvent]:
-        events, self._events = list(self.events), []
-        return events
 
     # -- guarded transitions -----------------------------------------------------
 

@@ -53,7 +53,10 @@ class PaymentsService:
         self.clock = clock
 
     async def tokenize(self, card: Card, owner: UUID, uow: PaymentsUnitOfWork) -> StoredCard:
-        """Validate (``CardError``) and vault a card; the number goes no further."""
+        """Validate (``CardError``) and vault a card; the number goes no further.
+
+        Expiry is judged by the injected clock's (UTC) date, like every other time here.
+        """
         card.validate(self.clock().date())
         stored = await self.processor.tokenize(uow.cards, card, owner, self.clock())
         logger.info(

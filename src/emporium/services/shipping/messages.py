@@ -20,12 +20,12 @@ from emporium.services.shipping.domain import Shipment, ShipmentStatus, utcnow
 from emporium.services.shipping.quotes import DOMESTIC, RATES
 from emporium.services.shipping.store import ShipmentRepository
 
-__all__ = ["handlers"]
+__all__ = ["message_handlers"]
 
 logger = logging.getLogger(__name__)
 
 
-def handlers(
+def message_handlers(
     outbox: Outbox, *, delay: timedelta, clock: Callable[[], datetime] = utcnow
 ) -> dict[type[Message], Handler]:
     async def on_order_confirmed(event: OrderConfirmed, uow: UnitOfWork) -> None:

@@ -7,7 +7,7 @@ import uuid
 from emporium.contracts.money import Money
 from emporium.contracts.orders import OrderCancelled, OrderConfirmed, OrderLine
 from emporium.contracts.shipping import ShipmentDispatched
-from emporium.services.notifications.messages import Kind, cancelled, confirmed, price, shipped
+from emporium.services.notifications.drafts import Kind, cancelled, confirmed, price, shipped
 
 ORDER = uuid.UUID("1234abcd-0000-4000-8000-000000000000")
 USER = uuid.uuid4()

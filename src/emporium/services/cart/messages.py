@@ -11,7 +11,7 @@ from emporium.contracts.catalog import PriceChanged, ProductDeleted
 from emporium.contracts.orders import OrderConfirmed
 from emporium.services.cart.repository import CartRepository
 
-__all__ = ["handlers"]
+__all__ = ["message_handlers"]
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def _epoch_ms(message: Message) -> int:
     return int(message.occurred_at.timestamp() * 1000)
 
 
-def handlers(carts: CartRepository) -> dict[type[Message], Handler]:
+def message_handlers(carts: CartRepository) -> dict[type[Message], Handler]:
     """The handler table; each handler does its effect through ``carts`` and never commits."""
 
     async def on_price_changed(event: PriceChanged, uow: UnitOfWork) -> None:

@@ -1,8 +1,10 @@
-"""What the Order aggregate asks for: saga commands to participants and its own events.
+"""Domain events: what the Order aggregate records, in-process only.
 
-Plain data, no framework: the service layer turns each into its integration
-message (``emporium.contracts``) and puts it in the outbox in the same
-transaction as the order's change.
+As the saga's orchestrator, what an order records is both what happened to it
+(``OrderConfirmed``, ...) and what it decided participants must do next
+(``ReserveStock``, ...). Plain data, no framework: the service layer turns each
+into its integration message (``emporium.contracts``) and puts it in the outbox
+in the same transaction as the order's change.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class OrderShipped:
     tracking_number: str
 
 
-Outgoing = (
+DomainEvent = (
     ReserveStock
     | ReleaseStock
     | CommitStock
