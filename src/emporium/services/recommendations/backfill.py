@@ -24,7 +24,7 @@ from uuid import UUID
 from pydantic import BaseModel, ValidationError
 
 from emporium.chassis import ChassisSettings, Database
-from emporium.chassis.http import ServiceClient, UpstreamFailure
+from emporium.chassis.http import Response, ServiceClient, UpstreamFailure
 from emporium.chassis.logging import configure_logging
 from emporium.chassis.periodic import Periodic
 from emporium.services.recommendations.repository import (
@@ -165,7 +165,8 @@ class Backfill:
                 f"identity refused the admin login for {self.admin_email} ({response.status}): "
                 "check EMPORIUM_ADMIN_PASSWORD"
             )
-        token = response.json().get("access_token")
+        answer = _json(response, "identity's token answer")
+        token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str):
             raise BackfillError("identity's token answer has no access_token")
         return token
@@ -186,7 +187,7 @@ class Backfill:
             response = await client.get(path, params=query, headers=headers)
             if response.status != 200:
                 raise BackfillError(f"{client.name} answered {response.status} for {path}")
-            page = response.json()
+            page = _json(response, f"{client.name}'s {path} answer")
             items = page.get("items") if isinstance(page, dict) else None
             if not isinstance(items, list):
                 raise BackfillError(f"{client.name}'s {path} answer has no items list")
@@ -195,6 +196,13 @@ class Backfill:
             offset += len(items)
             if not items or offset >= int(page.get("total", offset)):
                 return
+
+
+def _json(response: Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise BackfillError(f"{what} is not JSON") from exc
 
 
 def _parse(model: type[_M], item: Mapping[str, Any]) -> _M:
