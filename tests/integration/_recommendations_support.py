@@ -16,12 +16,15 @@ import httpx
 from aiohttp import web
 from prometheus_client import REGISTRY
 
+from emporium.chassis import Database
 from emporium.contracts import Message, Money
 from emporium.contracts.catalog import ProductCreated, ProductDeleted, ProductUpdated
 from emporium.contracts.orders import OrderConfirmed, OrderLine
 from emporium.launcher.nats import free_port
 from emporium.services.recommendations.main import create_app
+from emporium.services.recommendations.repository import RecommendationStore
 from emporium.services.recommendations.settings import RecommendationsSettings
+from emporium.services.recommendations.stores import make_store
 from tests.conftest import REDIS_URL, require_server
 from tests.integration._cart_fakes import deliver
 from tests.integration._services import chassis_settings, running
@@ -52,6 +55,21 @@ async def running_recommendations(
         chassis_settings(var_dir, broker_url, namespace),
     ) as client:
         yield client
+
+
+@asynccontextmanager
+async def opened_store(
+    settings: RecommendationsSettings, var_dir: Path
+) -> AsyncIterator[RecommendationStore]:
+    """The store an instance with ``settings`` and ``var_dir`` uses, opened beside it."""
+    database = Database(settings.resolved_database_url("recommendations", var_dir))
+    store = make_store(settings, database)
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.stop()
+        await database.dispose()
 
 
 def handled(message_type: type[Message]) -> float:

@@ -4,25 +4,20 @@ catalog APIs, exactly what an instance fed by events all along answers."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from emporium.chassis import Database
 from emporium.launcher.nats import EmbeddedNats
-from emporium.services.recommendations.repository import RecommendationStore
-from emporium.services.recommendations.settings import RecommendationsSettings
-from emporium.services.recommendations.stores import make_store
 from tests.integration._messaging_support import eventually
 from tests.integration._recommendations_support import (
     FakeUpstreams,
     Shop,
     answer,
     deliver_and_wait,
+    opened_store,
     running_recommendations,
     settings_for,
 )
@@ -64,21 +59,6 @@ async def answers(client: httpx.AsyncClient, shop: Shop, asked: list[uuid.UUID])
 def every_product(shop: Shop) -> list[uuid.UUID]:
     announced = [getattr(event, "product_id", None) for event in shop.events]
     return [p for p in dict.fromkeys(announced) if p is not None] + [uuid.uuid4()]
-
-
-@asynccontextmanager
-async def opened_store(
-    settings: RecommendationsSettings, var_dir: Path
-) -> AsyncIterator[RecommendationStore]:
-    """The store an instance with ``settings`` and ``var_dir`` uses, opened beside it."""
-    database = Database(settings.resolved_database_url("recommendations", var_dir))
-    store = make_store(settings, database)
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.stop()
-        await database.dispose()
 
 
 @pytest.fixture
