@@ -23,15 +23,20 @@ from emporium.services.storefront.session import Session, session_of
 
 __all__ = [
     "STATIC_DIR",
+    "AdminOnly",
     "api_of",
+    "cart_count",
     "format_money",
+    "fragment",
     "is_htmx",
     "optional",
     "page",
     "redirect",
     "require_admin",
     "require_user",
+    "sign_in_url",
     "templates",
+    "upstreams_of",
 ]
 
 logger = logging.getLogger(__name__)

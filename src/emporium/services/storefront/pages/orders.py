@@ -17,7 +17,14 @@ from starlette.responses import Response
 from emporium.chassis import Problem
 from emporium.services.storefront.api import Api
 from emporium.services.storefront.forms import PostedForm
-from emporium.services.storefront.web import api_of, fragment, page, redirect, require_user
+from emporium.services.storefront.web import (
+    api_of,
+    cart_count,
+    fragment,
+    page,
+    redirect,
+    require_user,
+)
 
 __all__ = ["REASONS", "STATUS_WORDS", "order_view", "router"]
 
@@ -88,8 +95,13 @@ async def order_page(request: Request, order_id: UUID) -> Response:
 async def order_status(request: Request, order_id: UUID) -> Response:
     """The live part of the order page, polled while the order can still change."""
     require_user(request)
-    order = order_view(await _order(api_of(request), order_id))
-    return fragment(request, "_order_status.html", {"order": order})
+    api = api_of(request)
+    order = order_view(await _order(api, order_id))
+    context: dict[str, Any] = {"order": order}
+    if order["status"] == "CONFIRMED" or order["final"]:
+        # The cart empties itself on confirmation: the header badge follows.
+        context.update(badge_update=True, cart_count=await cart_count(api))
+    return fragment(request, "_order_status.html", context)
 
 
 @router.post("/{order_id}/cancel")
