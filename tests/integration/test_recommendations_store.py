@@ -104,6 +104,14 @@ async def test_each_order_adds_one_to_every_pair_it_holds(store: Store) -> None:
     assert await store.store.together(c) == {a: 1, b: 1}
 
 
+async def test_a_large_basket_counts_every_pair_once(store: Store) -> None:
+    # 40 products: 1560 ordered pairs, more than one SQL statement carries.
+    basket = await store.products(40)
+    assert await store.order(*basket)
+    for product in (basket[0], basket[-1]):
+        assert await store.store.together(product) == {p: 1 for p in basket if p != product}
+
+
 async def test_an_order_counts_once_however_often_it_is_added(store: Store) -> None:
     a, b = await store.products(2)
     order_id = uuid.uuid4()

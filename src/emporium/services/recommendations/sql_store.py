@@ -65,6 +65,9 @@ backfills = sa.Table(
 )
 
 
+_PAIRS_PER_STATEMENT = 300
+
+
 def _increment(session: AsyncSession, pairs: list[tuple[UUID, UUID]]) -> Any:
     """One statement adding 1 to each pair's score, creating missing pairs at 1."""
     rows = [{"product_id": str(a), "other_id": str(b), "score": 1} for a, b in pairs]
@@ -109,8 +112,10 @@ class SqlRecommendationStore:
             return False
         await session.execute(sa.insert(orders).values(order_id=str(order_id)))
         pairs = co_purchases(product_ids)
-        if pairs:
-            await session.execute(_increment(session, pairs))
+        # Chunked: a large basket has n*(n-1) pairs, three bound values each,
+        # and every driver caps the values of one statement.
+        for start in range(0, len(pairs), _PAIRS_PER_STATEMENT):
+            await session.execute(_increment(session, pairs[start : start + _PAIRS_PER_STATEMENT]))
         return True
 
     async def learn_product(self, uow: UnitOfWork, facts: ProductFacts) -> bool:
