@@ -186,7 +186,9 @@ class FakeUpstreams:
     shop: Shop
     port: int = 0
     failing_orders: int = 0
+    expiring_tokens: int = 0
     refused_logins: int = 0
+    logins: int = 0
 
     @property
     def url(self) -> str:
@@ -197,6 +199,7 @@ class FakeUpstreams:
         if (body.get("email"), body.get("password")) != (ADMIN_EMAIL, ADMIN_PASSWORD):
             self.refused_logins += 1
             return web.json_response({"status": 401}, status=401)
+        self.logins += 1
         return web.json_response({"access_token": "admin-token", "token_type": "bearer"})
 
     @staticmethod
@@ -209,6 +212,9 @@ class FakeUpstreams:
 
     async def _orders(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != "Bearer admin-token":
+            return web.json_response({"status": 401}, status=401)
+        if self.expiring_tokens > 0:
+            self.expiring_tokens -= 1  # as if the token had just expired
             return web.json_response({"status": 401}, status=401)
         if request.query.get("scope") != "all":
             return web.json_response({"items": [], "total": 0})

@@ -100,6 +100,28 @@ async def test_a_late_instance_backfills_the_same_answers_as_one_fed_all_along(
         ):
             await eventually(late_store.backfilled, what="the backfill to complete")
             assert await answers(late, shop, asked) == expected
+        # Three passes, one login: retries reuse the admin's token.
+        assert upstreams.logins == 1
+
+
+async def test_a_backfill_whose_token_expired_logs_in_again(tmp_path: Path, nats_url: str) -> None:
+    shop = a_shop_with_history()
+    async with FakeUpstreams(shop, expiring_tokens=1).serving() as upstreams:
+        settings = settings_for(
+            "sql",
+            backfill_on_start=True,
+            backfill_retry_seconds=0.1,
+            identity_url=upstreams.url,
+            catalog_url=upstreams.url,
+            orders_url=upstreams.url,
+        )
+        var_dir = tmp_path / "var"
+        async with (
+            running_recommendations(var_dir, nats_url, unique_namespace(), settings),
+            opened_store(settings, var_dir) as store,
+        ):
+            await eventually(store.backfilled, what="the backfill to complete")
+        assert upstreams.logins == 2
 
 
 @pytest.mark.parametrize("store", ["sql", "redis"])

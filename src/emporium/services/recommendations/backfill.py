@@ -104,6 +104,7 @@ class Backfill:
         self.admin_email = admin_email
         self.admin_password = admin_password
         self.page_size = page_size
+        self._token: str | None = None
 
     @classmethod
     def from_settings(
@@ -139,9 +140,8 @@ class Backfill:
             facts = ProductFacts(product.id, tuple(product.categories), BACKFILL)
             await self._write(self.store.learn_product, facts)
             products += 1
-        token = await self._admin_token()
         orders = 0
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = {"Authorization": f"Bearer {await self._admin_token()}"}
         async for item in self._pages(self.orders, "/api/orders", {"scope": "all"}, auth):
             order = _parse(_OrderIn, item)
             if not order.confirmed:
@@ -168,6 +168,14 @@ class Backfill:
             logger.debug("backfill: %s already written by a consumer", args[0])
 
     async def _admin_token(self) -> str:
+        """The admin's access token, kept across passes until orders refuses it:
+        a pass retried every few seconds must not log in every time (the
+        gateway rate-limits logins per address and account)."""
+        if self._token is None:
+            self._token = await self._login()
+        return self._token
+
+    async def _login(self) -> str:
         body = {"email": self.admin_email, "password": self.admin_password}
         response = await self.identity.post("/api/identity/token", json=body)
         if response.status != 200:
@@ -195,6 +203,8 @@ class Backfill:
         while True:
             query = {**params, "limit": str(self.page_size), "offset": str(offset)}
             response = await client.get(path, params=query, headers=headers)
+            if response.status == 401:
+                self._token = None  # expired: the next pass logs in again
             if response.status != 200:
                 raise BackfillError(f"{client.name} answered {response.status} for {path}")
             page = _json(response, f"{client.name}'s {path} answer")
