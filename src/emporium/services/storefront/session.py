@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any, Literal
@@ -135,21 +136,28 @@ def _fernet_key(secret: str) -> bytes:
 class SessionCodec:
     """Seals and opens session cookies with the configured keys (the first one seals)."""
 
-    def __init__(self, keys: list[str], max_age: int) -> None:
+    def __init__(
+        self, keys: list[str], max_age: int, *, clock: Callable[[], float] = time.time
+    ) -> None:
         if not keys:
             raise ValueError("a SessionCodec needs at least one key")
         self._fernet = MultiFernet([Fernet(_fernet_key(key)) for key in keys])
         self.max_age = max_age
+        self._clock = clock
 
     def seal(self, session: Session) -> str:
-        return self._fernet.encrypt(session.to_json()).decode("ascii")
+        sealed = self._fernet.encrypt_at_time(session.to_json(), int(self._clock()))
+        return sealed.decode("ascii")
 
     def open(self, cookie: str | None) -> Session:
         """The session in ``cookie``, or a new anonymous one if it is absent or not ours."""
         if not cookie:
             return Session()
         try:
-            return Session.from_json(self._fernet.decrypt(cookie.encode("ascii"), self.max_age))
+            opened = self._fernet.decrypt_at_time(
+                cookie.encode("ascii"), self.max_age, int(self._clock())
+            )
+            return Session.from_json(opened)
         except (InvalidToken, ValueError, KeyError, TypeError, UnicodeError):
             # Expired, tampered with, or sealed by a retired key: start afresh.
             return Session()
