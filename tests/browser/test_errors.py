@@ -70,5 +70,8 @@ def test_unknown_pages_are_html_error_pages_in_the_shop_design(page: Page) -> No
     assert response is not None
     assert response.status == 404
     assert response.headers["content-type"].startswith("text/html")
+    # The gateway's policy: scripts and styles from this origin only (the page
+    # fixture fails the test on any violation the browser reports).
+    assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(page.get_by_test_id("error-page")).to_contain_text("could not find")
     expect(page.get_by_label("Search products")).to_be_visible()
