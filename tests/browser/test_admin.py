@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -54,3 +55,39 @@ def test_an_admin_changes_a_price_and_the_product_page_shows_it(page: Page, shot
     shots(page, "admin-stock")
     page.goto("/admin/orders")
     shots(page, "admin-orders")
+
+
+def test_an_admin_creates_a_product_sets_its_stock_and_deletes_it(page: Page) -> None:
+    sku = f"TST-{uuid.uuid4().hex[:8].upper()}"
+    sign_in(page, *ADMIN)
+    page.goto("/admin/products/new")
+    page.get_by_label("SKU").fill(sku)
+    page.get_by_label("Name").fill(f"Test Kettle {sku}")
+    page.get_by_label("Price").fill("25.00")
+    page.get_by_label("Category").select_option("kitchen")
+    page.get_by_label("Description").fill("A kettle that exists for one test.")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+
+    # Inventory learns of the product from catalog's event, a moment later.
+    row = page.get_by_test_id("stock-row").filter(has_text=sku)
+    for _ in range(50):
+        page.goto("/admin/stock")
+        if row.count():
+            break
+        page.wait_for_timeout(200)
+    row.get_by_role("spinbutton").fill("7")
+    row.get_by_role("button", name="Set").click()
+    expect(page.get_by_text(f"Stock of {sku} saved.")).to_be_visible()
+    expect(page.get_by_test_id("stock-row").filter(has_text=sku)).to_contain_text("7")
+
+    page.goto(f"/search?q={sku}")
+    page.locator(".grid .card a").first.click()
+    expect(page.get_by_test_id("availability")).to_have_text("In stock")
+    expect(page.get_by_text("A kettle that exists for one test.")).to_be_visible()
+
+    page.goto("/admin/products")
+    page.once("dialog", lambda dialog: dialog.accept())
+    product = page.get_by_test_id("admin-product").filter(has_text=sku)
+    product.get_by_role("button", name=re.compile("^Delete")).click()
+    expect(page.get_by_test_id("admin-product").filter(has_text=sku)).to_have_count(0)

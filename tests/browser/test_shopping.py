@@ -103,3 +103,21 @@ def test_cart_quantities_change_and_lines_come_out(page: Page) -> None:
     line.get_by_role("button", name=re.compile("^Remove")).click()
     expect(page.get_by_text("Your cart is empty")).to_be_visible()
     expect(page.get_by_test_id("cart-count")).to_have_text("0")
+
+
+def test_categories_and_search_show_counts_and_an_empty_search_says_so(
+    page: Page, shots: Shots
+) -> None:
+    page.goto("/")
+    page.get_by_role("navigation", name="Categories").get_by_role("link", name="Books").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Books")
+    expect(page.get_by_test_id("result-count")).to_have_text(re.compile(r"^\d+ products?$"))
+    expect(page.locator(".grid .card")).not_to_have_count(0)
+    shots(page, "category")
+
+    page.get_by_label("Search products").fill("qwxzv nothing like this")
+    page.get_by_label("Search products").press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("No results")
+    expect(page.get_by_test_id("result-count")).to_have_text("0 results")
+    expect(page.locator(".empty .category-tiles a")).not_to_have_count(0)
+    shots(page, "search-empty")
