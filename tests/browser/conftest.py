@@ -1,7 +1,7 @@
 """Browser tests: Debian's chromium, driven by Playwright, against the whole system.
 
 One Emporium per test session, started with the real launcher as tests/e2e
-does (plus the storefront, see ``_table.py``). Chromium is the system one
+does. Chromium is the system one
 (``apt-get install chromium``; ``playwright install`` is never used): without
 it the tests skip loudly, or fail under ``EMPORIUM_REQUIRE_SERVICES=1``.
 
@@ -35,7 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-REPO = Path(__file__).resolve().parents[2]
 
 Shots = Callable[[Page, str], None]
 
@@ -53,18 +52,13 @@ def _require_chromium() -> str:
 def shop() -> Iterator[System]:
     """The whole Emporium, web shop included, for every browser test."""
     _require_chromium()
-    env = {
-        "EMPORIUM_LAUNCHER_SERVICES": "tests.browser._table:TABLE",
-        # The launcher imports the table above, so it needs the repository on its path.
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
     reuse = os.environ.get("EMPORIUM_BROWSER_SYSTEM")
     if reuse:
         # While writing tests: a system already up ("VAR_DIR:GATEWAY_PORT"), kept after.
         var_dir, _, port = reuse.rpartition(":")
-        yield System(Path(var_dir), int(port), {**os.environ, **env})
+        yield System(Path(var_dir), int(port), dict(os.environ))
         return
-    with running_system(extra_env=env) as system:
+    with running_system() as system:
         yield system
 
 

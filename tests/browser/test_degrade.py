@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser._shopper import add_to_cart, open_product, sign_up
-from tests.browser._table import has_service
 from tests.browser.conftest import Shots, wait_until
 from tests.e2e._system import System
 
@@ -56,8 +55,6 @@ def test_product_page_renders_with_availability_unknown_while_inventory_is_stopp
 def test_product_page_renders_without_the_panel_while_recommendations_are_stopped(
     shop: System, page: Page
 ) -> None:
-    if not has_service("recommendations"):
-        pytest.skip("SKIPPED LOUDLY: the recommendations service is not in this build")
     product_url = open_product(page, "skillet")
     expect(page.get_by_test_id("recommendations")).to_be_visible()
     with stopped(shop, "recommendations"):

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser._table import has_service
 from tests.e2e._shop import add_to_cart, checkout, signed_in, wait_for_status
 from tests.e2e._system import System
 
@@ -25,8 +24,6 @@ def _found(client: httpx.Client, query: str) -> dict[str, Any]:
 def test_often_bought_with_panel_lists_products_from_confirmed_orders(
     shop: System, page: Page
 ) -> None:
-    if not has_service("recommendations"):
-        pytest.skip("SKIPPED LOUDLY: the recommendations service is not in this build")
     with shop.client() as client:
         # Different categories, so only orders (not the same-category guess) can pair them.
         tent, book = _found(client, "two-person tent"), _found(client, "saga pattern")

@@ -265,3 +265,20 @@ async def test_resubmitting_one_rendered_checkout_form_sends_one_idempotency_key
     another = await checkout_form(shop)
     assert another["idempotency_key"] != form["idempotency_key"]
     assert api.orders[0][1]["payment"]["number"] == "4242424242424242"
+
+
+async def test_a_signed_out_add_to_cart_goes_to_sign_in_and_back_to_the_product(
+    shop: httpx.AsyncClient, api: FakeApi
+) -> None:
+    product_path = f"/products/{api.skillet['id']}"
+    page = await shop.get(product_path)
+    form = {"csrf_token": csrf_token(page.text), "product_id": api.skillet["id"], "quantity": "1"}
+    referer = {"Referer": f"http://shop{product_path}"}
+
+    plain = await shop.post("/cart/items", data=form, headers=referer)
+    assert plain.status_code == 303
+    assert plain.headers["location"] == f"/account/signin?next=%2Fproducts%2F{api.skillet['id']}"
+
+    swapped = await shop.post("/cart/items", data=form, headers={**referer, "HX-Request": "true"})
+    # htmx cannot swap a whole sign-in page into the panel: it is told to navigate.
+    assert swapped.headers["HX-Redirect"] == plain.headers["location"]

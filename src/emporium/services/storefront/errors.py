@@ -93,7 +93,7 @@ async def _validation(request: Request, exc: Exception) -> Response:
     if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
         # /products/not-an-id is simply a page that does not exist.
         return await error_page(request, 404, "The page you asked for does not exist.")
-    return await error_page(request, 400, "Some of the values in the address are not valid.")
+    return await error_page(request, 400, "The link you followed has a value this page cannot use.")
 
 
 async def _problem(request: Request, exc: Exception) -> Response:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -109,7 +109,6 @@ async def page(
         "csrf_token": session.csrf_token,
         "nav_categories": categories or [],
         "cart_count": count,
-        "cart_known": count is not None or session.user is None,
         "path": request.url.path,
         **(context or {}),
     }
@@ -142,9 +141,12 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def sign_in_url(request: Request) -> str:
-    target = request.url.path
-    if request.method == "GET" and request.url.query:
-        target += f"?{request.url.query}"
+    """Sign in, then come back: to this page, or for a form to the page that posted it."""
+    if request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        # Coming back to a POST-only address would be a 405: go back to the form.
+        target = urlsplit(request.headers.get("referer", "")).path or "/"
     return f"/account/signin?next={quote(target, safe='')}"
 
 
