@@ -282,3 +282,16 @@ async def test_a_signed_out_add_to_cart_goes_to_sign_in_and_back_to_the_product(
     swapped = await shop.post("/cart/items", data=form, headers={**referer, "HX-Request": "true"})
     # htmx cannot swap a whole sign-in page into the panel: it is told to navigate.
     assert swapped.headers["HX-Redirect"] == plain.headers["location"]
+
+
+async def test_a_line_beyond_the_stock_left_is_reported_on_that_line_without_ordering(
+    shop: httpx.AsyncClient, api: FakeApi
+) -> None:
+    await sign_in(shop)
+    api.fill_cart()
+    api.stock = 0
+    answer = await shop.post("/checkout", data=await checkout_form(shop))
+    assert answer.status_code == 400
+    assert 'data-testid="stock-error"' in answer.text
+    assert "Out of stock: remove it" in answer.text
+    assert api.orders == []
