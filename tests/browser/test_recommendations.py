@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.e2e._shop import add_to_cart, checkout, signed_in, wait_for_status
 from tests.e2e._system import System
@@ -43,6 +43,9 @@ def test_often_bought_with_panel_lists_products_from_confirmed_orders(
             break
         assert time.monotonic() < deadline, "the book never appeared in the tent's panel"
         time.sleep(0.5)
+    expect(page.get_by_test_id("recommendations").get_by_role("heading")).to_have_text(
+        "Often bought with"
+    )
     item = page.locator(panel_item)
     assert item.get_attribute("data-reason") == "bought_together"
     assert "Bought together" in item.inner_text()

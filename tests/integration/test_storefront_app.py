@@ -150,6 +150,7 @@ async def test_the_product_page_shows_live_stock_and_bought_together_products(
     assert "Only 3 left" in page.text
     assert 'data-testid="recommendations"' in page.text
     assert "Knife" in page.text
+    assert "Often bought with" in page.text
     api.stock = 0
     page = await shop.get(f"/products/{api.skillet['id']}")
     assert "Out of stock" in page.text
