@@ -22,10 +22,29 @@ pytestmark = pytest.mark.e2e
 
 
 def assert_accessible(page: Page, width: int) -> None:
+    """No serious axe finding at ``width`` nor on a 360 px phone, where nothing scrolls sideways."""
     for size in (width, 360):
         page.set_viewport_size({"width": size, "height": 900})
         found = serious_violations(page)
         assert not found, f"{page.url} at {size} px: {found}"
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    assert overflow <= 360, f"{page.url} is {overflow} px wide on a 360 px screen"
+    page.set_viewport_size({"width": width, "height": 900})
+
+
+def test_the_keyboard_reaches_the_skip_link_first_and_it_jumps_to_the_content(
+    page: Page,
+) -> None:
+    page.goto("/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()  # shown when focused, hidden otherwise
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    page.keyboard.press("Tab")
+    # The next stop is inside the page's content, not back in the header.
+    assert page.evaluate("document.querySelector('main').contains(document.activeElement)")
 
 
 def test_shopper_pages_have_no_serious_accessibility_violations(page: Page) -> None:
