@@ -55,6 +55,7 @@ class FakeApi:
     orders: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cart_lines: list[dict[str, Any]] = field(default_factory=list)
     stock: int = 3
+    refresh_status: int = 200
     port: int = 0
 
     @property
@@ -112,6 +113,8 @@ class FakeApi:
 
     async def _refresh(self, request: web.Request) -> web.Response:
         self.refreshes.append((await request.json())["refresh_token"])
+        if self.refresh_status != 200:
+            return web.json_response({"status": self.refresh_status}, status=self.refresh_status)
         return self._tokens()
 
     async def _me(self, _request: web.Request) -> web.Response:

@@ -112,14 +112,18 @@ async def test_a_wrong_password_is_shown_next_to_the_password_field(
     assert "The email or password is incorrect" in answer.text
 
 
-async def test_an_expiring_access_token_is_refreshed_once_for_concurrent_pages(
-    shop: httpx.AsyncClient, api: FakeApi
-) -> None:
+def expired_session_cookie() -> dict[str, str]:
     session = Session(is_new=False)
     user = SignedInUser(USER["id"], USER["email"], USER["name"], USER["role"])
     session.sign_in(user, "access-old", "refresh-old", 900)
     session.expires_at = time.time() - 1
-    cookie = {"Cookie": f"{COOKIE_NAME}={codec().seal(session)}"}
+    return {"Cookie": f"{COOKIE_NAME}={codec().seal(session)}"}
+
+
+async def test_an_expiring_access_token_is_refreshed_once_for_concurrent_pages(
+    shop: httpx.AsyncClient, api: FakeApi
+) -> None:
+    cookie = expired_session_cookie()
 
     pages = await asyncio.gather(*(shop.get("/cart", headers=cookie) for _ in range(3)))
 
@@ -296,3 +300,24 @@ async def test_a_line_beyond_the_stock_left_is_reported_on_that_line_without_ord
     assert 'data-testid="stock-error"' in answer.text
     assert "Out of stock: remove it" in answer.text
     assert api.orders == []
+
+
+async def test_a_refused_refresh_signs_the_shopper_out_and_asks_them_to_sign_in(
+    shop: httpx.AsyncClient, api: FakeApi
+) -> None:
+    api.refresh_status = 401
+    answer = await shop.get("/orders", headers=expired_session_cookie())
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/account/signin?next=%2Forders"
+    assert codec().open(set_cookie(answer).split(";")[0].split("=", 1)[1]).user is None
+
+
+async def test_a_busy_identity_during_refresh_keeps_the_shopper_signed_in(
+    shop: httpx.AsyncClient, api: FakeApi
+) -> None:
+    api.refresh_status = 429
+    answer = await shop.get("/orders", headers=expired_session_cookie())
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("text/html")
+    # No new cookie: the browser keeps the session it has and tries again later.
+    assert not [h for h in answer.headers.get_list("set-cookie") if h.startswith(COOKIE_NAME)]

@@ -16,7 +16,13 @@ import time
 from typing import Any
 
 from emporium.chassis import ChassisSettings
-from emporium.chassis.http import CircuitBreaker, Response, RetryPolicy, ServiceClient
+from emporium.chassis.http import (
+    CircuitBreaker,
+    Response,
+    RetryPolicy,
+    ServiceClient,
+    UpstreamError,
+)
 from emporium.services.storefront.session import Session, SignedInUser
 from emporium.services.storefront.settings import StorefrontSettings
 
@@ -77,6 +83,13 @@ class TokenRefresher:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
             raise
+        if answer.status not in (200, 400, 401, 422):
+            # Busy (429) is not a refusal: signing the shopper out would be wrong.
+            del self._results[refresh_token]
+            busy = UpstreamError(self.identity.name, answer)
+            future.set_exception(busy)
+            future.exception()
+            raise busy
         result = answer.json() if answer.status == 200 else None
         future.set_result(result)
         return result
