@@ -23,8 +23,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from tests.browser._shopper import ARTIFACTS
 from tests.e2e._system import System, running_system
 
-pytestmark = pytest.mark.e2e
-
 CHROMIUM = os.environ.get("EMPORIUM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
