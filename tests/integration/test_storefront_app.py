@@ -177,7 +177,7 @@ async def test_with_cart_failing_the_header_renders_and_the_cart_page_says_so(
     api.failing.add("cart")
     home = await shop.get("/")
     assert home.status_code == 200
-    assert "cart count unavailable" in home.text
+    assert "item count unavailable" in home.text
     cart = await shop.get("/cart")
     assert cart.status_code == 200
     assert "Your cart is unavailable right now" in cart.text
