@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import Shots
 from tests.e2e._shop import add_to_cart, checkout, signed_in, wait_for_status
 from tests.e2e._system import System
 
@@ -22,7 +23,7 @@ def _found(client: httpx.Client, query: str) -> dict[str, Any]:
 
 
 def test_often_bought_with_panel_lists_products_from_confirmed_orders(
-    shop: System, page: Page
+    shop: System, page: Page, shots: Shots
 ) -> None:
     with shop.client() as client:
         # Different categories, so only orders (not the same-category guess) can pair them.
@@ -50,3 +51,4 @@ def test_often_bought_with_panel_lists_products_from_confirmed_orders(
     assert item.get_attribute("data-reason") == "bought_together"
     assert "Bought together" in item.inner_text()
     assert book["name"] in item.inner_text()
+    shots(page, "product-bought-together")
