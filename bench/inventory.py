@@ -24,14 +24,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from emporium.chassis import Database
+from emporium.chassis import Database, transactionally
 from emporium.chassis.messaging import Outbox
 from emporium.contracts.catalog import ProductCreated
 from emporium.contracts.inventory import ReserveStock, StockLine
 from emporium.contracts.money import Money
 from emporium.services.inventory.adapters.orm import metadata as inventory_tables
 from emporium.services.inventory.adapters.orm import start_mappers
-from emporium.services.inventory.service_layer import InventoryService, transactionally
+from emporium.services.inventory.service_layer import InventoryService, SqlInventoryUnitOfWork
 
 RESULTS = Path(__file__).parent / "results" / "inventory.md"
 POSTGRES_URL = os.environ.get(
@@ -39,12 +39,16 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-async def one_round(database: Database, reservations: int, skus: int, concurrency: int) -> float:
-    service = InventoryService(Outbox(), reservation_ttl=timedelta(minutes=5), initial_stock=10**6)
+async def one_round(
+    database: Database[SqlInventoryUnitOfWork], reservations: int, skus: int, concurrency: int
+) -> float:
+    service = InventoryService(reservation_ttl=timedelta(minutes=5), initial_stock=10**6)
     names = [f"B-{uuid.uuid4().hex[:8]}-{i}" for i in range(skus)]
     for sku in names:
         event = ProductCreated(product_id=uuid.uuid4(), sku=sku, name=sku, price=Money(amount=1))
-        await transactionally(database, functools.partial(service.product_created, event))
+        await transactionally(
+            database.unit_of_work, functools.partial(service.product_created, event)
+        )
     commands = [
         ReserveStock(
             order_id=uuid.uuid4(),
@@ -59,7 +63,9 @@ async def one_round(database: Database, reservations: int, skus: int, concurrenc
 
     async def reserve(command: ReserveStock) -> None:
         async with gate:
-            await transactionally(database, lambda uow: service.reserve(command, uow), attempts=20)
+            await transactionally(
+                database.unit_of_work, lambda uow: service.reserve(command, uow), retries=19
+            )
 
     start = time.perf_counter()
     await asyncio.gather(*(reserve(command) for command in commands))
@@ -68,7 +74,7 @@ async def one_round(database: Database, reservations: int, skus: int, concurrenc
 
 async def engine_rounds(url: str, rounds: int, **load: int) -> list[float]:
     start_mappers()
-    database = Database(url)
+    database = Database(url, unit_of_work=SqlInventoryUnitOfWork, publisher=Outbox())
     await database.create_all(inventory_tables)
     try:
         await one_round(database, 20, 5, 4)  # warm-up: connections, statement caches

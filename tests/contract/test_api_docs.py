@@ -28,7 +28,8 @@ def _served() -> set[tuple[str, str]]:
     """(method, path) of every route on a module-level ``router`` of a service."""
     routes: set[tuple[str, str]] = set()
     for module in pkgutil.walk_packages(emporium.services.__path__, "emporium.services."):
-        if module.name.endswith(("__main__", ".seed")):
+        # The storefront serves pages for people, outside the API contract.
+        if module.name.endswith(("__main__", ".seed")) or ".storefront" in module.name:
             continue
         router = getattr(importlib.import_module(module.name), "router", None)
         if isinstance(router, APIRouter):

@@ -67,10 +67,29 @@ SQL_SERVICES = _sql_services()
 # but shipping (MariaDB); cart keeps its carts in Redis and only its inbox/outbox in PostgreSQL.
 SQL_SCHEMES = {name: "postgresql+asyncpg" for name in SQL_SERVICES} | {"shipping": "mysql+aiomysql"}
 POSTGRES_SERVICES = tuple(n for n in SQL_SERVICES if SQL_SCHEMES[n] == "postgresql+asyncpg")
-REDIS_URLS = {"cart": "EMPORIUM_CART_REDIS_URL", "gateway": "EMPORIUM_GATEWAY_REDIS_URL"}
+REDIS_URLS = {
+    "cart": "EMPORIUM_CART_REDIS_URL",
+    "gateway": "EMPORIUM_GATEWAY_REDIS_URL",
+    "recommendations": "EMPORIUM_RECOMMENDATIONS_REDIS_URL",
+}
 # Synchronous calls (docs/architecture.md, Services table); every service also
-# fetches identity's JWKS, and the gateway proxies to every backend.
-CALLS = {"cart": {"catalog"}, "orders": {"cart", "shipping", "payments"}}
+# fetches identity's JWKS, and the gateway proxies to every backend. The
+# storefront's pages call the public APIs; recommendations' backfill reads
+# catalog and orders.
+CALLS = {
+    "cart": {"catalog"},
+    "orders": {"cart", "shipping", "payments"},
+    "recommendations": {"catalog", "orders"},
+    "storefront": {
+        "catalog",
+        "inventory",
+        "cart",
+        "orders",
+        "shipping",
+        "notifications",
+        "recommendations",
+    },
+}
 
 COMPOSE_SECRETS = (
     "POSTGRES_PASSWORD",
@@ -80,6 +99,7 @@ COMPOSE_SECRETS = (
     "EMPORIUM_ADMIN_PASSWORD",
     "EMPORIUM_IDENTITY_SIGNING_KEY",
     "EMPORIUM_ORDERS_REQUEST_HASH_KEY",
+    "EMPORIUM_STOREFRONT_SESSION_KEY",
 )
 INFRA_IMAGES = ("nats:", "postgres:", "mariadb:", "redis:")
 
@@ -516,6 +536,8 @@ def test_required_secrets_come_from_secrets_in_kubernetes(
     required = {
         "identity": ("EMPORIUM_ADMIN_PASSWORD", "EMPORIUM_IDENTITY_SIGNING_KEY"),
         "orders": ("EMPORIUM_ORDERS_REQUEST_HASH_KEY",),
+        "recommendations": ("EMPORIUM_ADMIN_PASSWORD",),
+        "storefront": ("EMPORIUM_STOREFRONT_SESSION_KEY",),
     }
     for service, variables in required.items():
         env = _env_entries(deployments[service])

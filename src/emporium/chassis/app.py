@@ -145,6 +145,7 @@ def create_service(
     publishes: bool = False,
     handlers: Handlers | None = None,
     components: Components | None = None,
+    workers: Components | None = None,
     auth: Verifier = False,
     middleware: Sequence[Middleware] = (),
     max_body: int = MAX_BODY,
@@ -166,6 +167,9 @@ def create_service(
       provided by its type, and those with a lifecycle (:class:`Component`) are
       started in order, checked for readiness under their name, and stopped in
       reverse. Messaging starts after them and stops before them.
+    - ``workers(runtime)``: background work that writes messages or needs the
+      consumers running (sweepers, dispatchers, a backfill): started after
+      messaging, stopped before it, so nothing they do falls between the two.
     - ``auth``: ``True`` verifies bearer tokens against identity's JWKS (routes
       then use ``CurrentUser`` / ``AdminUser``); a verifier, or a factory of one
       given the runtime, replaces that.
@@ -198,7 +202,9 @@ def create_service(
     configure_logging(name, runtime.instance, level=chassis.log_level, fmt=chassis.log_format)
 
     health = Health({})
-    lifespan = _lifespan(runtime, health, components, handlers if messaging else None, auth)
+    lifespan = _lifespan(
+        runtime, health, components, workers, handlers if messaging else None, auth
+    )
     app = FastAPI(
         title=f"Emporium {name}",
         version="1.0.0",
@@ -235,6 +241,7 @@ def _lifespan(
     runtime: Runtime,
     health: Health,
     components: Components | None,
+    workers: Components | None,
     handlers: Handlers | None,
     auth: Verifier,
 ) -> Callable[[FastAPI], Any]:
@@ -269,6 +276,12 @@ def _lifespan(
                         inbox_retention=timedelta(hours=chassis.inbox_retention_hours),
                     )
                 )
+            for obj in (background := workers(runtime) if workers else {}).values():
+                runtime.provide(obj)
+            for component_name, obj in background.items():
+                if not isinstance(obj, Component):
+                    raise TypeError(f"worker {component_name} has no start/stop/ready")
+                runtime.components[component_name] = obj
             for component_name, component in runtime.components.items():
                 await component.start()
                 started.append(component)

@@ -88,6 +88,8 @@ DEFAULT_TABLE = ServiceTable(
         ServiceSpec("shipping", "emporium.services.shipping", default_replicas=1),
         ServiceSpec("notifications", "emporium.services.notifications", default_replicas=1),
         ServiceSpec("orders", "emporium.services.orders", default_replicas=1),
+        ServiceSpec("recommendations", "emporium.services.recommendations", default_replicas=1),
+        ServiceSpec("storefront", "emporium.services.storefront", default_replicas=1),
         ServiceSpec("gateway", "emporium.services.gateway", gateway=True),
     ),
     pre_start=(PreStartStep("seed", "emporium.services.catalog.seed"),),

@@ -45,7 +45,7 @@ def create_app(
         routers=[router],
         # The inbox lives in SQL even when the carts live in Redis.
         metadata=metadata,
-        handlers=lambda runtime: message_handlers(runtime.get(CartRepository)),  # type: ignore[type-abstract]
+        handlers=lambda runtime: message_handlers(runtime.get(CartRepository)),
         components=components,
         auth=auth,
     )

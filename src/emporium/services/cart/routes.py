@@ -24,7 +24,7 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _carts(request: Request) -> CartRepository:
-    return _runtime(request).get(CartRepository)  # type: ignore[type-abstract]
+    return _runtime(request).get(CartRepository)
 
 
 def _catalog(request: Request) -> CatalogClient:

@@ -28,14 +28,14 @@ def create_app(
         initial_stock=settings.resolved_initial_stock(chassis.profile),
     )
 
-    def components(runtime: Runtime) -> dict[str, object]:
+    def workers(runtime: Runtime) -> dict[str, object]:
         sweeper = ExpirySweeper(
             service,
             runtime.db,
             interval=settings.sweep_interval_seconds,
             batch=settings.sweep_batch,
         )
-        return {"inventory": service, "sweeper": sweeper}
+        return {"sweeper": sweeper}
 
     return create_service(
         "inventory",
@@ -45,7 +45,8 @@ def create_app(
         metadata=metadata,
         unit_of_work=SqlInventoryUnitOfWork,
         handlers=lambda _runtime: message_handlers(service),
-        components=components,
+        components=lambda _runtime: {"inventory": service},
+        workers=workers,
         auth=auth,
     )
 

@@ -38,10 +38,16 @@ def create_app(
         checkout = Checkout(
             runtime.db, upstreams, outbox, hash_key=hash_key, step_timeout=settings.step_timeout
         )
+        return {"saga": saga, "upstreams": upstreams, "checkout": checkout}
+
+    def workers(runtime: Runtime) -> dict[str, object]:
         sweeper = DeadlineSweeper(
-            saga, runtime.db, interval=settings.sweep_interval_seconds, batch=settings.sweep_batch
+            runtime.get(Saga),
+            runtime.db,
+            interval=settings.sweep_interval_seconds,
+            batch=settings.sweep_batch,
         )
-        return {"saga": saga, "upstreams": upstreams, "checkout": checkout, "sweeper": sweeper}
+        return {"sweeper": sweeper}
 
     return create_service(
         "orders",
@@ -51,6 +57,7 @@ def create_app(
         metadata=metadata,
         handlers=lambda runtime: message_handlers(runtime.get(Saga)),
         components=components,
+        workers=workers,
         auth=auth,
     )
 

@@ -22,7 +22,7 @@ def create_app(
     chassis = chassis or ChassisSettings()
     settings = settings or ShippingSettings()
 
-    def components(runtime: Runtime) -> dict[str, object]:
+    def workers(runtime: Runtime) -> dict[str, object]:
         dispatcher = Dispatcher(
             runtime.db,
             runtime.get_outbox(),
@@ -40,7 +40,7 @@ def create_app(
         handlers=lambda runtime: message_handlers(
             runtime.get_outbox(), delay=settings.dispatch_delay
         ),
-        components=components,
+        workers=workers,
         auth=auth,
     )
 

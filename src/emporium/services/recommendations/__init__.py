@@ -1,0 +1,1 @@
+"""recommendations: products often bought together, learned only from events."""

@@ -1,0 +1,3 @@
+from emporium.services.recommendations.main import main
+
+main()

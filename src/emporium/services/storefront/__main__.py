@@ -1,0 +1,3 @@
+from emporium.services.storefront.main import main
+
+main()
