@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.chassis.db import Database
+from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging
 from emporium.chassis.metrics import metrics_endpoint
@@ -150,7 +151,11 @@ def create_service(
     app.state.health = health
     install_problem_handlers(app)
     app.add_middleware(
-        RequestContextMiddleware, service=name, instance=runtime.instance, max_body=max_body
+        RequestContextMiddleware,
+        service=name,
+        instance=runtime.instance,
+        max_body=max_body,
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
     app.add_route("/health/live", health.live, methods=["GET"], include_in_schema=False)
     app.add_route("/health/ready", health.ready, methods=["GET"], include_in_schema=False)
@@ -177,4 +182,7 @@ def serve(app: FastAPI, settings: ChassisSettings | None = None) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
         server_header=False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 (any local
+        # client); the chassis middleware decides, from trusted_proxies only.
+        proxy_headers=False,
     )
