@@ -12,14 +12,19 @@ from collections.abc import Mapping
 import uvicorn
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from emporium.chassis import ChassisSettings, Component, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
+from emporium.chassis.forwarded import TrustedProxies
+from emporium.chassis.problems import problem_response
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.browser import BrowserSecurityMiddleware
 from emporium.services.gateway.discovery import Discovery
 from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
+from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
 from emporium.services.gateway.proxy import Proxy
 from emporium.services.gateway.ratelimit import Limiter, MemoryLimiter, RedisLimiter
@@ -71,10 +76,18 @@ def create_app(
         else MemoryLimiter()
     )
 
+    metrics = (
+        MetricsListener(settings.metrics_host or chassis.host, settings.metrics_port)
+        if settings.metrics_port is not None
+        else None
+    )
+
     def components(_runtime: object) -> Mapping[str, Component]:
         found: dict[str, Component] = {"proxy": proxy, "discovery": discovery, "limits": limiter}
         if verifier is not None:
             found["verifier"] = verifier
+        if metrics is not None:
+            found["metrics"] = metrics
         return found
 
     app = create_service(
@@ -90,12 +103,29 @@ def create_app(
         Middleware(EdgeMiddleware, settings=settings, verifier=active_verifier, limiter=limiter)
     )
     # Outermost: every response, even the chassis' own errors, gets the headers.
-    app.add_middleware(BrowserSecurityMiddleware, cors_origins=settings.cors_origins)
+    app.add_middleware(
+        BrowserSecurityMiddleware,
+        cors_origins=settings.cors_origins,
+        trusted_proxies=TrustedProxies(chassis.trusted_proxies),
+    )
+    # The chassis' /metrics would tell anyone every instance: the public port
+    # answers 404 (and never proxies the path to the storefront either).
+    app.router.routes[:] = [
+        Route("/metrics", _no_public_metrics, include_in_schema=False)
+        if isinstance(route, Route) and route.path == "/metrics"
+        else route
+        for route in app.router.routes
+    ]
     # Last, so /health/*, /metrics and the gateway's own /api routes win.
     app.router.routes.append(Route("/{path:path}", proxy, include_in_schema=False))
     app.state.upstreams = upstreams
+    app.state.metrics = metrics
     app.state.gateway_settings = settings
     return app
+
+
+async def _no_public_metrics(request: Request) -> Response:
+    return problem_response(404, "Not found", instance=request.url.path)
 
 
 def main() -> None:
@@ -113,6 +143,7 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
         server_header=False,
+        proxy_headers=False,  # the chassis decides, from EMPORIUM_TRUSTED_PROXIES
         ssl_certfile=str(settings.tls_certfile),
         ssl_keyfile=str(settings.tls_keyfile),
     )
