@@ -38,7 +38,11 @@ def create_app(
     verifier = TokenVerifier(own, "store:jwks", fetch=own_jwks)
 
     def components(runtime: Runtime) -> Mapping[str, Component]:
-        cores.append(IdentityCore(runtime.db, settings, auth, profile=chassis.profile))
+        cores.append(
+            IdentityCore(
+                runtime.db, settings, auth, profile=chassis.profile, var_dir=chassis.var_dir
+            )
+        )
         return {"identity": cores[0]}
 
     return create_service(
