@@ -85,9 +85,8 @@ async def edge(
     trusted_proxies: tuple[str, ...] = (),
     **overrides: Any,
 ) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
-    settings = GatewaySettings(
-        upstreams={"identity": [upstream.url], "catalog": [upstream.url]}, **overrides
-    )
+    default_upstreams = {"identity": [upstream.url], "catalog": [upstream.url]}
+    settings = GatewaySettings(**{"upstreams": default_upstreams, **overrides})
     chassis = ChassisSettings(
         var_dir=tmp_path, log_level="WARNING", trusted_proxies=list(trusted_proxies)
     )
@@ -380,3 +379,33 @@ async def test_an_oversized_or_odd_request_id_is_replaced_not_echoed(
             assert response.json()["headers"]["x-request-id"] == rid
         kept = await gateway.get("/api/catalog/x", headers={"X-Request-ID": "abc.DEF_1-2"})
         assert kept.headers["x-request-id"] == "abc.DEF_1-2"
+
+
+async def test_one_user_inventing_idempotency_keys_has_a_checkout_budget(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    factory = TokenFactory()
+    async with edge(
+        tmp_path,
+        upstream,
+        factory,
+        checkout_burst=2,
+        checkout_rate=0.01,
+        upstreams={"identity": [upstream.url], "orders": [upstream.url]},
+    ) as client:
+        gateway = client()
+        buyer, other = factory.headers(), factory.headers()
+        statuses = [
+            (
+                await gateway.post(
+                    "/api/orders", json={}, headers={**buyer, "Idempotency-Key": str(uuid.uuid4())}
+                )
+            ).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        assert (await gateway.get("/api/orders", headers=buyer)).status_code == 200
+        again = await gateway.post(
+            "/api/orders", json={}, headers={**other, "Idempotency-Key": "k"}
+        )
+        assert again.status_code == 200

@@ -13,7 +13,9 @@ are logged and counted) and in front of the proxy. For every HTTP request it:
    on ``POST /api/identity/token`` from the bucket of that address and email
    (guessing one password) and from the address's login bucket (spraying many
    emails), on ``POST /api/identity/users`` from the address's sign-up bucket,
-   answering 429 with ``Retry-After`` when one is empty.
+   on ``POST /api/orders`` from the user's checkout bucket (however many
+   Idempotency-Keys they invent), answering 429 with ``Retry-After`` when one
+   is empty.
 
 The caller's address is the one the chassis resolved (``X-Forwarded-For`` only
 from ``EMPORIUM_TRUSTED_PROXIES``), so a client cannot pick a fresh bucket.
@@ -45,6 +47,7 @@ __all__ = ["EdgeMiddleware", "jwks_fetcher", "strip_identity_headers"]
 
 LOGIN_PATH = "/api/identity/token"
 SIGNUP_PATH = "/api/identity/users"
+CHECKOUT_PATH = "/api/orders"
 _LOGIN_BODY_LIMIT = 16 * 1024
 _SPOOFABLE = frozenset({b"x-user-id", b"x-user-role"})
 _UNLIMITED_PREFIXES = ("/health/",)
@@ -113,6 +116,7 @@ class EdgeMiddleware:
         self.login_rule = Rule(settings.login_rate, settings.login_burst)
         self.login_address_rule = Rule(settings.login_address_rate, settings.login_address_burst)
         self.signup_rule = Rule(settings.signup_rate, settings.signup_burst)
+        self.checkout_rule = Rule(settings.checkout_rate, settings.checkout_burst)
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,6 +138,8 @@ class EdgeMiddleware:
             refusal = self._admin_only(principal)
         if refusal is None and principal is not None:
             refusal = await self._limit(f"user:{principal.user_id}", self.user_rule)
+            if refusal is None and scope["method"] == "POST" and path == CHECKOUT_PATH:
+                refusal = await self._limit(f"checkout:{principal.user_id}", self.checkout_rule)
         if refusal is None and scope["method"] == "POST" and path == LOGIN_PATH:
             refusal = await self._limit(f"login-address:{address}", self.login_address_rule)
             if refusal is None:

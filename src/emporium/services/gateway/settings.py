@@ -74,6 +74,10 @@ class GatewaySettings(BaseSettings):
     # Sign-ups (POST /api/identity/users) per address: each costs an argon2 hash.
     signup_rate: float = Field(default=0.05, gt=0)
     signup_burst: int = Field(default=10, ge=1)
+    # Checkouts (POST /api/orders) per signed-in user, whatever the
+    # Idempotency-Key: each holds stock while its saga runs.
+    checkout_rate: float = Field(default=0.1, gt=0)
+    checkout_burst: int = Field(default=5, ge=1)
     # Paths (and everything below them) only an admin token may reach.
     admin_paths: list[str] = Field(default_factory=lambda: ["/api/gateway/"])
     # The gateway's own Prometheus metrics, on a separate listener (the public
