@@ -145,7 +145,9 @@ async def rotate_key(admin: AdminUser, request: Request) -> KeyRotated:
     return KeyRotated(kid=kid)
 
 
-@router.get("/.well-known/jwks.json", include_in_schema=False)
+@router.get(
+    "/.well-known/jwks.json", summary="The public keys that verify access tokens (RFC 7517)"
+)
 async def jwks(request: Request, response: Response) -> dict[str, object]:
     response.headers["Cache-Control"] = "public, max-age=60"
     return await _core(request).keys.jwks()
