@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -165,3 +166,29 @@ def test_local_tls_private_keys_and_their_directory_are_owner_only(tmp_path: Pat
     assert _mode(tmp_path / "tls") == 0o700
     assert _mode(files.key) == 0o600
     assert _mode(tmp_path / "tls" / "ca-key.pem") == 0o600
+
+
+async def test_the_access_log_names_the_resolved_client_not_a_spoofed_one(
+    tmp_path: Path,
+) -> None:
+    app = create_service(
+        "probe", settings=ChassisSettings(var_dir=tmp_path, trusted_proxies=["10.0.0.1"])
+    )
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    access = logging.getLogger("emporium.access")
+    keep = Keep()
+    access.addHandler(keep)  # after create_service, which reconfigures the root logger
+    try:
+        spoof = {"X-Forwarded-For": "203.0.113.99"}
+        for peer in ("192.0.2.50", "10.0.0.1"):
+            transport = httpx.ASGITransport(app=app, client=(peer, 5000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+                await client.get("/api/probe/nothing", headers=spoof)
+    finally:
+        access.removeHandler(keep)
+    assert [getattr(r, "client", None) for r in records] == ["192.0.2.50", "203.0.113.99"]
