@@ -34,7 +34,8 @@ def test_spraying_one_password_over_thirty_emails_from_one_address_is_throttled(
 ) -> None:
     statuses = spray(caller, 30)
     assert set(statuses) == {401, 429}
-    assert statuses.index(429) <= 21  # the per-address login budget, not 30 free guesses
+    # The per-address login budget (20, slowly refilled), not 30 free guesses.
+    assert statuses.index(429) <= 25
 
 
 def test_x_forwarded_for_from_a_local_client_buys_no_fresh_login_budget(system: System) -> None:
