@@ -96,6 +96,9 @@ async def run(seconds: float, rounds: int, concurrency: int) -> dict[str, list[f
         "EMPORIUM_GATEWAY_UPSTREAMS": json.dumps({"identity": [identity_url]}),
         "EMPORIUM_GATEWAY_LOGIN_BURST": "1000000",
         "EMPORIUM_GATEWAY_LOGIN_RATE": "1000000",
+        # One load generator, many logins: the anti-spraying budget would stop it.
+        "EMPORIUM_GATEWAY_LOGIN_ADDRESS_BURST": "1000000",
+        "EMPORIUM_GATEWAY_LOGIN_ADDRESS_RATE": "1000000",
     }
     results: dict[str, list[float]] = {"protected": [], "open": [], "login": []}
     async with contextlib.AsyncExitStack() as stack:

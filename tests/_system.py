@@ -26,6 +26,11 @@ from emporium.launcher.nats import free_port
 from tests._servers import RABBITMQ_URL, require_server
 
 EMPORIUM = str(Path(sys.executable).parent / "emporium")
+UNTHROTTLED_SIGN_INS = {
+    "EMPORIUM_GATEWAY_SIGNUP_BURST": "1000000",
+    "EMPORIUM_GATEWAY_LOGIN_ADDRESS_BURST": "1000000",
+    "EMPORIUM_GATEWAY_CHECKOUT_BURST": "1000000",
+}
 
 
 @dataclass
@@ -86,6 +91,10 @@ def running_system(
         "EMPORIUM_BROKER_NAMESPACE": f"e2e{uuid.uuid4().hex[:10]}",
         "EMPORIUM_LOG_LEVEL": "WARNING",
         **on_broker,
+        # The suites sign up and log in hundreds of customers from one address;
+        # the per-address sign-up and login budgets (anti-spraying) would stop
+        # them. tests/security runs with the real defaults.
+        **UNTHROTTLED_SIGN_INS,
         **(extra_env or {}),
     }
     system = System(var_dir, free_port(), env)

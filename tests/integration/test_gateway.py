@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 
 from emporium.chassis import ChassisSettings
+from emporium.chassis.testing import TokenFactory
 from emporium.services.gateway import create_app
 from emporium.services.gateway.settings import GatewaySettings
 from tests._poll import eventually_async
@@ -159,12 +160,15 @@ async def wait_ready(session: aiohttp.ClientSession, *upstreams: Upstream) -> No
 
 
 class Gateway:
-    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
+    def __init__(self, url: str, session: aiohttp.ClientSession, tokens: TokenFactory) -> None:
         self.url = url
         self.session = session
+        self.tokens = tokens
 
     async def upstreams(self) -> list[dict[str, Any]]:
-        async with self.session.get(f"{self.url}/api/gateway/upstreams") as response:
+        # The gateway's view of its upstreams is for administrators only.
+        admin = self.tokens.headers(role="admin")
+        async with self.session.get(f"{self.url}/api/gateway/upstreams", headers=admin) as response:
             assert response.status == 200
             instances: list[dict[str, Any]] = (await response.json())["instances"]
             return instances
@@ -199,7 +203,8 @@ async def running_gateway(tmp_path: Path, **overrides: Any) -> AsyncIterator[Gat
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     chassis = ChassisSettings(port=port, var_dir=tmp_path, log_level="WARNING")
-    app = create_app(settings, chassis)
+    tokens = TokenFactory()
+    app = create_app(settings, chassis, verifier=tokens.verifier())
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
 
@@ -212,7 +217,7 @@ async def running_gateway(tmp_path: Path, **overrides: Any) -> AsyncIterator[Gat
     )
     try:
         async with aiohttp.ClientSession(auto_decompress=False) as session:
-            yield Gateway(f"http://127.0.0.1:{port}", session)
+            yield Gateway(f"http://127.0.0.1:{port}", session, tokens)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, DEADLINE)

@@ -24,7 +24,7 @@ from emporium.chassis import ChassisSettings
 from emporium.chassis.testing import TokenFactory
 from emporium.services.gateway import create_app
 from emporium.services.gateway.settings import GatewaySettings
-from tests.integration.test_gateway import Upstream, upstreams, wait_ready
+from tests.integration.test_gateway import Upstream, free_port, upstreams, wait_ready
 
 __all__ = ["forged_tokens", "upstreams"]
 
@@ -77,20 +77,26 @@ def forged_tokens(key: Ed25519PrivateKey, kid: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def edge(
-    tmp_path: Path, upstream: Upstream, factory: TokenFactory | None = None, **overrides: Any
+    tmp_path: Path,
+    upstream: Upstream,
+    factory: TokenFactory | None = None,
+    *,
+    trusted_proxies: tuple[str, ...] = (),
+    **overrides: Any,
 ) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
-    settings = GatewaySettings(
-        upstreams={"identity": [upstream.url], "catalog": [upstream.url]}, **overrides
+    default_upstreams = {"identity": [upstream.url], "catalog": [upstream.url]}
+    settings = GatewaySettings(**{"upstreams": default_upstreams, **overrides})
+    chassis = ChassisSettings(
+        var_dir=tmp_path, log_level="WARNING", trusted_proxies=list(trusted_proxies)
     )
-    chassis = ChassisSettings(var_dir=tmp_path, log_level="WARNING")
     verifier = (factory or TokenFactory()).verifier()
     app = create_app(settings, chassis, verifier=verifier)
     async with app.router.lifespan_context(app):
         clients: list[httpx.AsyncClient] = []
 
-        def client(address: str = "127.0.0.1") -> httpx.AsyncClient:
+        def client(address: str = "127.0.0.1", scheme: str = "http") -> httpx.AsyncClient:
             transport = httpx.ASGITransport(app=app, client=(address, 40000))
-            made = httpx.AsyncClient(transport=transport, base_url="http://gateway")
+            made = httpx.AsyncClient(transport=transport, base_url=f"{scheme}://gateway")
             clients.append(made)
             return made
 
@@ -237,3 +243,169 @@ async def test_two_gateways_share_one_redis_bucket(
         assert statuses == [200, 200, 200, 200, 429, 429]
         # Another address has its own bucket, on either gateway.
         assert (await second("10.0.2.2").get("/api/catalog/products")).status_code == 200
+
+
+# -- forwarded-for trust, spraying, sign-up, admin routes, metrics, request ids ----
+
+
+async def test_a_client_cannot_pick_its_address_with_x_forwarded_for(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    async with edge(tmp_path, upstream, address_burst=2, address_rate=0.01) as client:
+        local = client("127.0.0.1")  # loopback is not trusted unless configured
+        statuses = [
+            (
+                await local.get("/api/catalog/x", headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            ).status_code
+            for n in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+
+
+async def test_x_forwarded_for_from_a_trusted_proxy_names_the_rightmost_untrusted_address(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    async with edge(
+        tmp_path,
+        upstream,
+        trusted_proxies=("10.9.0.0/16",),
+        address_burst=1,
+        address_rate=0.01,
+    ) as client:
+        proxy = client("10.9.0.1")
+        # A client-written first hop, the real client, then a second proxy of ours.
+        chain = {"X-Forwarded-For": "1.2.3.4, 203.0.113.9, 10.9.0.2"}
+        first = await proxy.get("/api/catalog/x", headers=chain)
+        assert first.status_code == 200
+        assert first.json()["headers"]["x-forwarded-for"] == "203.0.113.9"
+        # Same real client, another invented first hop: the same bucket, now empty.
+        chain = {"X-Forwarded-For": "5.6.7.8, 203.0.113.9, 10.9.0.2"}
+        assert is_problem(await proxy.get("/api/catalog/x", headers=chain), 429)
+        other = {"X-Forwarded-For": "203.0.113.10"}
+        assert (await proxy.get("/api/catalog/x", headers=other)).status_code == 200
+
+
+async def test_hsts_follows_x_forwarded_proto_only_from_a_trusted_proxy(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    async with edge(tmp_path, upstream, trusted_proxies=("10.9.0.1",)) as client:
+        untrusted = await client("192.0.2.1").get("/api/catalog/x", headers=https)
+        assert "strict-transport-security" not in untrusted.headers
+        assert untrusted.json()["headers"]["x-forwarded-proto"] == "http"
+        trusted = await client("10.9.0.1").get("/api/catalog/x", headers=https)
+        assert "strict-transport-security" in trusted.headers
+        assert trusted.json()["headers"]["x-forwarded-proto"] == "https"
+        direct_tls = await client("192.0.2.1", scheme="https").get("/api/catalog/x")
+        assert "strict-transport-security" in direct_tls.headers
+
+
+async def test_spraying_one_password_over_thirty_emails_from_one_address_is_throttled(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    async with edge(tmp_path, upstream) as client:  # the default budgets
+        sprayer, bystander = client("10.0.2.1"), client("10.0.2.2")
+        statuses = [
+            (
+                await sprayer.post(
+                    "/api/identity/token",
+                    json={"email": f"user{n}@example.com", "password": "Summer2026!"},
+                )
+            ).status_code
+            for n in range(30)
+        ]
+        assert 429 in statuses
+        assert statuses.count(200) <= GatewaySettings().login_address_burst + 1
+        login = {"email": "someone@example.com", "password": "pw"}
+        assert (await bystander.post("/api/identity/token", json=login)).status_code == 200
+
+
+async def test_sign_ups_from_one_address_have_a_budget_of_their_own(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    async with edge(tmp_path, upstream, signup_burst=3, signup_rate=0.01) as client:
+        signer = client("10.0.3.1")
+        body = {"email": "a@example.com", "password": "long-enough", "name": "A"}
+        statuses = [
+            (await signer.post("/api/identity/users", json=body)).status_code for _ in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        # Logins from that address are not spent by sign-ups.
+        login = {"email": "a@example.com", "password": "long-enough"}
+        assert (await signer.post("/api/identity/token", json=login)).status_code == 200
+
+
+async def test_the_gateways_upstream_view_is_for_administrators_only(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    factory = TokenFactory()
+    async with edge(tmp_path, upstream, factory) as client:
+        gateway = client()
+        anonymous = await gateway.get("/api/gateway/upstreams")
+        assert is_problem(anonymous, 401)
+        customer = await gateway.get("/api/gateway/upstreams", headers=factory.headers())
+        assert is_problem(customer, 403)
+        admin = await gateway.get("/api/gateway/upstreams", headers=factory.headers(role="admin"))
+        assert admin.status_code == 200
+        assert {i["service"] for i in admin.json()["instances"]} == {"identity", "catalog"}
+
+
+async def test_metrics_are_not_on_the_public_port_but_on_the_metrics_listener(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    port = free_port()
+    async with edge(tmp_path, upstream, metrics_port=port, metrics_host="127.0.0.1") as client:
+        public = await client().get("/metrics")
+        assert is_problem(public, 404)
+        assert "emporium_" not in public.text
+        assert "x-upstream" not in public.headers  # not proxied to the storefront either
+        async with httpx.AsyncClient() as scraper:
+            scraped = await scraper.get(f"http://127.0.0.1:{port}/metrics")
+        assert scraped.status_code == 200
+        assert "emporium_gateway_instance_healthy" in scraped.text
+
+
+async def test_an_oversized_or_odd_request_id_is_replaced_not_echoed(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    async with edge(tmp_path, upstream) as client:
+        gateway = client()
+        for hostile in ("x" * 20_000, "a b", "<script>", "x" * 129):
+            response = await gateway.get("/api/catalog/x", headers={"X-Request-ID": hostile})
+            assert response.status_code == 200, hostile[:20]
+            rid = response.headers["x-request-id"]
+            assert rid != hostile
+            assert len(rid) <= 128
+            assert response.json()["headers"]["x-request-id"] == rid
+        kept = await gateway.get("/api/catalog/x", headers={"X-Request-ID": "abc.DEF_1-2"})
+        assert kept.headers["x-request-id"] == "abc.DEF_1-2"
+
+
+async def test_one_user_inventing_idempotency_keys_has_a_checkout_budget(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    factory = TokenFactory()
+    async with edge(
+        tmp_path,
+        upstream,
+        factory,
+        checkout_burst=2,
+        checkout_rate=0.01,
+        upstreams={"identity": [upstream.url], "orders": [upstream.url]},
+    ) as client:
+        gateway = client()
+        buyer, other = factory.headers(), factory.headers()
+        statuses = [
+            (
+                await gateway.post(
+                    "/api/orders", json={}, headers={**buyer, "Idempotency-Key": str(uuid.uuid4())}
+                )
+            ).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        assert (await gateway.get("/api/orders", headers=buyer)).status_code == 200
+        again = await gateway.post(
+            "/api/orders", json={}, headers={**other, "Idempotency-Key": "k"}
+        )
+        assert again.status_code == 200

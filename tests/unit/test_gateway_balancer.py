@@ -74,7 +74,7 @@ def test_consecutive_5xx_eject_and_a_success_resets_the_run() -> None:
     clock = FakeClock()
     balancer = Balancer(ejection_seconds=5.0, consecutive_5xx=3, clock=clock)
     (a,) = healthy("a")
-    for status in (500, 502, 200, 503, 500):
+    for status in (500, 502, 200, 500, 500):
         balancer.responded(a, status)
     assert balancer.pick("catalog", [a]) is a
     balancer.responded(a, 504)
@@ -104,3 +104,14 @@ def test_a_refused_or_not_ready_health_check_takes_the_instance_out_at_once() ->
     [instance] = healthy("a")
     balancer.health_checked(instance, ready=False, started=0.0)
     assert not instance.healthy
+
+
+def test_503_answers_are_load_shedding_and_never_eject() -> None:
+    balancer = Balancer(ejection_seconds=5.0, consecutive_5xx=3, clock=FakeClock())
+    (a,) = healthy("a")
+    for _ in range(10):
+        balancer.responded(a, 503)
+    assert balancer.pick("catalog", [a]) is a
+    for status in (500, 503, 500, 503, 500):  # nor do they reset a run of real failures
+        balancer.responded(a, status)
+    assert balancer.pick("catalog", [a]) is None

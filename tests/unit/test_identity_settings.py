@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -35,5 +37,26 @@ def test_prod_refuses_a_missing_signing_key() -> None:
         settings.check("prod")
 
 
-def test_prod_starts_with_a_real_password_and_key() -> None:
-    IdentitySettings(admin_password="a-long-real-secret-42", signing_key=PEM).check("prod")
+KEK = secrets.token_urlsafe(32)
+
+
+def test_prod_starts_with_a_real_password_and_keys() -> None:
+    IdentitySettings(
+        admin_password="a-long-real-secret-42", signing_key=PEM, key_encryption_key=KEK
+    ).check("prod")
+
+
+def test_prod_refuses_a_missing_key_encryption_key() -> None:
+    settings = IdentitySettings(admin_password="a-long-real-secret-42", signing_key=PEM)
+    with pytest.raises(ConfigurationError, match="EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY"):
+        settings.check("prod")
+
+
+@pytest.mark.parametrize("kek", ["changeme", "too-short", secrets.token_urlsafe(16)])
+def test_a_key_encryption_key_that_is_not_32_bytes_is_refused(kek: str) -> None:
+    settings = IdentitySettings(
+        admin_password="a-long-real-secret-42", signing_key=PEM, key_encryption_key=kek
+    )
+    for profile in ("local", "prod"):
+        with pytest.raises(ConfigurationError, match="EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY"):
+            settings.check(profile)

@@ -31,6 +31,7 @@ from starlette.middleware import Middleware
 
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.chassis.db import Database, Publisher, UnitOfWork
+from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging
 from emporium.chassis.messaging import Handler, Messaging, Outbox, messaging_tables
@@ -179,6 +180,8 @@ def create_service(
     Readiness turns green after everything started; at shutdown it turns red
     first, so balancers stop routing before anything stops.
     """
+    if isinstance(settings, ChassisSettings):
+        raise TypeError(f"{name}: pass ChassisSettings as chassis=, settings= is the service's own")
     chassis = chassis or ChassisSettings()
     refuse_placeholders(chassis.profile)
     runtime = Runtime(name=name, settings=chassis)
@@ -221,7 +224,11 @@ def create_service(
     for layer in reversed(middleware):
         app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
     app.add_middleware(
-        RequestContextMiddleware, service=name, instance=runtime.instance, max_body=max_body
+        RequestContextMiddleware,
+        service=name,
+        instance=runtime.instance,
+        max_body=max_body,
+        trusted_proxies=TrustedProxies(chassis.trusted_proxies),
     )
     app.add_route("/health/live", health.live, methods=["GET"], include_in_schema=False)
     app.add_route("/health/ready", health.ready, methods=["GET"], include_in_schema=False)
@@ -347,4 +354,7 @@ def serve(
         server_header=False,
         ssl_certfile=str(tls_certfile) if tls_certfile else None,
         ssl_keyfile=str(tls_keyfile) if tls_keyfile else None,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 (any local
+        # client); the chassis middleware decides, from trusted_proxies only.
+        proxy_headers=False,
     )

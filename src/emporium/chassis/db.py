@@ -4,6 +4,10 @@ Any SQLAlchemy async URL works (``sqlite+aiosqlite``, ``postgresql+asyncpg``,
 ``mysql+aiomysql``). SQLite runs in WAL mode with a busy timeout so several
 processes (replicas, the outbox relay) can share one file.
 
+A SQLite file is created owner-only (0600) before SQLite opens it, whatever
+the umask: SQLite gives its ``-wal`` and ``-shm`` files the database file's
+mode, so customers' data is never readable by other local users.
+
 A :class:`UnitOfWork` is one database transaction. It rolls back unless
 :meth:`UnitOfWork.commit` was called, so an exception or a forgotten commit
 never leaves half a change behind. A service with repositories subclasses it
@@ -23,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, event, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -92,6 +97,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _private_sqlite_file(url: str) -> None:
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        return  # no such directory: SQLite will say so when it connects
+    try:
+        os.fchmod(descriptor, 0o600)  # also tightens a file an older version made
+    finally:
+        os.close(descriptor)
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.chmod(path + suffix, 0o600)
 
 
 class Publisher(Protocol):
@@ -189,6 +211,7 @@ class Database(Generic[U]):
         kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 10}
+            _private_sqlite_file(url)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

@@ -1,6 +1,10 @@
 """The request pipeline every service shares, as one pure ASGI middleware.
 
-It assigns or forwards the request id and W3C trace context, enforces the
+It assigns or forwards the request id (kept only if it is at most 128
+characters of ``[A-Za-z0-9._-]``: it is echoed in headers and logs, so a
+hostile one must not get that far) and W3C trace context, resolves the
+client's address and scheme (forwarding headers only from trusted proxies,
+see :mod:`emporium.chassis.forwarded`), enforces the
 request body limit (413), answers an unhandled error with a 500 problem that
 still carries the request id, records metrics per route template, and writes
 one access-log line per request. Pure ASGI rather than ``BaseHTTPMiddleware``:
@@ -10,6 +14,7 @@ it streams bodies untouched and costs far less per request.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -19,14 +24,23 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emporium.chassis import context
+from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.metrics import REQUEST_LATENCY, REQUESTS
 from emporium.chassis.problems import problem_response
 
-__all__ = ["RequestContextMiddleware", "new_traceparent"]
+__all__ = ["RequestContextMiddleware", "acceptable_request_id", "new_traceparent"]
 
 logger = logging.getLogger("emporium.access")
 
 _UNTRACKED = frozenset({"/metrics", "/health/live", "/health/ready"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def acceptable_request_id(value: str | None) -> str | None:
+    """``value`` if it is a request id we may echo and log, else None (make a new one)."""
+    if value is not None and _REQUEST_ID.fullmatch(value):
+        return value
+    return None
 
 
 def new_traceparent(parent: str | None = None) -> str:
@@ -55,18 +69,32 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class RequestContextMiddleware:
     """Request id, trace context, body limit, metrics and access log."""
 
-    def __init__(self, app: ASGIApp, *, service: str, instance: str, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        instance: str,
+        max_body: int,
+        trusted_proxies: TrustedProxies | None = None,
+    ) -> None:
         self.app = app
         self.service = service
         self.instance = instance
         self.max_body = max_body
+        self.trusted = trusted_proxies or TrustedProxies()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        rid = _header(scope, b"x-request-id") or secrets.token_hex(16)
+        if self.trusted:
+            # Behind a trusted proxy: the client and scheme it vouches for,
+            # for everything inside (rate limits, logs, the proxy's headers).
+            peer = self.trusted.resolve(scope)
+            scope = {**scope, "client": (peer.address, 0), "scheme": peer.scheme}
+        rid = acceptable_request_id(_header(scope, b"x-request-id")) or secrets.token_hex(16)
         parent = new_traceparent(_header(scope, b"traceparent"))
         rid_token = context.request_id.set(rid)
         tp_token = context.traceparent.set(parent)
@@ -136,6 +164,7 @@ class RequestContextMiddleware:
         method: str = scope["method"]
         status = int(state["status"])
         REQUESTS.labels(self.service, self.instance, method, template, str(status)).inc()
+        client = scope.get("client")
         REQUEST_LATENCY.labels(self.service, method, template).observe(elapsed)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
@@ -147,5 +176,6 @@ class RequestContextMiddleware:
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "route": template,
+                    "client": client[0] if client else None,
                 },
             )

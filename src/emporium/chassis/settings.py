@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from emporium.chassis.forwarded import parse_networks
 
 Profile = Literal["local", "prod"]
 
@@ -66,6 +68,20 @@ class ChassisSettings(BaseSettings):
     inbox_retention_hours: float = Field(default=168.0, gt=0)
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
+    # Proxies whose X-Forwarded-For/-Proto this process believes (CIDRs, comma
+    # separated). Empty: nobody's, so no client can choose its own address.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"EMPORIUM_TRUSTED_PROXIES must list CIDRs: {exc}") from exc
+        return [part.strip() for part in value]
 
     def instance_name(self, service: str) -> str:
         return self.instance or f"{service}-{self.port}"
@@ -96,5 +112,5 @@ class ServiceSettings(BaseSettings):
                 f"{prefix}DATABASE_URL must be set in the prod profile (no embedded SQLite there)"
             )
         data = var_dir / "data"
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(data / f'{service}.db').resolve()}"

@@ -36,8 +36,11 @@ class TlsFiles:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    os.chmod(path, 0o600)
+    # Created 0600, never briefly readable under a permissive umask.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(data)
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -49,7 +52,8 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def ensure_tls(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> TlsFiles:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)  # private keys live here
     files = TlsFiles(
         directory / "ca.pem",
         directory / "gateway.pem",

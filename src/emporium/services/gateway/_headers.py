@@ -16,9 +16,19 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
 )
 
-# Set by the proxy itself, so any client-sent value must not pass as well.
+# Set by the proxy itself, so any client-sent value must not pass as well. A
+# client's X-Forwarded-For is dropped too: the chassis already resolved the
+# client (believing the header only from a trusted proxy), and services get
+# that one address, never a chain a client could have written.
 _REPLACED_UPSTREAM = frozenset(
-    {b"host", b"x-request-id", b"traceparent", b"x-forwarded-proto", b"x-forwarded-host"}
+    {
+        b"host",
+        b"x-request-id",
+        b"traceparent",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+    }
 )
 # Added again by the gateway's own server (uvicorn) and middleware.
 _REPLACED_DOWNSTREAM = frozenset({b"date", b"x-request-id"})
@@ -53,21 +63,19 @@ def request_headers(
     request_id: str | None,
     traceparent: str | None,
 ) -> list[tuple[str, str]]:
-    """What the upstream receives: the client's end-to-end headers plus forwarding ones."""
+    """What the upstream receives: the client's end-to-end headers plus forwarding ones.
+
+    ``client`` and ``scheme`` are the ones the chassis resolved for this request.
+    """
     out: list[tuple[str, str]] = []
     host = ""
-    forwarded_for = ""
     for name, value in strip_hop_by_hop(headers):
         if name == b"host":
             host = value.decode("latin-1")
-        elif name == b"x-forwarded-for":
-            forwarded_for = f"{forwarded_for}, {value.decode('latin-1')}".lstrip(", ")
         elif name not in _REPLACED_UPSTREAM:
             out.append((name.decode("latin-1"), value.decode("latin-1")))
     if client:
-        forwarded_for = f"{forwarded_for}, {client}" if forwarded_for else client
-    if forwarded_for:
-        out.append(("x-forwarded-for", forwarded_for))
+        out.append(("x-forwarded-for", client))
     out.append(("x-forwarded-proto", scheme))
     if host:
         out.append(("x-forwarded-host", host))

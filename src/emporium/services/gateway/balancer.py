@@ -68,6 +68,11 @@ class Balancer:
         if status < 500:
             instance.consecutive_5xx = 0
             return
+        if status == 503:
+            # A deliberate "not now" (identity shedding password hashes, a
+            # dependency down): ejecting the instance would turn shed load
+            # into an outage. Its health check decides whether it serves.
+            return
         instance.failures += 1
         instance.consecutive_5xx += 1
         if instance.consecutive_5xx >= self.consecutive_5xx:

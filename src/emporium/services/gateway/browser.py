@@ -3,8 +3,10 @@
 The outermost middleware, so even the chassis' own errors carry them. Security
 headers are added unless the upstream set its own; HSTS only over HTTPS
 (announcing it over plain HTTP is meaningless and would pin a laptop's
-localhost to HTTPS). CORS is answered only for ``cors_origins``: a preflight
-from an allowed origin gets a 204 here, from any other origin a 403 problem.
+localhost to HTTPS): HTTPS to the gateway itself, or ``X-Forwarded-Proto:
+https`` from a trusted proxy that terminated TLS (never from anyone else).
+CORS is answered only for ``cors_origins``: a preflight from an allowed origin
+gets a 204 here, from any other origin a 403 problem.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.problems import problem_response
 
 __all__ = ["CONTENT_SECURITY_POLICY", "BrowserSecurityMiddleware"]
@@ -43,9 +46,17 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class BrowserSecurityMiddleware:
-    def __init__(self, app: ASGIApp, *, cors_origins: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        cors_origins: Sequence[str] = (),
+        trusted_proxies: TrustedProxies | None = None,
+    ) -> None:
         self.app = app
         self.origins = frozenset(origin.rstrip("/").encode() for origin in cors_origins)
+        # Outside the chassis middleware, so it resolves the scheme itself.
+        self.trusted = trusted_proxies or TrustedProxies()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +65,7 @@ class BrowserSecurityMiddleware:
         origin = _header(scope, b"origin")
         allowed = origin is not None and origin in self.origins
         extra = list(_SECURITY)
-        if scope.get("scheme") == "https":
+        if self.trusted.resolve(scope).scheme == "https":
             extra.append(_HSTS)
         if origin is not None:
             extra.append((b"vary", b"Origin"))

@@ -6,10 +6,19 @@ are logged and counted) and in front of the proxy. For every HTTP request it:
 1. drops identity headers a client may not set (``x-user-id``, ``x-user-role``,
    ``x-emporium-*``): nothing downstream may trust a header a client invented;
 2. verifies the bearer token if there is one (any path), and insists on one for
-   the paths in ``protected_paths``; a bad token is a 401 and is never forwarded;
+   the paths in ``protected_paths`` and on an admin's for ``admin_paths`` (the
+   gateway's own ``/api/gateway/...``); a bad token is a 401 and is never
+   forwarded;
 3. spends a token from the caller's address bucket, the verified user's bucket,
-   and, on ``POST /api/identity/token``, the bucket of that address and email
-   (password guessing), answering 429 with ``Retry-After`` when one is empty.
+   on ``POST /api/identity/token`` from the bucket of that address and email
+   (guessing one password) and from the address's login bucket (spraying many
+   emails), on ``POST /api/identity/users`` from the address's sign-up bucket,
+   on ``POST /api/orders`` from the user's checkout bucket (however many
+   Idempotency-Keys they invent), answering 429 with ``Retry-After`` when one
+   is empty.
+
+The caller's address is the one the chassis resolved (``X-Forwarded-For`` only
+from ``EMPORIUM_TRUSTED_PROXIES``), so a client cannot pick a fresh bucket.
 
 Services verify tokens themselves as well, so a request that skips the gateway
 is refused there too.
@@ -37,9 +46,12 @@ from emporium.services.gateway.settings import GatewaySettings
 __all__ = ["EdgeMiddleware", "jwks_fetcher", "strip_identity_headers"]
 
 LOGIN_PATH = "/api/identity/token"
+SIGNUP_PATH = "/api/identity/users"
+CHECKOUT_PATH = "/api/orders"
 _LOGIN_BODY_LIMIT = 16 * 1024
 _SPOOFABLE = frozenset({b"x-user-id", b"x-user-role"})
-_UNLIMITED_PREFIXES = ("/health/", "/metrics")
+_UNLIMITED_PREFIXES = ("/health/",)
+_UNLIMITED_PATHS = frozenset({"/metrics"})
 # Verified tokens are remembered briefly: a signature check per request would
 # cost the edge more than the proxying. Bounded in size and in time (a key
 # dropped after rotation stops verifying here within VERIFIED_TTL seconds;
@@ -102,6 +114,9 @@ class EdgeMiddleware:
         self.address_rule = Rule(settings.address_rate, settings.address_burst)
         self.user_rule = Rule(settings.user_rate, settings.user_burst)
         self.login_rule = Rule(settings.login_rate, settings.login_burst)
+        self.login_address_rule = Rule(settings.login_address_rate, settings.login_address_burst)
+        self.signup_rule = Rule(settings.signup_rate, settings.signup_burst)
+        self.checkout_rule = Rule(settings.checkout_rate, settings.checkout_burst)
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,7 +126,7 @@ class EdgeMiddleware:
         headers = strip_identity_headers(list(scope["headers"]))
         scope = {**scope, "headers": headers}
         path: str = scope["path"]
-        if path.startswith(_UNLIMITED_PREFIXES):
+        if path in _UNLIMITED_PATHS or path.startswith(_UNLIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
         address = (scope.get("client") or ("unknown", 0))[0]
@@ -119,16 +134,33 @@ class EdgeMiddleware:
         principal: Principal | None = None
         if refusal is None and self.verifier is not None:
             principal, refusal = await self._authenticate(headers, path, scope["method"])
+        if refusal is None and self.settings.requires_admin(path):
+            refusal = self._admin_only(principal)
         if refusal is None and principal is not None:
             refusal = await self._limit(f"user:{principal.user_id}", self.user_rule)
+            if refusal is None and scope["method"] == "POST" and path == CHECKOUT_PATH:
+                refusal = await self._limit(f"checkout:{principal.user_id}", self.checkout_rule)
         if refusal is None and scope["method"] == "POST" and path == LOGIN_PATH:
-            refusal, receive = await self._limit_login(address, receive)
+            refusal = await self._limit(f"login-address:{address}", self.login_address_rule)
+            if refusal is None:
+                refusal, receive = await self._limit_login(address, receive)
+        if refusal is None and scope["method"] == "POST" and path == SIGNUP_PATH:
+            refusal = await self._limit(f"signup:{address}", self.signup_rule)
         if refusal is not None:
             status, detail, extra = refusal
             response = problem_response(status, detail, instance=path, headers=extra)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _admin_only(self, principal: Principal | None) -> tuple[int, str, dict[str, str]] | None:
+        # With verification off (benchmarks) nobody can prove to be an admin.
+        if principal is None:
+            challenge = {"WWW-Authenticate": 'Bearer realm="emporium"'}
+            return 401, "Sign in as an administrator: this needs a bearer token", challenge
+        if not principal.is_admin:
+            return 403, "Only an administrator may do this", {}
+        return None
 
     async def _authenticate(
         self, headers: list[tuple[bytes, bytes]], path: str, method: str

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
+from emporium.chassis.forwarded import TrustedProxies
+from emporium.chassis.problems import problem_response
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.browser import BrowserSecurityMiddleware
 from emporium.services.gateway.discovery import Discovery
 from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
+from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
 from emporium.services.gateway.proxy import Proxy
 from emporium.services.gateway.ratelimit import Limiter, MemoryLimiter, RedisLimiter
@@ -68,6 +73,11 @@ def create_app(
         else MemoryLimiter()
     )
 
+    metrics = (
+        MetricsListener(settings.metrics_host or chassis.host, settings.metrics_port)
+        if settings.metrics_port is not None
+        else None
+    )
     active_verifier = verifier if settings.auth_enabled else None
     app = create_service(
         "gateway",
@@ -79,6 +89,7 @@ def create_app(
             "discovery": discovery,
             "limits": limiter,
             **({"verifier": verifier} if verifier is not None else {}),
+            **({"metrics": metrics} if metrics is not None else {}),
         },
         # Inside the chassis' request context, so it sees the request id.
         middleware=[
@@ -87,12 +98,29 @@ def create_app(
         max_body=settings.body_limit,
     )
     # Outermost: every response, even the chassis' own errors, gets the headers.
-    app.add_middleware(BrowserSecurityMiddleware, cors_origins=settings.cors_origins)
+    app.add_middleware(
+        BrowserSecurityMiddleware,
+        cors_origins=settings.cors_origins,
+        trusted_proxies=TrustedProxies(chassis.trusted_proxies),
+    )
+    # The chassis' /metrics would tell anyone every instance: the public port
+    # answers 404 (and never proxies the path to the storefront either).
+    app.router.routes[:] = [
+        Route("/metrics", _no_public_metrics, include_in_schema=False)
+        if isinstance(route, Route) and route.path == "/metrics"
+        else route
+        for route in app.router.routes
+    ]
     # Last, so /health/*, /metrics and the gateway's own /api routes win.
     app.router.routes.append(Route("/{path:path}", proxy, include_in_schema=False))
     app.state.upstreams = upstreams
+    app.state.metrics = metrics
     app.state.gateway_settings = settings
     return app
+
+
+async def _no_public_metrics(request: Request) -> Response:
+    return problem_response(404, "Not found", instance=request.url.path)
 
 
 def main() -> None:

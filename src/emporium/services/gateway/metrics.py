@@ -2,13 +2,27 @@
 
 Labels are service and instance names from discovery, never paths, so
 cardinality stays bounded by the number of instances.
+
+They name every instance, so the public port does not serve them:
+:class:`MetricsListener` serves the whole registry on a separate port
+(``EMPORIUM_GATEWAY_METRICS_PORT``) that only Prometheus is let reach.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import asyncio
+import threading
+from wsgiref.simple_server import WSGIServer
 
-__all__ = ["EJECTIONS", "INSTANCE_HEALTHY", "UPSTREAM_LATENCY", "UPSTREAM_REQUESTS"]
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+__all__ = [
+    "EJECTIONS",
+    "INSTANCE_HEALTHY",
+    "UPSTREAM_LATENCY",
+    "UPSTREAM_REQUESTS",
+    "MetricsListener",
+]
 
 UPSTREAM_REQUESTS = Counter(
     "emporium_gateway_upstream_requests_total",
@@ -31,3 +45,25 @@ EJECTIONS = Counter(
     "Instances ejected by passive outlier detection, by reason (connect, 5xx)",
     ["service", "instance", "reason"],
 )
+
+
+class MetricsListener:
+    """A component: Prometheus' text format on ``host:port``, in a daemon thread."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> None:
+        self._server, self._thread = start_http_server(self.port, addr=self.host)
+        self.port = int(self._server.server_address[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await asyncio.to_thread(self._server.shutdown)
+            self._server.server_close()
+
+    async def ready(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

@@ -67,6 +67,24 @@ class GatewaySettings(BaseSettings):
     # Password guessing: per client address and email on POST /api/identity/token.
     login_rate: float = Field(default=0.1, gt=0)
     login_burst: int = Field(default=5, ge=1)
+    # Password spraying (one address, many emails): every login from one address
+    # spends from this budget too, whatever the email.
+    login_address_rate: float = Field(default=0.2, gt=0)
+    login_address_burst: int = Field(default=20, ge=1)
+    # Sign-ups (POST /api/identity/users) per address: each costs an argon2 hash.
+    signup_rate: float = Field(default=0.05, gt=0)
+    signup_burst: int = Field(default=10, ge=1)
+    # Checkouts (POST /api/orders) per signed-in user, whatever the
+    # Idempotency-Key: each holds stock while its saga runs.
+    checkout_rate: float = Field(default=0.1, gt=0)
+    checkout_burst: int = Field(default=5, ge=1)
+    # Paths (and everything below them) only an admin token may reach.
+    admin_paths: list[str] = Field(default_factory=lambda: ["/api/gateway/"])
+    # The gateway's own Prometheus metrics, on a separate listener (the public
+    # port never serves /metrics). Unset: not served at all.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # Empty: the gateway's own host (EMPORIUM_HOST).
+    metrics_host: str = ""
     # Set: buckets live in Redis and every gateway replica shares them.
     redis_url: str = ""
     redis_prefix: str = "emporium:ratelimit:"
@@ -85,7 +103,14 @@ class GatewaySettings(BaseSettings):
         return self
 
     def requires_user(self, path: str) -> bool:
-        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.protected_paths)
+        return _under(path, self.protected_paths)
+
+    def requires_admin(self, path: str) -> bool:
+        return _under(path, self.admin_paths)
 
     def timeout_for(self, service: str) -> float:
         return self.service_timeouts.get(service, self.request_timeout)
+
+
+def _under(path: str, prefixes: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)

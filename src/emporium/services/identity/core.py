@@ -8,6 +8,7 @@ because a unique constraint decides which insert wins.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,8 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from emporium.chassis import Database
 from emporium.chassis.auth import AuthSettings
 from emporium.services.identity.keys import KeyRing
+from emporium.services.identity.lockout import Lockout
 from emporium.services.identity.models import User
 from emporium.services.identity.passwords import Passwords
+from emporium.services.identity.sealing import KeySealer
 from emporium.services.identity.settings import ADMIN_EMAIL, IdentitySettings
 from emporium.services.identity.tokens import TokenService
 
@@ -26,19 +29,39 @@ logger = logging.getLogger(__name__)
 
 
 class IdentityCore:
-    """Holds the :class:`KeyRing`, :class:`Passwords` and :class:`TokenService`."""
+    """Holds the :class:`KeyRing`, :class:`Passwords`, :class:`Lockout` and
+    :class:`TokenService`."""
 
     def __init__(
-        self, database: Database, settings: IdentitySettings, auth: AuthSettings, *, profile: str
+        self,
+        database: Database,
+        settings: IdentitySettings,
+        auth: AuthSettings,
+        *,
+        profile: str,
+        var_dir: Path = Path("var"),
     ) -> None:
         self.database = database
         self.settings = settings
         self.profile = profile
-        self.keys = KeyRing(database, overlap_seconds=settings.key_overlap_seconds)
+        self.keys = KeyRing(
+            database,
+            overlap_seconds=settings.key_overlap_seconds,
+            sealer=KeySealer(settings.resolved_kek(var_dir)),
+        )
         self.passwords = Passwords(
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
+            max_concurrent=settings.argon2_max_concurrent,
+            max_waiting=settings.argon2_max_waiting,
+        )
+        self.lockout = Lockout(
+            database,
+            free_failures=settings.login_free_failures,
+            window_seconds=settings.login_failure_window_seconds,
+            base_seconds=settings.login_lock_base_seconds,
+            cap_seconds=settings.login_lock_max_seconds,
         )
         self.tokens = TokenService(
             database,

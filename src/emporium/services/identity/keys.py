@@ -6,6 +6,12 @@ a rotation on one replica is seen by all at their next read. A key stops being
 active when a newer generation exists, and stops being published
 ``overlap`` seconds after that: tokens it signed keep verifying for the overlap,
 then stop.
+
+Private keys are stored sealed (AES-GCM, :mod:`.sealing`). A key that is no
+longer published is not deleted but *retired*: its private half is erased and
+its row stays as a tombstone, so a restart with an old
+``EMPORIUM_IDENTITY_SIGNING_KEY`` (one an admin rotated away) finds its kid
+and never makes it active again.
 """
 
 from __future__ import annotations
@@ -20,14 +26,18 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emporium.chassis import Database
 from emporium.chassis.settings import ConfigurationError
 from emporium.services.identity.models import SigningKey, utcnow
+from emporium.services.identity.sealing import SEALED_PREFIX, KeySealer
 
-__all__ = ["ActiveKey", "KeyRing", "kid_for", "load_private_key", "new_private_pem"]
+__all__ = ["RETIRED", "ActiveKey", "KeyRing", "kid_for", "load_private_key", "new_private_pem"]
+
+# The stored private key of a retired signing key: erased, the kid remembered.
+RETIRED = ""
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +89,17 @@ class ActiveKey:
 class KeyRing:
     """Reads and rotates the signing keys in identity's store."""
 
-    def __init__(self, database: Database, *, overlap_seconds: float) -> None:
+    def __init__(self, database: Database, *, overlap_seconds: float, sealer: KeySealer) -> None:
         self.database = database
         self.overlap = timedelta(seconds=overlap_seconds)
+        self.sealer = sealer
         self._parsed: dict[str, Ed25519PrivateKey] = {}
 
     def _key(self, row: SigningKey) -> Ed25519PrivateKey:
-        # Parsing PEM per token would be wasted work; keys are immutable by kid.
+        # Opening and parsing per token would be wasted work; keys are immutable by kid.
         key = self._parsed.get(row.kid)
         if key is None:
-            key = load_private_key(row.private_pem)
+            key = load_private_key(self.sealer.open(row.kid, row.private_pem))
             self._parsed[row.kid] = key
         return key
 
@@ -101,12 +112,16 @@ class KeyRing:
         """Make sure a key exists; with ``configured_pem``, make it active unless the
         store already knows it (it may have been rotated away since). Safe to run on
         every replica at once: the unique generation lets exactly one insert win."""
+        await self._seal_plain_rows()
+        for row in await self._rows():
+            if row.private_pem != RETIRED:
+                self._key(row)  # a wrong key-encryption key fails here, at start-up
         if configured_pem.strip():
             key = load_private_key(configured_pem)
             kid = kid_for(key)
             rows = await self._rows()
             if any(row.kid == kid for row in rows):
-                return
+                return  # active, retiring, or retired (a tombstone): never re-activated
             await self._insert(kid, configured_pem.strip(), after=rows[-1] if rows else None)
             return
         if not await self._rows():
@@ -125,10 +140,24 @@ class KeyRing:
                 return kid
         raise RuntimeError("could not rotate the signing key: too many concurrent rotations")
 
+    async def _seal_plain_rows(self) -> None:
+        # Rows written before keys were sealed: seal them where they are.
+        for row in await self._rows():
+            if row.private_pem != RETIRED and not row.private_pem.startswith(SEALED_PREFIX):
+                async with self.database.unit_of_work() as uow:
+                    await uow.session.execute(
+                        update(SigningKey)
+                        .where(SigningKey.kid == row.kid, SigningKey.private_pem == row.private_pem)
+                        .values(private_pem=self.sealer.seal(row.kid, row.private_pem))
+                    )
+                    await uow.commit()
+                logger.info("sealed the stored signing key %s", row.kid)
+
     async def _insert(self, kid: str, private_pem: str, *, after: SigningKey | None) -> bool:
         generation = after.generation + 1 if after is not None else 1
+        sealed = self.sealer.seal(kid, private_pem)
         async with self.database.unit_of_work() as uow:
-            uow.session.add(SigningKey(kid=kid, generation=generation, private_pem=private_pem))
+            uow.session.add(SigningKey(kid=kid, generation=generation, private_pem=sealed))
             try:
                 await uow.commit()
             except IntegrityError:
@@ -137,18 +166,27 @@ class KeyRing:
         return True
 
     async def _drop_expired(self) -> None:
+        """Retire keys past their overlap: erase the private key, keep the kid."""
         rows = await self._rows()
         expired = [row.kid for row in self._published(rows, expired=True)]
         if expired:
             async with self.database.unit_of_work() as uow:
-                await uow.session.execute(delete(SigningKey).where(SigningKey.kid.in_(expired)))
+                await uow.session.execute(
+                    update(SigningKey)
+                    .where(SigningKey.kid.in_(expired))
+                    .values(private_pem=RETIRED)
+                )
                 await uow.commit()
+            for kid in expired:
+                self._parsed.pop(kid, None)
 
     def _published(self, rows: list[SigningKey], *, expired: bool = False) -> list[SigningKey]:
         now = utcnow()
         keep: list[SigningKey] = []
         dropped: list[SigningKey] = []
         for row, successor in zip(rows, [*rows[1:], None], strict=True):
+            if row.private_pem == RETIRED:
+                continue
             if successor is None or _aware(successor.created_at) + self.overlap > now:
                 keep.append(row)
             else:
@@ -163,7 +201,7 @@ class KeyRing:
                     == select(func.max(SigningKey.generation)).scalar_subquery()
                 )
             )
-        if row is None:
+        if row is None or row.private_pem == RETIRED:
             raise RuntimeError("identity has no signing key (start-up did not run)")
         return ActiveKey(row.kid, self._key(row))
 

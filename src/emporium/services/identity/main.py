@@ -39,7 +39,9 @@ def create_app(
         routers=[router],
         metadata=metadata,
         components=lambda runtime: {
-            "identity": IdentityCore(runtime.db, settings, auth, profile=chassis.profile)
+            "identity": IdentityCore(
+                runtime.db, settings, auth, profile=chassis.profile, var_dir=chassis.var_dir
+            )
         },
         auth=own_keys,
     )

@@ -10,7 +10,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from emporium.chassis import service_metadata
 
-__all__ = ["RefreshToken", "SigningKey", "TokenFamily", "User", "metadata", "utcnow"]
+__all__ = [
+    "LoginThrottle",
+    "RefreshToken",
+    "SigningKey",
+    "TokenFamily",
+    "User",
+    "metadata",
+    "utcnow",
+]
 
 
 class Base(DeclarativeBase):
@@ -49,6 +57,7 @@ class SigningKey(Base):
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     generation: Mapped[int] = mapped_column(Integer, unique=True)
+    # Sealed (AES-GCM) private key; empty once the key is retired.
     private_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -74,3 +83,15 @@ class RefreshToken(Base):
     user_id: Mapped[str] = mapped_column(String(36))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LoginThrottle(Base):
+    """Failed logins for one email (whether or not it has an account), so every
+    replica applies the same backoff."""
+
+    __tablename__ = "login_throttles"
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -75,12 +75,15 @@ async def register(body: RegisterRequest, request: Request) -> UserOut:
 @router.post("/api/identity/token", response_model=TokenResponse)
 async def token(body: LoginRequest, request: Request, response: Response) -> TokenResponse:
     core = _core(request)
+    await core.lockout.check(body.email)  # 429 while this email is backing off
     async with core.database.session() as session:
         user = await session.scalar(select(User).where(User.email == body.email))
     # Verify even when there is no such user (against a dummy hash): same time.
     if not await core.passwords.verify(user.password_hash if user else None, body.password):
+        await core.lockout.failed(body.email)
         raise _unauthorized(BAD_CREDENTIALS)
     assert user is not None
+    await core.lockout.succeeded(body.email)
     if core.passwords.needs_rehash(user.password_hash):
         await _rehash(core, user.id, body.password)
     return _token_response(await core.tokens.issue(user), response)
@@ -142,7 +145,9 @@ async def rotate_key(admin: AdminUser, request: Request) -> KeyRotated:
     return KeyRotated(kid=kid)
 
 
-@router.get("/.well-known/jwks.json", include_in_schema=False)
+@router.get(
+    "/.well-known/jwks.json", summary="The public keys that verify access tokens (RFC 7517)"
+)
 async def jwks(request: Request, response: Response) -> dict[str, object]:
     response.headers["Cache-Control"] = "public, max-age=60"
     return await _core(request).keys.jwks()

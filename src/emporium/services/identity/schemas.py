@@ -22,7 +22,8 @@ __all__ = [
 # proven by mail, not by a regular expression.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
-Password = Annotated[str, Field(min_length=8, max_length=1024)]
+# The upper bound caps the argon2 work one request can ask for.
+Password = Annotated[str, Field(min_length=8, max_length=128)]
 
 
 def _normal_email(value: str) -> str:
@@ -35,9 +36,14 @@ def _normal_email(value: str) -> str:
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    email: str
+    email: Annotated[str, Field(max_length=254)]
     password: Password
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"
+        ),
+    ]
 
     _email = field_validator("email")(_normal_email)
 
@@ -45,8 +51,8 @@ class RegisterRequest(BaseModel):
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    email: Annotated[str, Field(max_length=320)]
-    password: Annotated[str, Field(max_length=1024)]
+    email: Annotated[str, Field(max_length=254)]
+    password: Annotated[str, Field(max_length=128)]
 
     @field_validator("email")
     @classmethod

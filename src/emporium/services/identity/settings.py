@@ -1,16 +1,20 @@
 """identity's settings (``EMPORIUM_IDENTITY_*`` plus ``EMPORIUM_ADMIN_PASSWORD``).
 
 Built at start-up. :meth:`IdentitySettings.check` enforces what the prod profile
-demands: a signing key from configuration and a real admin password.
+demands: a signing key and a key-encryption key from configuration, and a real
+admin password.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from emporium.chassis import ServiceSettings
 from emporium.chassis.settings import ConfigurationError
+from emporium.services.identity.sealing import local_kek, parse_kek
 
 __all__ = ["ADMIN_EMAIL", "DEFAULT_ADMIN_PASSWORD", "IdentitySettings"]
 
@@ -35,6 +39,21 @@ class IdentitySettings(ServiceSettings):
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
+    # Hashes computed at once (each holds argon2_memory_kib) and requests let
+    # wait for one; past that a 503 with Retry-After, so a burst of sign-ups
+    # or logins cannot exhaust memory.
+    argon2_max_concurrent: int = Field(default=4, ge=1)
+    argon2_max_waiting: int = Field(default=32, ge=0)
+    # Per-account backoff, whatever the gateway does: after this many failed
+    # logins for one email (known or not) within the window, each further
+    # failure locks that email for twice as long, up to the cap.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: float = Field(default=3600, gt=0)
+    login_lock_base_seconds: float = Field(default=1.0, gt=0)
+    login_lock_max_seconds: float = Field(default=900, gt=0)
+    # AES-256 key (URL-safe base64 of 32 bytes) sealing the private signing
+    # keys in the store. Required in prod; locally one is made in var/secrets.
+    key_encryption_key: str = ""
     # Not prefixed: the launcher's summary and docs/operations.md name this variable.
     admin_password: str = Field(
         default="",
@@ -61,3 +80,15 @@ class IdentitySettings(ServiceSettings):
             raise ConfigurationError(
                 "EMPORIUM_IDENTITY_SIGNING_KEY (Ed25519 PKCS#8 PEM) must be set in the prod profile"
             )
+        if profile == "prod" and not self.key_encryption_key.strip():
+            raise ConfigurationError(
+                "EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY must be set in the prod profile"
+            )
+        if self.key_encryption_key.strip():
+            parse_kek(self.key_encryption_key)
+
+    def resolved_kek(self, var_dir: Path) -> bytes:
+        """The configured key-encryption key, else (local profile) the one in var/."""
+        if self.key_encryption_key.strip():
+            return parse_kek(self.key_encryption_key)
+        return local_kek(var_dir)

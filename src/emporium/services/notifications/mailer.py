@@ -1,24 +1,51 @@
-"""The optional SMTP sender: mails a stored message once its transaction commits."""
+"""The optional SMTP sender: mails a stored message once its transaction commits.
+
+Transport security: ``smtps://`` is TLS from the first byte; ``smtp://`` is
+upgraded with STARTTLS whenever the server offers it, and with
+``require_tls`` a server that does not offer it gets no mail. Credentials are
+never sent over a connection that is not encrypted, and a URL is never echoed
+with its password (:func:`mask_url`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import smtplib
+import ssl
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.services.notifications.store import Notification
 
-__all__ = ["SmtpMailer"]
+__all__ = ["SmtpMailer", "mask_url"]
 
 logger = logging.getLogger(__name__)
 
 _PENDING = "emporium.notifications.mail"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, fit for logs and errors."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"{user}:***@{host}{port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    except ValueError:
+        return "<an unparsable URL>"
+
+
+class InsecureTransport(RuntimeError):
+    """The server would not encrypt the connection, and this mail needs it."""
 
 
 class SmtpMailer:
@@ -31,20 +58,37 @@ class SmtpMailer:
     :meth:`stop` waits (boundedly) for sends in flight.
     """
 
-    def __init__(self, url: str, *, sender: str, recipient: str, timeout: float = 10.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sender: str,
+        recipient: str,
+        timeout: float = 10.0,
+        require_tls: bool = False,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        try:
+            parts = urlsplit(url)
+            valid = parts.scheme in {"smtp", "smtps"} and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            valid = False
+        if not valid:
             raise ValueError(
-                f"EMPORIUM_NOTIFICATIONS_SMTP_URL must look like smtp://host:port, got {url!r}"
+                "EMPORIUM_NOTIFICATIONS_SMTP_URL must look like smtp://[user:password@]host:port "
+                f"or smtps://..., got {mask_url(url)!r}"
             )
         self.ssl = parts.scheme == "smtps"
-        self.host = parts.hostname
+        self.host: str = parts.hostname or ""
         self.port = parts.port or (465 if self.ssl else 25)
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.sender = sender
         self.recipient = recipient
         self.timeout = timeout
+        self.require_tls = require_tls
+        self.tls_context = tls_context or ssl.create_default_context()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -101,8 +145,24 @@ class SmtpMailer:
         mail["Subject"] = notification.subject
         mail["Message-ID"] = f"<{notification.id}@emporium.notifications>"
         mail.set_content(notification.body)
-        client_class = smtplib.SMTP_SSL if self.ssl else smtplib.SMTP
-        with client_class(self.host, self.port, timeout=self.timeout) as client:
+        if self.ssl:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self.tls_context
+            )
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with client:
+            encrypted = self.ssl
+            if not encrypted:
+                client.ehlo()
+                if client.has_extn("starttls"):
+                    client.starttls(context=self.tls_context)
+                    client.ehlo()
+                    encrypted = True
+            if not encrypted and self.require_tls:
+                raise InsecureTransport("the SMTP server does not offer STARTTLS")
             if self.username and self.password:
+                if not encrypted:
+                    raise InsecureTransport("refusing to send SMTP credentials unencrypted")
                 client.login(self.username, self.password)
             client.send_message(mail)

@@ -27,6 +27,7 @@ def create_app(
             sender=settings.smtp_from,
             recipient=settings.smtp_recipient,
             timeout=settings.smtp_timeout_seconds,
+            require_tls=settings.smtp_require_tls,
         )
     return create_service(
         "notifications",

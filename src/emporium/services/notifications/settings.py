@@ -15,6 +15,10 @@ class NotificationsSettings(ServiceSettings):
     # smtp://[user:password@]host[:port] or smtps://... and each stored message
     # is also mailed, after it is committed.
     smtp_url: str = ""
+    # smtp:// always upgrades with STARTTLS when the server offers it; with
+    # this set, a server that does not offer it gets no mail (smtps:// is TLS
+    # from the start). Credentials are never sent unencrypted either way.
+    smtp_require_tls: bool = False
     smtp_from: str = "Emporium <orders@emporium.local>"
     # Events carry a user id, not an address (identity owns e-mail addresses and
     # publishes none yet), so the recipient is made from the user id.

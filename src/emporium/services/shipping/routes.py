@@ -30,7 +30,7 @@ class QuoteItem(BaseModel):
 class QuoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    country: str = Field(description="ISO 3166-1 alpha-2, e.g. US", examples=["US"])
+    country: str = Field(max_length=8, description="ISO 3166-1 alpha-2, e.g. US", examples=["US"])
     items: list[QuoteItem] = Field(min_length=1, max_length=200)
 
     @field_validator("country")

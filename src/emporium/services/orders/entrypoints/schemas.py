@@ -22,8 +22,24 @@ class PaymentIn(BaseModel):
     cvc: str = Field(min_length=1, max_length=8)
 
 
+# One printable line: no control characters (which would also break labels).
+_LINE = r"^[^\x00-\x1f\x7f]*$"
+
+
+class AddressIn(BaseModel):
+    """A shipping address as a customer may send it: every field bounded, because
+    it travels in every saga message and onto a label."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=_LINE)
+    line1: str = Field(min_length=1, max_length=200, pattern=_LINE)
+    line2: str = Field(default="", max_length=200, pattern=_LINE)
+    city: str = Field(min_length=1, max_length=100, pattern=_LINE)
+    postal_code: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+
+
 class PlaceOrderIn(BaseModel):
-    shipping_address: Address
+    shipping_address: AddressIn
     payment: PaymentIn
 
 
