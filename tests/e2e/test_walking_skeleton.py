@@ -82,8 +82,11 @@ def test_merged_openapi_lists_every_services_paths(client: httpx.Client) -> None
     assert "/api/inventory/items/{sku}" in document["paths"]
 
 
-def test_gateway_serves_health_and_metrics(client: httpx.Client) -> None:
+def test_gateway_serves_health_but_keeps_its_metrics_off_the_public_port(
+    client: httpx.Client,
+) -> None:
+    # Prometheus scrapes EMPORIUM_GATEWAY_METRICS_PORT (tests/integration/test_gateway_edge).
     assert client.get("/health/ready").status_code == 200
-    client.get("/api/catalog/products?limit=1")
-    metrics = client.get("/metrics").text
-    assert "emporium_gateway_upstream_requests_total" in metrics
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 404
+    assert "emporium_gateway_upstream_requests_total" not in metrics.text

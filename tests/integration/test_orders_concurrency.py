@@ -9,13 +9,12 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm.exc import StaleDataError
 
 from emporium.chassis import Database
-from emporium.chassis.messaging import Outbox
 from emporium.contracts import inventory as inv
 from emporium.contracts import payments as pay
 from emporium.services.orders.adapters.orm import metadata as orders_tables
 from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.repository import OrderRepository
-from emporium.services.orders.service_layer import Saga
+from emporium.services.orders.service_layer import Saga, SqlOrdersUnitOfWork
 from tests.unit.test_orders_saga import new_order
 
 TIMEOUT = timedelta(seconds=30)
@@ -27,9 +26,16 @@ def store_metadata() -> MetaData:
     return orders_tables
 
 
+@pytest.fixture
+def store_unit_of_work() -> type[SqlOrdersUnitOfWork]:
+    return SqlOrdersUnitOfWork
+
+
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-async def test_concurrent_replies_for_one_order_cannot_both_win(database: Database) -> None:
-    saga = Saga(Outbox(), step_timeout=TIMEOUT)
+async def test_concurrent_replies_for_one_order_cannot_both_win(
+    database: Database[SqlOrdersUnitOfWork],
+) -> None:
+    saga = Saga(step_timeout=TIMEOUT)
     order = new_order()
     order.collect_events()
     async with database.unit_of_work() as uow:

@@ -145,9 +145,13 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if not self._committed:
+            if not self._committed and exc_type is not None:
+                # A failed change: expire what it touched, so nothing stale is read.
                 await self.session.rollback()
         finally:
+            # Ends the transaction, rolling back whatever was not committed. A
+            # clean exit without commit is a read: what it loaded stays readable,
+            # detached, for building an answer.
             await self.session.close()
 
     async def publish(self, *messages: Message) -> None:

@@ -11,7 +11,7 @@ from emporium.services.orders.adapters.upstreams import Upstreams
 from emporium.services.orders.entrypoints.messages import message_handlers
 from emporium.services.orders.entrypoints.routes import router
 from emporium.services.orders.entrypoints.sweeper import DeadlineSweeper
-from emporium.services.orders.service_layer import Checkout, Saga
+from emporium.services.orders.service_layer import Checkout, Saga, SqlOrdersUnitOfWork
 from emporium.services.orders.settings import OrdersSettings
 
 
@@ -27,8 +27,7 @@ def create_app(
     hash_key = settings.resolved_request_hash_key(chassis.profile)
 
     def components(runtime: Runtime) -> dict[str, object]:
-        outbox = runtime.get_outbox()
-        saga = Saga(outbox, step_timeout=settings.step_timeout)
+        saga = Saga(step_timeout=settings.step_timeout)
         upstreams = Upstreams.at(
             settings.upstream(chassis, "cart"),
             settings.upstream(chassis, "shipping"),
@@ -36,7 +35,10 @@ def create_app(
             timeout=settings.upstream_timeout_seconds,
         )
         checkout = Checkout(
-            runtime.db, upstreams, outbox, hash_key=hash_key, step_timeout=settings.step_timeout
+            runtime.db.unit_of_work,
+            upstreams,
+            hash_key=hash_key,
+            step_timeout=settings.step_timeout,
         )
         return {"saga": saga, "upstreams": upstreams, "checkout": checkout}
 
@@ -55,6 +57,7 @@ def create_app(
         settings=settings,
         routers=[router],
         metadata=metadata,
+        unit_of_work=SqlOrdersUnitOfWork,
         handlers=lambda runtime: message_handlers(runtime.get(Saga)),
         components=components,
         workers=workers,

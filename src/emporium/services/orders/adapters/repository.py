@@ -1,9 +1,10 @@
-"""Loading and listing orders inside one session; it never commits."""
+"""Loading and listing orders inside one transaction; it never commits."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -13,7 +14,25 @@ from emporium.services.orders.adapters.orm import orders
 from emporium.services.orders.domain import Order, Status
 
 
+class OrderStore(Protocol):
+    """The port: orders as one transaction sees them."""
+
+    def add(self, order: Order) -> None: ...
+
+    async def get(self, order_id: UUID) -> Order | None: ...
+
+    async def by_key(self, user_id: UUID, key: str) -> Order | None: ...
+
+    async def page(
+        self, *, user_id: UUID | None, status: str | None, limit: int, offset: int
+    ) -> tuple[Sequence[Order], int]: ...
+
+    async def overdue(self, now: datetime, limit: int) -> list[UUID]: ...
+
+
 class OrderRepository:
+    """The SQL adapter of :class:`OrderStore`."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 

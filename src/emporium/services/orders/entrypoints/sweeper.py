@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from uuid import UUID
 
-from sqlalchemy.orm.exc import StaleDataError
-
-from emporium.chassis import Database
+from emporium.chassis import Database, transactionally
 from emporium.chassis.periodic import Periodic
-from emporium.services.orders.adapters.repository import OrderRepository
-from emporium.services.orders.service_layer.saga import Saga
+from emporium.services.orders.service_layer import OrdersUnitOfWork, Saga, SqlOrdersUnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -20,11 +19,19 @@ class DeadlineSweeper(Periodic):
     Safe with several replicas: each order is timed out in its own transaction
     that re-checks the deadline on the loaded row and writes under the order's
     optimistic version, so when two sweepers (or a sweeper and a late reply)
-    race, one wins and the other's write fails and is dropped for this tick.
-    A failing pass is logged and retried on the next tick; it never stops the loop.
+    race, one wins and the other tries again on the new state (which, if the
+    reply won, is no longer overdue). A failing pass is logged and retried on
+    the next tick; it never stops the loop.
     """
 
-    def __init__(self, saga: Saga, database: Database, *, interval: float, batch: int) -> None:
+    def __init__(
+        self,
+        saga: Saga,
+        database: Database[SqlOrdersUnitOfWork],
+        *,
+        interval: float,
+        batch: int,
+    ) -> None:
         super().__init__(name="orders-deadline-sweeper", interval=interval)
         self.saga = saga
         self.database = database
@@ -34,15 +41,13 @@ class DeadlineSweeper(Periodic):
 
     async def run_once(self) -> int:
         """Time out every order overdue now (one batch); the number cancelled."""
-        async with self.database.session() as session:
-            due = await OrderRepository(session).overdue(self.saga.clock(), self.batch)
+        units = self.database.unit_of_work
+        due = await transactionally(units, self._overdue)
         cancelled = 0
         for order_id in due:
-            try:
-                async with self.database.unit_of_work() as uow:
-                    if await self.saga.time_out(order_id, uow):
-                        await uow.commit()
-                        cancelled += 1
-            except StaleDataError:
-                logger.info("order %s changed while timing it out; next tick decides", order_id)
+            if await transactionally(units, functools.partial(self.saga.time_out, order_id)):
+                cancelled += 1
         return cancelled
+
+    async def _overdue(self, uow: OrdersUnitOfWork) -> list[UUID]:
+        return await uow.orders.overdue(self.saga.clock(), self.batch)

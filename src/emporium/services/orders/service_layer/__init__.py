@@ -3,17 +3,23 @@
 from emporium.services.orders.service_layer.checkout import (
     Checkout,
     CheckoutRefusedError,
+    Participants,
     PlaceOrder,
     UnknownOrderError,
 )
-from emporium.services.orders.service_layer.publishing import utcnow
 from emporium.services.orders.service_layer.saga import Saga
+from emporium.services.orders.service_layer.unit_of_work import (
+    OrdersUnitOfWork,
+    SqlOrdersUnitOfWork,
+)
 
 __all__ = [
     "Checkout",
     "CheckoutRefusedError",
+    "OrdersUnitOfWork",
+    "Participants",
     "PlaceOrder",
     "Saga",
+    "SqlOrdersUnitOfWork",
     "UnknownOrderError",
-    "utcnow",
 ]

@@ -19,22 +19,17 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
-from emporium.chassis import Database
-from emporium.services.orders.adapters.repository import OrderRepository
-from emporium.services.orders.adapters.upstreams import PaymentCard, Upstreams
+from emporium.chassis import Clock, transactionally, utcnow
+from emporium.services.orders.adapters.upstreams import CardToken, CartView, PaymentCard, Quote
 from emporium.services.orders.domain import Order, OrderLine
-from emporium.services.orders.service_layer.publishing import (
-    Publisher,
-    publish_recorded,
-    utcnow,
-)
+from emporium.services.orders.service_layer.publishing import publish_recorded
+from emporium.services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 MAX_KEY = 255
 
@@ -60,20 +55,32 @@ class PlaceOrder:
     card: PaymentCard
 
 
+class Participants(Protocol):
+    """The synchronous answers checkout needs before it writes anything."""
+
+    async def read_cart(self, authorization: str) -> CartView: ...
+
+    async def quote(
+        self, authorization: str, country: str, items: list[dict[str, Any]]
+    ) -> Quote: ...
+
+    async def tokenize(self, authorization: str, card: PaymentCard) -> CardToken: ...
+
+
 class Checkout:
+    """Places orders (idempotent per key) and cancels them on the customer's word."""
+
     def __init__(
         self,
-        database: Database,
-        upstreams: Upstreams,
-        publisher: Publisher,
+        unit_of_work: Callable[[], OrdersUnitOfWork],
+        upstreams: Participants,
         *,
         hash_key: bytes,
         step_timeout: timedelta,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
-        self.database = database
+        self.unit_of_work = unit_of_work
         self.upstreams = upstreams
-        self.publisher = publisher
         self.hash_key = hash_key
         self.step_timeout = step_timeout
         self.clock = clock
@@ -141,9 +148,9 @@ class Checkout:
         )
         order.place(self.clock(), self.step_timeout)
         try:
-            async with self.database.unit_of_work() as uow:
-                OrderRepository(uow.session).add(order)
-                await publish_recorded(self.publisher, uow.session, order)
+            async with self.unit_of_work() as uow:
+                uow.orders.add(order)
+                await publish_recorded(uow, order)
                 await uow.commit()
         except IntegrityError:
             # The same key raced in from another request and won: answer with its order.
@@ -153,8 +160,8 @@ class Checkout:
         return order, True
 
     async def _replay(self, user_id: UUID, key: str, fingerprint: str) -> Order | None:
-        async with self.database.session() as session:
-            existing = await OrderRepository(session).by_key(user_id, key)
+        async with self.unit_of_work() as uow:  # a read: rolled back on exit
+            existing = await uow.orders.by_key(user_id, key)
         if existing is None:
             return None
         if not hmac.compare_digest(existing.request_hash, fingerprint):
@@ -164,22 +171,22 @@ class Checkout:
         return existing
 
     async def cancel(self, order_id: UUID, user_id: UUID) -> Order:
-        """The customer's cancel (``CannotCancelError`` once shipped or cancelled)."""
-        for attempt in range(1, 4):
-            try:
-                async with self.database.unit_of_work() as uow:
-                    order = await OrderRepository(uow.session).get(order_id)
-                    if order is None or order.user_id != user_id:
-                        raise UnknownOrderError(order_id)
-                    order.cancel_by_customer(self.clock())
-                    await publish_recorded(self.publisher, uow.session, order)
-                    await uow.commit()
-                    return order
-            except StaleDataError:
-                # A saga reply changed the order meanwhile: decide again on its new state.
-                if attempt == 3:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        """The customer's cancel (``CannotCancelError`` once shipped or cancelled).
+
+        A saga reply that changes the order meanwhile wins the race; the cancel
+        is then decided again on the order's new state.
+        """
+
+        async def cancel(uow: OrdersUnitOfWork) -> Order:
+            order = await uow.orders.get(order_id)
+            if order is None or order.user_id != user_id:
+                raise UnknownOrderError(order_id)
+            order.cancel_by_customer(self.clock())
+            await publish_recorded(uow, order)
+            await uow.flush()
+            return order
+
+        return await transactionally(self.unit_of_work, cancel, retries=2)
 
 
 def _check_key(key: str | None) -> str:

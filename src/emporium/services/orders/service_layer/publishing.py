@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Protocol
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING
 
 from emporium.contracts import Message, Money
 from emporium.contracts import inventory as inv
@@ -14,21 +11,15 @@ from emporium.contracts import payments as pay
 from emporium.services.orders.domain import Order
 from emporium.services.orders.domain import events as ev
 
-
-def utcnow() -> datetime:
-    """Naive UTC, which every supported database stores and compares alike."""
-    return datetime.now(UTC).replace(tzinfo=None)
+if TYPE_CHECKING:
+    from emporium.services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
-class Publisher(Protocol):
-    """Where messages go: the chassis ``Outbox``, in the caller's transaction."""
-
-    async def add(self, session: AsyncSession, message: Message) -> None: ...
-
-
-async def publish_recorded(publisher: Publisher, session: AsyncSession, order: Order) -> None:
-    for recorded in order.collect_events():
-        await publisher.add(session, integration_message(order, recorded))
+async def publish_recorded(uow: OrdersUnitOfWork, order: Order) -> None:
+    """Everything ``order`` recorded, as messages in ``uow``'s outbox (its transaction)."""
+    await uow.publish(
+        *(integration_message(order, recorded) for recorded in order.collect_events())
+    )
 
 
 def integration_message(order: Order, recorded: ev.DomainEvent) -> Message:

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import TypeVar
 from uuid import UUID
 
-from emporium.chassis import UnitOfWork
+from emporium.chassis import Clock, utcnow
 from emporium.contracts import inventory as inv
 from emporium.contracts import payments as pay
 from emporium.contracts import shipping as ship
-from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.domain import Order
-from emporium.services.orders.service_layer.publishing import (
-    Publisher,
-    publish_recorded,
-    utcnow,
-)
+from emporium.services.orders.service_layer.publishing import publish_recorded
+from emporium.services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -30,73 +29,72 @@ logger = logging.getLogger(__name__)
 class Saga:
     """Applies participants' replies to orders; the outbox carries what follows."""
 
-    def __init__(
-        self,
-        publisher: Publisher,
-        *,
-        step_timeout: timedelta,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.publisher = publisher
+    def __init__(self, *, step_timeout: timedelta, clock: Clock = utcnow) -> None:
         self.step_timeout = step_timeout
         self.clock = clock
 
     async def _apply(
-        self, uow: UnitOfWork, order_id: UUID, reply: str, transition: Callable[[Order], object]
-    ) -> None:
-        order = await OrderRepository(uow.session).get(order_id)
+        self, uow: OrdersUnitOfWork, order_id: UUID, reply: str, transition: Callable[[Order], T]
+    ) -> T | None:
+        """Apply ``transition`` to the order and publish what it recorded; its result."""
+        order = await uow.orders.get(order_id)
         if order is None:
             logger.warning("%s for unknown order %s dropped", reply, order_id)
-            return
+            return None
         before = order.status
-        transition(order)
-        await publish_recorded(self.publisher, uow.session, order)
+        result = transition(order)
+        await publish_recorded(uow, order)
         # Flush here so a lost race (StaleDataError) fails this delivery, which is retried.
-        await uow.session.flush()
+        await uow.flush()
         if order.status != before:
             logger.info("order %s %s -> %s on %s", order.id, before, order.status, reply)
+        return result
 
-    async def stock_reserved(self, event: inv.StockReserved, uow: UnitOfWork) -> None:
+    async def stock_reserved(self, event: inv.StockReserved, uow: OrdersUnitOfWork) -> None:
         now, timeout = self.clock(), self.step_timeout
         await self._apply(
             uow, event.order_id, event.type, lambda o: o.mark_stock_reserved(now, timeout)
         )
 
-    async def stock_rejected(self, event: inv.StockRejected, uow: UnitOfWork) -> None:
+    async def stock_rejected(self, event: inv.StockRejected, uow: OrdersUnitOfWork) -> None:
         now = self.clock()
         await self._apply(uow, event.order_id, event.type, lambda o: o.mark_stock_rejected(now))
 
-    async def stock_committed(self, event: inv.StockCommitted, uow: UnitOfWork) -> None:
+    async def stock_committed(self, event: inv.StockCommitted, uow: OrdersUnitOfWork) -> None:
         now = self.clock()
         await self._apply(uow, event.order_id, event.type, lambda o: o.mark_stock_committed(now))
 
-    async def stock_commit_refused(self, event: inv.StockCommitRefused, uow: UnitOfWork) -> None:
+    async def stock_commit_refused(
+        self, event: inv.StockCommitRefused, uow: OrdersUnitOfWork
+    ) -> None:
         now = self.clock()
         await self._apply(
             uow, event.order_id, event.type, lambda o: o.mark_stock_commit_refused(now)
         )
 
-    async def payment_authorized(self, event: pay.PaymentAuthorized, uow: UnitOfWork) -> None:
+    async def payment_authorized(self, event: pay.PaymentAuthorized, uow: OrdersUnitOfWork) -> None:
         now, timeout = self.clock(), self.step_timeout
         await self._apply(
             uow, event.order_id, event.type, lambda o: o.mark_payment_authorized(now, timeout)
         )
 
-    async def payment_declined(self, event: pay.PaymentDeclined, uow: UnitOfWork) -> None:
+    async def payment_declined(self, event: pay.PaymentDeclined, uow: OrdersUnitOfWork) -> None:
         now = self.clock()
         await self._apply(uow, event.order_id, event.type, lambda o: o.mark_payment_declined(now))
 
-    async def payment_captured(self, event: pay.PaymentCaptured, uow: UnitOfWork) -> None:
+    async def payment_captured(self, event: pay.PaymentCaptured, uow: OrdersUnitOfWork) -> None:
         now = self.clock()
         await self._apply(uow, event.order_id, event.type, lambda o: o.mark_payment_captured(now))
 
     async def payment_capture_refused(
-        self, event: pay.PaymentCaptureRefused, uow: UnitOfWork
+        self, event: pay.PaymentCaptureRefused, uow: OrdersUnitOfWork
     ) -> None:
         now = self.clock()
         await self._apply(uow, event.order_id, event.type, lambda o: o.mark_capture_refused(now))
 
-    async def shipment_dispatched(self, event: ship.ShipmentDispatched, uow: UnitOfWork) -> None:
+    async def shipment_dispatched(
+        self, event: ship.ShipmentDispatched, uow: OrdersUnitOfWork
+    ) -> None:
         now = self.clock()
 
         def ship_it(order: Order) -> None:
@@ -105,9 +103,7 @@ class Saga:
 
         await self._apply(uow, event.order_id, event.type, ship_it)
 
-    async def time_out(self, order_id: UUID, uow: UnitOfWork) -> bool:
+    async def time_out(self, order_id: UUID, uow: OrdersUnitOfWork) -> bool:
         """Cancel one order if it is still past its step deadline (the sweeper's work)."""
         now = self.clock()
-        timed_out: list[bool] = []
-        await self._apply(uow, order_id, "deadline", lambda o: timed_out.append(o.time_out(now)))
-        return any(timed_out)
+        return await self._apply(uow, order_id, "deadline", lambda o: o.time_out(now)) is True
