@@ -15,7 +15,7 @@ def test_a_redis_url_selects_redis_and_an_explicit_store_wins() -> None:
 
 
 def test_the_redis_store_without_a_url_names_the_setting() -> None:
-    with pytest.raises(ValueError, match="EMPORIUM_RECOMMENDATIONS_REDIS_URL"):
+    with pytest.raises(ConfigurationError, match="EMPORIUM_RECOMMENDATIONS_REDIS_URL"):
         RecommendationsSettings(store="redis").resolved_redis_url()
 
 

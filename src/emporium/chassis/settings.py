@@ -114,3 +114,34 @@ class ServiceSettings(BaseSettings):
         data = var_dir / "data"
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(data / f'{service}.db').resolve()}"
+
+
+class RedisOrSqlSettings(ServiceSettings):
+    """Base for a service whose store is Redis or SQL, by its settings.
+
+    ``store`` ``auto`` (the default) means Redis when ``redis_url`` is set, else
+    SQL. With Redis, SQL holds only the messaging inbox and outbox, which the
+    Redis store's own seen-markers back up, so an embedded SQLite file is
+    enough then, even in the prod profile (decision 0010), unless a
+    ``database_url`` is given.
+    """
+
+    redis_url: str = ""
+    store: Literal["auto", "sql", "redis"] = "auto"
+
+    @property
+    def uses_redis(self) -> bool:
+        if self.store == "auto":
+            return bool(self.redis_url)
+        return self.store == "redis"
+
+    def resolved_redis_url(self) -> str:
+        if not self.redis_url:
+            prefix = self.model_config.get("env_prefix", "EMPORIUM_")
+            raise ConfigurationError(f"{prefix}REDIS_URL must be set when {prefix}STORE=redis")
+        return self.redis_url
+
+    def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
+        if self.uses_redis and not self.database_url:
+            return super().resolved_database_url(f"{service}-inbox", var_dir, "local")
+        return super().resolved_database_url(service, var_dir, profile)

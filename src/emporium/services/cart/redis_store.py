@@ -22,6 +22,7 @@ from uuid import UUID
 import redis.asyncio as redis
 
 from emporium.chassis import UnitOfWork
+from emporium.chassis.redis import RedisConnection
 from emporium.services.cart.domain import Cart, CartLine
 
 __all__ = ["RedisCartRepository"]
@@ -131,7 +132,7 @@ def _decode(product_id: str, raw: str) -> CartLine:
     )
 
 
-class RedisCartRepository:
+class RedisCartRepository(RedisConnection):
     """:class:`~emporium.services.cart.repository.CartRepository` on Redis.
 
     Message effects do not join the consumer's SQL transaction (``uow`` is
@@ -141,16 +142,9 @@ class RedisCartRepository:
     """
 
     def __init__(self, url: str, *, prefix: str = "emporium:cart", seen_ttl: int = 604800) -> None:
-        self.url = url
+        super().__init__(url)
         self.prefix = prefix
         self.seen_ttl = seen_ttl
-        self._client: redis.Redis | None = None
-
-    @property
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            raise RuntimeError("RedisCartRepository is not started")
-        return self._client
 
     def _cart(self, user_id: UUID | str) -> str:
         return f"{self.prefix}:cart:{user_id}"
@@ -161,22 +155,11 @@ class RedisCartRepository:
     def _seen(self, consumer: str, message_id: UUID) -> str:
         return f"{self.prefix}:seen:{consumer}:{message_id}"
 
-    async def start(self) -> None:
-        self._client = redis.Redis.from_url(
-            self.url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
-        )
-        self._put = self._client.register_script(_PUT_LINE)
-        self._clear = self._client.register_script(_CLEAR)
-        self._each_line = self._client.register_script(_EACH_LINE_OF_PRODUCT)
-        self._remove_products = self._client.register_script(_REMOVE_PRODUCTS)
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def ready(self) -> bool:
-        return bool(await self.client.ping())
+    def on_connect(self, client: redis.Redis) -> None:
+        self._put = client.register_script(_PUT_LINE)
+        self._clear = client.register_script(_CLEAR)
+        self._each_line = client.register_script(_EACH_LINE_OF_PRODUCT)
+        self._remove_products = client.register_script(_REMOVE_PRODUCTS)
 
     async def get(self, user_id: UUID) -> Cart:
         raw = await self.client.hgetall(self._cart(user_id))

@@ -1,21 +1,16 @@
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from emporium.chassis import ServiceSettings
+from emporium.chassis.settings import RedisOrSqlSettings
 
 
-class CartSettings(ServiceSettings):
+class CartSettings(RedisOrSqlSettings):
     """``EMPORIUM_CART_*``. The store is Redis when ``redis_url`` is set, else SQL."""
 
     model_config = SettingsConfigDict(env_prefix="EMPORIUM_CART_", extra="ignore")
 
-    redis_url: str = ""
-    store: Literal["auto", "sql", "redis"] = "auto"
     # Keys are "<prefix>:cart:<user>", "<prefix>:product:<id>", "<prefix>:seen:<msg>".
     redis_prefix: str = Field(default="emporium:cart", pattern=r"^[A-Za-z0-9:_.-]+$")
     # How long Redis remembers a handled message id (redeliveries come within minutes).
@@ -24,22 +19,3 @@ class CartSettings(ServiceSettings):
     # Empty: the chassis upstream (EMPORIUM_UPSTREAM_CATALOG, else the gateway).
     catalog_url: str = ""
     catalog_timeout_seconds: float = Field(default=1.0, gt=0)
-
-    @property
-    def uses_redis(self) -> bool:
-        if self.store == "auto":
-            return bool(self.redis_url)
-        return self.store == "redis"
-
-    def resolved_redis_url(self) -> str:
-        if not self.redis_url:
-            raise ValueError("EMPORIUM_CART_REDIS_URL must be set when EMPORIUM_CART_STORE=redis")
-        return self.redis_url
-
-    def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
-        # With Redis as the cart store, SQL holds only the messaging inbox, which
-        # Redis' own seen-markers back up; a local SQLite file is enough even in
-        # production (docs/decisions/0010-cart.md).
-        if self.uses_redis and not self.database_url:
-            return super().resolved_database_url(f"{service}-inbox", var_dir, "local")
-        return super().resolved_database_url(service, var_dir, profile)

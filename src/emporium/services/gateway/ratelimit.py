@@ -23,6 +23,8 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from emporium.chassis.redis import RedisConnection
+
 __all__ = ["Decision", "Limiter", "MemoryLimiter", "RedisLimiter", "Rule"]
 
 logger = logging.getLogger(__name__)
@@ -119,25 +121,18 @@ return {allowed, tostring(wait)}
 """
 
 
-class RedisLimiter:
+class RedisLimiter(RedisConnection):
     """Buckets shared by every gateway that uses the same Redis and ``prefix``."""
 
     def __init__(self, url: str, *, prefix: str = "emporium:ratelimit:") -> None:
-        self.url = url
+        # A short timeout: a slow Redis must not slow every request at the edge.
+        super().__init__(url, timeout=0.5, decode_responses=False)
         self.prefix = prefix
-        self._redis: aioredis.Redis | None = None
         self._fallback = MemoryLimiter()
         self._warned_at = float("-inf")
 
-    async def start(self) -> None:
-        self._redis = aioredis.Redis.from_url(
-            self.url, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-        self._script = self._redis.register_script(_TAKE)
-
-    async def stop(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
+    def on_connect(self, client: aioredis.Redis) -> None:
+        self._script = client.register_script(_TAKE)
 
     async def ready(self) -> bool:
         # Not a readiness condition: without Redis the limits fall back to local ones.

@@ -23,6 +23,7 @@ from uuid import UUID
 import redis.asyncio as redis
 
 from emporium.chassis import UnitOfWork
+from emporium.chassis.redis import RedisConnection
 from emporium.services.recommendations.graph import co_purchases
 from emporium.services.recommendations.repository import ProductFacts
 
@@ -75,7 +76,7 @@ def _categories_json(names: Sequence[str]) -> str:
     return json.dumps(sorted(set(names)))
 
 
-class RedisRecommendationStore:
+class RedisRecommendationStore(RedisConnection):
     """:class:`~emporium.services.recommendations.repository.RecommendationStore` on Redis.
 
     The ``uow`` argument is not used: effects are atomic scripts in Redis, and
@@ -85,15 +86,8 @@ class RedisRecommendationStore:
     """
 
     def __init__(self, url: str, *, prefix: str = "emporium:recommendations") -> None:
-        self.url = url
+        super().__init__(url)
         self.prefix = prefix
-        self._client: redis.Redis | None = None
-
-    @property
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            raise RuntimeError("RedisRecommendationStore is not started")
-        return self._client
 
     def _product(self, product_id: UUID | str) -> str:
         return f"{self.prefix}:product:{product_id}"
@@ -104,21 +98,10 @@ class RedisRecommendationStore:
     def _category(self, category: str) -> str:
         return f"{self.prefix}:category:{category}"
 
-    async def start(self) -> None:
-        self._client = redis.Redis.from_url(
-            self.url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
-        )
-        self._add_order = self._client.register_script(_ADD_ORDER)
-        self._learn = self._client.register_script(_LEARN)
-        self._forget = self._client.register_script(_FORGET)
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def ready(self) -> bool:
-        return bool(await self.client.ping())
+    def on_connect(self, client: redis.Redis) -> None:
+        self._add_order = client.register_script(_ADD_ORDER)
+        self._learn = client.register_script(_LEARN)
+        self._forget = client.register_script(_FORGET)
 
     async def add_order(self, uow: UnitOfWork, order_id: UUID, product_ids: Sequence[UUID]) -> bool:
         args: list[str] = [str(order_id), self._together("")]

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
-
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from emporium.chassis import ServiceSettings
-from emporium.chassis.settings import ConfigurationError
+from emporium.chassis.settings import ConfigurationError, RedisOrSqlSettings
 
 __all__ = ["RecommendationsSettings"]
 
 _DEFAULT_ADMIN_PASSWORD = "emporium-admin"
 
 
-class RecommendationsSettings(ServiceSettings):
+class RecommendationsSettings(RedisOrSqlSettings):
     """The store is Redis when ``redis_url`` is set (``store=auto``), else SQL."""
 
     model_config = SettingsConfigDict(env_prefix="EMPORIUM_RECOMMENDATIONS_", extra="ignore")
 
-    redis_url: str = ""
-    store: Literal["auto", "sql", "redis"] = "auto"
     redis_prefix: str = Field(default="emporium:recommendations", pattern=r"^[A-Za-z0-9:_.-]+$")
 
     # Rebuild from the orders and catalog APIs when this store has never been
@@ -41,28 +35,6 @@ class RecommendationsSettings(ServiceSettings):
     orders_url: str = ""
     catalog_url: str = ""
     identity_url: str = ""
-
-    @property
-    def uses_redis(self) -> bool:
-        if self.store == "auto":
-            return bool(self.redis_url)
-        return self.store == "redis"
-
-    def resolved_redis_url(self) -> str:
-        if not self.redis_url:
-            raise ValueError(
-                "EMPORIUM_RECOMMENDATIONS_REDIS_URL must be set when "
-                "EMPORIUM_RECOMMENDATIONS_STORE=redis"
-            )
-        return self.redis_url
-
-    def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
-        # With Redis as the store, SQL holds only the messaging inbox, which the
-        # store's own order seen-markers back up; as for cart, a local SQLite
-        # file is enough then, even in production.
-        if self.uses_redis and not self.database_url:
-            return super().resolved_database_url(f"{service}-inbox", var_dir, "local")
-        return super().resolved_database_url(service, var_dir, profile)
 
     def check(self, profile: str) -> None:
         """Fail fast where a backfill could never log in (identity refuses the
