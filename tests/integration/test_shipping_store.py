@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData
 
 from emporium.chassis import Database
+from emporium.chassis.clock import utcnow
 from emporium.chassis.messaging import OUTBOX, Outbox
 from emporium.contracts.money import Money
 from emporium.contracts.orders import OrderCancelled, OrderConfirmed
 from emporium.services.shipping.dispatcher import Dispatcher
-from emporium.services.shipping.domain import Shipment, ShipmentStatus, utcnow
+from emporium.services.shipping.domain import Shipment, ShipmentStatus
 from emporium.services.shipping.messages import message_handlers
 from emporium.services.shipping.store import ShipmentRepository
 from emporium.services.shipping.store import metadata as shipping_tables

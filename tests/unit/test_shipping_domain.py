@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from emporium.services.shipping.domain import Shipment, ShipmentStatus, sources_of, utcnow
+from emporium.chassis.clock import utcnow
+from emporium.services.shipping.domain import Shipment, ShipmentStatus, sources_of
 
 CREATED, DISPATCHED, CANCELLED = (
     ShipmentStatus.CREATED,

@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import jwt
@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emporium.chassis import Database
+from emporium.chassis.clock import as_utc
 from emporium.chassis.settings import ConfigurationError
 from emporium.services.identity.models import SigningKey, utcnow
 from emporium.services.identity.sealing import SEALED_PREFIX, KeySealer
@@ -73,11 +74,6 @@ def kid_for(key: Ed25519PrivateKey) -> str:
     jwk = _public_jwk(key)
     canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x")}, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -187,7 +183,7 @@ class KeyRing:
         for row, successor in zip(rows, [*rows[1:], None], strict=True):
             if row.private_pem == RETIRED:
                 continue
-            if successor is None or _aware(successor.created_at) + self.overlap > now:
+            if successor is None or as_utc(successor.created_at) + self.overlap > now:
                 keep.append(row)
             else:
                 dropped.append(row)

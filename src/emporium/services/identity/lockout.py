@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from emporium.chassis import Database, Problem
+from emporium.chassis.clock import as_utc
 from emporium.services.identity.models import LoginThrottle, utcnow
 
 __all__ = ["Lockout"]
@@ -26,10 +27,6 @@ __all__ = ["Lockout"]
 # Rows of emails nobody tried for a window are swept now and then, not on every
 # failure: unknown emails must not grow the table without bound.
 _SWEEP_CHANCE = 0.01
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Lockout:
@@ -54,7 +51,7 @@ class Lockout:
             row = await session.get(LoginThrottle, email)
         if row is None or row.locked_until is None:
             return
-        wait = (_aware(row.locked_until) - utcnow()).total_seconds()
+        wait = (as_utc(row.locked_until) - utcnow()).total_seconds()
         if wait > 0:
             raise Problem(
                 429,
@@ -70,7 +67,7 @@ class Lockout:
                 if row is None:
                     uow.session.add(LoginThrottle(email=email, failures=1, last_failure_at=now))
                 else:
-                    recent = _aware(row.last_failure_at) + self.window > now
+                    recent = as_utc(row.last_failure_at) + self.window > now
                     row.failures = row.failures + 1 if recent else 1
                     row.last_failure_at = now
                     over = row.failures - self.free_failures

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from emporium.chassis import service_metadata
+from emporium.chassis.clock import as_utc
+from emporium.chassis.clock import utcnow as chassis_utcnow
 
 __all__ = [
     "LoginThrottle",
@@ -32,7 +34,8 @@ metadata = Base.metadata
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The chassis clock, zone-aware: identity's columns keep their zone."""
+    return as_utc(chassis_utcnow())
 
 
 class User(Base):

@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jwt
 from sqlalchemy import select, update
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.chassis import Database
 from emporium.chassis.auth import AuthSettings
+from emporium.chassis.clock import as_utc
 from emporium.services.identity.keys import KeyRing
 from emporium.services.identity.models import RefreshToken, TokenFamily, User, utcnow
 
@@ -41,10 +42,6 @@ class IssuedTokens:
     access_token: str
     expires_in: int
     refresh_token: str
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class TokenService:
@@ -111,7 +108,7 @@ class TokenService:
             user = await session.get(User, row.user_id)
             if family is None or family.revoked or user is None:
                 raise RefreshRejected("this sign-in was revoked")
-            if _aware(row.expires_at) <= utcnow():
+            if as_utc(row.expires_at) <= utcnow():
                 raise RefreshRejected("refresh token expired")
             # Spend it with a conditional update, so two concurrent uses of one
             # token cannot both succeed: the loser sees rowcount 0, i.e. reuse.

@@ -8,10 +8,10 @@ from datetime import datetime
 from uuid import UUID
 
 from emporium.chassis import Database
+from emporium.chassis.clock import utcnow
 from emporium.chassis.messaging import Outbox
 from emporium.chassis.periodic import Periodic
 from emporium.contracts.shipping import ShipmentDispatched
-from emporium.services.shipping.domain import utcnow
 from emporium.services.shipping.store import ShipmentRepository
 
 __all__ = ["Dispatcher"]

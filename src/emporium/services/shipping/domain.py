@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-__all__ = ["Shipment", "ShipmentStatus", "new_tracking_number", "sources_of", "utcnow"]
-
-
-def utcnow() -> datetime:
-    """Naive UTC, the one form every supported database compares correctly."""
-    return datetime.now(UTC).replace(tzinfo=None)
+__all__ = ["Shipment", "ShipmentStatus", "new_tracking_number", "sources_of"]
 
 
 class ShipmentStatus(StrEnum):

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from emporium.chassis import UnitOfWork
+from emporium.chassis.clock import utcnow
 from emporium.chassis.messaging import Handler, Outbox
 from emporium.contracts import Message
 from emporium.contracts.orders import OrderCancelled, OrderConfirmed
 from emporium.contracts.shipping import ShipmentCreated
-from emporium.services.shipping.domain import Shipment, ShipmentStatus, utcnow
+from emporium.services.shipping.domain import Shipment, ShipmentStatus
 from emporium.services.shipping.quotes import DOMESTIC, RATES
 from emporium.services.shipping.store import ShipmentRepository
 
