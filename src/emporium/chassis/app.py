@@ -24,6 +24,7 @@ from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
+from emporium.chassis.openapi import document_responses
 from emporium.chassis.problems import install_problem_handlers
 from emporium.chassis.settings import ChassisSettings, refuse_placeholders
 
@@ -150,6 +151,7 @@ def create_service(
     app.state.runtime = runtime
     app.state.health = health
     install_problem_handlers(app)
+    document_responses(app)
     app.add_middleware(
         RequestContextMiddleware,
         service=name,
