@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from emporium.chassis import Database, Problem
 from emporium.chassis.auth import AdminUser
+from emporium.chassis.openapi import JsonInt, Offset
+from emporium.chassis.problems import problem_responses
 from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import BelowReservedError, Reservation, StockItem
 from emporium.services.inventory.service_layer import (
@@ -61,7 +63,7 @@ class StockPage(BaseModel):
 
 
 class SetStock(BaseModel):
-    on_hand: int = Field(ge=0, le=1_000_000_000)
+    on_hand: JsonInt = Field(ge=0, le=1_000_000_000)
 
 
 class LineOut(BaseModel):
@@ -102,7 +104,7 @@ def _service(request: Request) -> InventoryService:
     return service
 
 
-@router.get("/items/{sku}", response_model=StockOut)
+@router.get("/items/{sku}", response_model=StockOut, responses=problem_responses(404))
 async def get_item(request: Request, sku: Sku) -> StockOut:
     async with _database(request).session() as session:
         item = await InventoryRepository(session).item(sku)
@@ -111,7 +113,7 @@ async def get_item(request: Request, sku: Sku) -> StockOut:
         return StockOut(sku=item.sku, available=item.available)
 
 
-@router.put("/items/{sku}", response_model=StockAdminOut)
+@router.put("/items/{sku}", response_model=StockAdminOut, responses=problem_responses(404, 409))
 async def set_stock(request: Request, sku: Sku, body: SetStock, admin: AdminUser) -> StockAdminOut:
     service = _service(request)
     try:
@@ -131,14 +133,16 @@ async def list_items(
     request: Request,
     _admin: AdminUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> StockPage:
     async with _database(request).session() as session:
         items, total = await InventoryRepository(session).page(limit, offset)
         return StockPage(items=[StockAdminOut.of(item) for item in items], total=total)
 
 
-@router.get("/reservations/{order_id}", response_model=ReservationOut)
+@router.get(
+    "/reservations/{order_id}", response_model=ReservationOut, responses=problem_responses(404)
+)
 async def get_reservation(request: Request, order_id: UUID, _admin: AdminUser) -> ReservationOut:
     async with _database(request).session() as session:
         reservation = await InventoryRepository(session).reservation(order_id)

@@ -7,18 +7,23 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from emporium.chassis.openapi import JsonInt
 from emporium.contracts import Money
 from emporium.contracts.orders import Address
 from emporium.services.orders.domain import Order
 
 
 class PaymentIn(BaseModel):
-    """Shape checked by the route (Luhn, expiry, CVC) so errors say which field."""
+    """The shape, exactly (the schema says it); the route checks what no schema
+    can (Luhn, expiry in the future) so its 422 says which field."""
 
-    number: str = Field(min_length=1, max_length=32, description="digits; spaces are ignored")
-    exp_month: int
-    exp_year: int
-    cvc: str = Field(min_length=1, max_length=8)
+    number: str = Field(
+        pattern=r"^(?:[0-9] ?){11,18}[0-9]$",
+        description="12 to 19 digits; single spaces between them are ignored",
+    )
+    exp_month: JsonInt = Field(ge=1, le=12)
+    exp_year: JsonInt = Field(ge=2000, le=2100)
+    cvc: str = Field(pattern=r"^[0-9]{3,4}$")
 
 
 # One printable line: no control characters (which would also break labels).
