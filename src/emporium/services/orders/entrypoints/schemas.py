@@ -20,10 +20,11 @@ class PaymentIn(BaseModel):
     number: str = Field(
         pattern=r"^(?:[0-9] ?){11,18}[0-9]$",
         description="12 to 19 digits; single spaces between them are ignored",
+        examples=["4242424242424242"],
     )
-    exp_month: JsonInt = Field(ge=1, le=12)
-    exp_year: JsonInt = Field(ge=2000, le=2100)
-    cvc: str = Field(pattern=r"^[0-9]{3,4}$")
+    exp_month: JsonInt = Field(ge=1, le=12, examples=[12])
+    exp_year: JsonInt = Field(ge=2000, le=2100, examples=[2035])
+    cvc: str = Field(pattern=r"^[0-9]{3,4}$", examples=["123"])
 
 
 # One printable line: no control characters (which would also break labels).

@@ -37,11 +37,12 @@ _WRITE_ONLY: dict[str, JsonValue] = {"format": "password", "writeOnly": True}
 class CardIn(BaseModel):
     number: _CardNumber = Field(
         description="12 to 19 digits; single spaces or dashes between them are ignored",
+        examples=["4242424242424242"],
         json_schema_extra=_WRITE_ONLY,
     )
-    exp_month: JsonInt = Field(ge=1, le=12)
-    exp_year: JsonInt = Field(ge=2000, le=2100)
-    cvc: _Cvc = Field(json_schema_extra=_WRITE_ONLY)
+    exp_month: JsonInt = Field(ge=1, le=12, examples=[12])
+    exp_year: JsonInt = Field(ge=2000, le=2100, examples=[2035])
+    cvc: _Cvc = Field(examples=["123"], json_schema_extra=_WRITE_ONLY)
 
 
 class CardOut(BaseModel):
