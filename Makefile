@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint unit bench lock clean
+.PHONY: run test install lint unit bench conformance lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,11 @@ unit: install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The full API conformance run (schemathesis, every check and phase, as a
+# customer and as an admin); `make test` runs a bounded one.
+conformance: install
+	$(BIN)/python -m tests.contract.conformance --max-examples $(or $(EXAMPLES),100)
 
 # Re-pin every dependency (dev lock for .venv, runtime lock for the image).
 lock:

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from ipaddress import IPv4Address, IPv4Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,6 +91,15 @@ CALLS = {
         "recommendations",
     },
 }
+NATS_CONF = ROOT / "deploy" / "infra" / "nats" / "nats-server.conf"
+
+
+def _nats_users() -> tuple[str, ...]:
+    return tuple(re.findall(r"^\s*user:\s*(\w+)\s*$", NATS_CONF.read_text(), re.MULTILINE))
+
+
+# The services with a broker user; the next test holds the list to the code.
+BROKER_SERVICES = _nats_users()
 
 COMPOSE_SECRETS = (
     "POSTGRES_PASSWORD",
@@ -100,6 +110,7 @@ COMPOSE_SECRETS = (
     "EMPORIUM_IDENTITY_SIGNING_KEY",
     "EMPORIUM_ORDERS_REQUEST_HASH_KEY",
     "EMPORIUM_STOREFRONT_SESSION_KEY",
+    *(f"{name.upper()}_NATS_PASSWORD" for name in BROKER_SERVICES),
 )
 INFRA_IMAGES = ("nats:", "postgres:", "mariadb:", "redis:")
 
@@ -654,20 +665,25 @@ def _selects(selector: Manifest, labels: Labels) -> bool:
     return True
 
 
-def _peer_allowed(peers: list[Manifest] | None, labels: Labels | None) -> bool:
-    """labels None: an endpoint outside the namespace (a managed store)."""
+Peer = Labels | IPv4Address  # a pod, or an address outside the cluster (a managed store)
+
+
+def _peer_allowed(peers: list[Manifest] | None, peer: Peer) -> bool:
     if not peers:
-        return True
-    if labels is None:
-        return False
+        return True  # a rule with no peers: any address at all
+    if isinstance(peer, IPv4Address):
+        return any(
+            "ipBlock" in rule
+            and peer in ip_network(rule["ipBlock"]["cidr"])
+            and not any(peer in ip_network(c) for c in rule["ipBlock"].get("except", []))
+            for rule in peers
+        )
     return any(
-        set(peer) == {"podSelector"} and _selects(peer["podSelector"], labels) for peer in peers
+        set(rule) == {"podSelector"} and _selects(rule["podSelector"], peer) for rule in peers
     )
 
 
-def _allowed(
-    policies: list[Manifest], direction: str, pod: Labels, peer: Labels | None, port: int
-) -> bool:
+def _allowed(policies: list[Manifest], direction: str, pod: Labels, peer: Peer, port: int) -> bool:
     rules_key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
     selecting = [
         p["spec"]
@@ -685,9 +701,11 @@ def _allowed(
     )
 
 
-def _connects(policies: list[Manifest], src: Labels, dst: Labels | None, port: int) -> bool:
+def _connects(policies: list[Manifest], src: Labels, dst: Peer, port: int) -> bool:
     egress = _allowed(policies, "Egress", src, dst, port)
-    return egress and (dst is None or _allowed(policies, "Ingress", dst, src, port))
+    if isinstance(dst, IPv4Address):
+        return egress
+    return egress and _allowed(policies, "Ingress", dst, src, port)
 
 
 def _pod_labels(docs: list[Manifest]) -> dict[str, Labels]:
@@ -717,8 +735,6 @@ def test_services_reach_exactly_the_services_they_call(
     pods = _pod_labels(docs)
     for src in SERVICES:
         expected = set(BACKENDS) if src == GATEWAY else CALLS.get(src, set()) | {"identity"}
-        if src == "cart":
-            expected |= {GATEWAY}  # EMPORIUM_INTERNAL_URL, for calls without their own upstream
         for dst in SERVICES:
             if dst == src:
                 continue
@@ -728,32 +744,165 @@ def test_services_reach_exactly_the_services_they_call(
             )
 
 
+STORE_PORTS = {"nats": 4222, "postgres": 5432, "mariadb": 3306, "redis": 6379}
+# Managed endpoints in the prod overlay, as NetworkPolicy names there.
+MANAGED = {
+    "nats": "managed-broker-egress",
+    "postgres": "managed-postgres-egress",
+    "mariadb": "managed-mariadb-egress",
+    "redis": "managed-redis-egress",
+}
+
+
+def _uses() -> dict[str, set[str]]:
+    """Workload -> the broker and stores it needs, from the code's own settings."""
+    uses: dict[str, set[str]] = {name: set() for name in SERVICES}
+    for name in BROKER_SERVICES:
+        uses[name].add("nats")
+    for name in SQL_SERVICES:
+        uses[name].add("mariadb" if SQL_SCHEMES[name] == "mysql+aiomysql" else "postgres")
+    for name in REDIS_URLS:
+        uses[name].add("redis")
+    uses["catalog-seed"] = {"postgres"}
+    return uses
+
+
+def _store_endpoints(docs: list[Manifest], overlay: str) -> dict[str, Peer]:
+    """Where each store is: its pod in the local overlay, its managed address in prod."""
+    if overlay == "local":
+        pods = _pod_labels(docs)
+        return {store: pods[store] for store in STORE_PORTS}
+    policies = _of_kind(docs, "NetworkPolicy")
+    endpoints: dict[str, Peer] = {}
+    for store, policy in MANAGED.items():
+        (rule,) = policies[policy]["spec"]["egress"]
+        (peer,) = rule["to"]
+        endpoints[store] = IPv4Network(peer["ipBlock"]["cidr"])[0]
+    return endpoints
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_services_reach_the_broker_and_their_stores(
+def test_each_workload_reaches_exactly_the_broker_and_stores_it_uses(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    # In particular the gateway (internet-facing) reaches no broker and no
+    # database: only Redis, where it keeps its rate limits.
+    docs = rendered[overlay]
+    policies = list(_of_kind(docs, "NetworkPolicy").values())
+    pods = _pod_labels(docs)
+    endpoints = _store_endpoints(docs, overlay)
+    for name, uses in _uses().items():
+        for store, port in STORE_PORTS.items():
+            allowed = _connects(policies, pods[name], endpoints[store], port)
+            assert allowed == (store in uses), (
+                f"{overlay}: {name} -> {store}:{port} is {'allowed' if allowed else 'blocked'}"
+            )
+    assert _uses()[GATEWAY] == {"redis"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_egress_rule_is_open_to_any_address(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    for name, policy in _of_kind(rendered[overlay], "NetworkPolicy").items():
+        for rule in policy["spec"].get("egress", []):
+            peers = rule.get("to")
+            assert peers, f"{overlay}: NetworkPolicy/{name} allows egress to every address"
+            for peer in peers:
+                if "ipBlock" in peer:
+                    network = ip_network(peer["ipBlock"]["cidr"])
+                    assert network.prefixlen >= 24, f"{overlay}: {name} allows {network}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_reaches_only_the_services_and_its_redis(
     rendered: dict[str, list[Manifest]], overlay: str
 ) -> None:
     docs = rendered[overlay]
     policies = list(_of_kind(docs, "NetworkPolicy").values())
     pods = _pod_labels(docs)
-    emporium = [*SERVICES, *_of_kind(docs, "Job")]
-    in_cluster = overlay == "local"
-    for name in emporium:
-        broker = pods["nats"] if in_cluster else None
-        assert _connects(policies, pods[name], broker, 4222), f"{overlay}: {name} -> NATS"
-    stores = {
-        **{name: ("postgres", 5432) for name in POSTGRES_SERVICES},
-        **{n: ("mariadb", 3306) for n in SQL_SERVICES if SQL_SCHEMES[n] == "mysql+aiomysql"},
+    gateway = pods[GATEWAY]
+    for name, labels in pods.items():
+        if name in STORE_PORTS or name == GATEWAY:
+            continue
+        for port in (*STORE_PORTS.values(), 8000):
+            allowed = _connects(policies, gateway, labels, port)
+            assert allowed == (name in BACKENDS and port == 8000), f"gateway -> {name}:{port}"
+
+
+# --- the broker: one NATS user per service ----------------------------------------
+
+
+def test_every_service_that_uses_the_broker_has_a_nats_user_and_no_other_has() -> None:
+    # The code decides who uses the broker: a service whose main builds Messaging.
+    uses_broker = {
+        spec.name
+        for spec in DEFAULT_TABLE.services
+        if "Messaging(" in (ROOT / "src" / Path(*spec.module.split(".")) / "main.py").read_text()
     }
-    stores["catalog-seed"] = ("postgres", 5432)
-    for name, (store, port) in stores.items():
-        target = pods[store] if in_cluster else None
-        assert _connects(policies, pods[name], target, port), f"{overlay}: {name} -> {store}"
-    # Redis and MariaDB only for the services that use them.
+    assert sorted(BROKER_SERVICES) == sorted(uses_broker)
+    assert GATEWAY not in BROKER_SERVICES
+    text = NATS_CONF.read_text()
+    for name in BROKER_SERVICES:
+        assert f"password: ${name.upper()}_NATS_PASSWORD" in text, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_broker_urls_carry_each_services_own_user_in_kubernetes(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    assert "EMPORIUM_BROKER_URL" not in _shared_config(docs), "a broker URL shared by every pod"
+    for name, deployment in _of_kind(docs, "Deployment").items():
+        env = _env_entries(deployment)
+        if name not in BROKER_SERVICES:
+            assert "EMPORIUM_BROKER_URL" not in env, f"{overlay}: {name} has a broker URL"
+            continue
+        ref = env["EMPORIUM_BROKER_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref["key"] == name, f"{overlay}: {name} takes {ref['key']}'s broker URL"
+
+
+def test_local_broker_urls_match_the_nats_passwords(rendered: dict[str, list[Manifest]]) -> None:
+    secrets = _secret_values(rendered["local"])
+    urls = next(v for k, v in secrets.items() if k.startswith("emporium-broker-urls"))
+    passwords = next(v for k, v in secrets.items() if k.startswith("nats-local"))
+    assert sorted(urls) == sorted(BROKER_SERVICES)
+    for name, raw in urls.items():
+        url = urlsplit(raw)
+        assert (url.scheme, url.username, url.hostname) == ("nats", name, "nats"), raw
+        assert url.password == passwords[f"{name.upper()}_NATS_PASSWORD"], name
+    (nats,) = _containers(_of_kind(rendered["local"], "StatefulSet")["nats"])
+    assert nats["args"][:2] == ["-c", "/etc/nats/emporium/nats-server.conf"]
+    config = next(c for n, c in _of_kind(rendered["local"], "ConfigMap").items() if "nats" in n)
+    assert config["data"]["nats-server.conf"] == NATS_CONF.read_text()
+
+
+def test_compose_broker_urls_carry_each_services_own_user(
+    compose_services: dict[str, Any],
+) -> None:
     for name in SERVICES:
-        redis = pods["redis"] if in_cluster else None
-        allowed = _connects(policies, pods[name], redis, 6379)
-        assert allowed == (name in REDIS_URLS), f"{overlay}: {name} -> Redis: {allowed}"
-        mariadb = pods["mariadb"] if in_cluster else None
-        allowed = _connects(policies, pods[name], mariadb, 3306)
-        uses = stores.get(name, ("", 0))[0] == "mariadb"
-        assert allowed == uses, f"{overlay}: {name} -> MariaDB: {allowed}"
+        env = compose_services[name]["environment"]
+        if name not in BROKER_SERVICES:
+            assert "EMPORIUM_BROKER_URL" not in env, f"{name} has a broker URL"
+            continue
+        url = urlsplit(env["EMPORIUM_BROKER_URL"])
+        assert (url.username, url.hostname, url.port) == (name, "nats", 4222), name
+        assert url.password == f"test-{name}_nats_password", f"{name}: password not from env"
+    nats = compose_services["nats"]
+    assert nats["command"][:2] == ["-c", "/etc/nats/emporium/nats-server.conf"]
+    for name in BROKER_SERVICES:
+        variable = f"{name.upper()}_NATS_PASSWORD"
+        assert nats["environment"][variable] == f"test-{variable.lower()}"
+
+
+def test_compose_keeps_the_gateway_off_the_stores_network(
+    compose_services: dict[str, Any],
+) -> None:
+    def networks(name: str) -> set[str]:
+        return set(compose_services[name]["networks"])
+
+    for store in ("nats", "postgres", "mariadb"):
+        assert not networks(GATEWAY) & networks(store), f"the gateway shares a network with {store}"
+    assert networks(GATEWAY) & networks("redis")
+    for name in BACKENDS:
+        assert networks(name) & networks(GATEWAY), f"the gateway cannot reach {name}"

@@ -49,11 +49,18 @@ def test_a_minimal_product_is_valid_and_trimmed() -> None:
 @pytest.mark.parametrize(
     "price",
     [{"amount": 0, "currency": "USD"}, {"amount": True, "currency": "USD"},
-     {"amount": 1.0, "currency": "USD"}, {"amount": 1, "currency": "EURO"}],
+     {"amount": 1.5, "currency": "USD"}, {"amount": "1", "currency": "USD"},
+     {"amount": 1, "currency": "EURO"}],
 )  # fmt: skip
 def test_price_is_a_positive_integer_and_an_iso_code(price: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         ProductIn.model_validate(_product(price=price))
+
+
+def test_a_whole_number_written_as_1_0_is_the_json_integer_1() -> None:
+    # JSON Schema (and so the OpenAPI document) calls 1.0 an integer.
+    price = {"amount": 1.0, "currency": "USD"}
+    assert ProductIn.model_validate(_product(price=price)).price.amount == 1
 
 
 def test_a_patch_knows_absent_from_null() -> None:

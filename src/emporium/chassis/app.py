@@ -37,6 +37,7 @@ from emporium.chassis.logging import configure_logging
 from emporium.chassis.messaging import Handler, Messaging, Outbox, messaging_tables
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
+from emporium.chassis.openapi import document_responses
 from emporium.chassis.problems import install_problem_handlers
 from emporium.chassis.settings import ChassisSettings, ServiceSettings, refuse_placeholders
 from emporium.contracts._base import Message
@@ -219,6 +220,7 @@ def create_service(
     app.state.runtime = runtime
     app.state.health = health
     install_problem_handlers(app)
+    document_responses(app)
     # add_middleware puts each one outside the ones before it: the service's
     # own go in first (innermost), the request context last (outermost).
     for layer in reversed(middleware):

@@ -14,17 +14,96 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 from emporium.chassis import context
 from emporium.chassis.http import UpstreamFailure
 
-__all__ = ["PROBLEM_JSON", "Problem", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "PROBLEM_REF",
+    "PROBLEM_SCHEMA",
+    "VALIDATION_PROBLEM_REF",
+    "VALIDATION_PROBLEM_SCHEMA",
+    "Problem",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_responses",
+]
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
+VALIDATION_PROBLEM_REF = "#/components/schemas/ValidationProblem"
+
+# What every problem body is (see problem_body): the RFC 9457 members, the
+# request id, and any extension members a Problem carries.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "ValidationProblem",
+    "description": "A 422 problem; ``errors`` says what and where when the body or "
+    "parameters failed validation (a rule of the service's may send none)",
+    "allOf": [
+        {"$ref": PROBLEM_REF},
+        {
+            "type": "object",
+            "properties": {
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["loc", "msg", "type"],
+                        "properties": {
+                            "loc": {
+                                "type": "array",
+                                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                            },
+                            "msg": {"type": "string"},
+                            "type": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        },
+    ],
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route answers on purpose.
+
+    ``@router.get(..., responses=problem_responses(404))``. The chassis adds
+    what every route may answer (see :mod:`emporium.chassis.openapi`).
+    """
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": VALIDATION_PROBLEM_REF if status == 422 else PROBLEM_REF}
+                }
+            },
+        }
+        for status in statuses
+    }
 
 
 class Problem(Exception):
@@ -109,14 +188,29 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No resource at {request.url.path}"
-    elif exc.status_code == 405:
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return problem_response(
-        exc.status_code,
-        detail,
-        instance=request.url.path,
-        headers=dict(exc.headers) if exc.headers else None,
+        exc.status_code, detail, instance=request.url.path, headers=headers or None
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path.
+
+    Starlette's 405 names only the methods of the first route whose path
+    matched, but GET and DELETE on one path are two routes. (FastAPI keeps
+    included routers lazily; the route contexts list their routes.)
+    """
+    methods: set[str] = set()
+    for route_context in iter_route_contexts(request.app.router.routes):
+        route = route_context.original_route
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

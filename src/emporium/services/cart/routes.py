@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from emporium.chassis import Problem, Runtime
 from emporium.chassis.auth import CurrentUser
+from emporium.chassis.problems import problem_responses
 from emporium.services.cart.catalog import CatalogClient
 from emporium.services.cart.domain import CartLine, WrongCurrencyError, check_currency
 from emporium.services.cart.repository import CartRepository
@@ -40,7 +41,9 @@ async def get_cart(request: Request, user: CurrentUser) -> CartOut:
     return CartOut.of(await _carts(request).get(user.user_id))
 
 
-@router.put("/items/{product_id}", response_model=CartOut)
+@router.put(
+    "/items/{product_id}", response_model=CartOut, responses=problem_responses(404, 422, 502)
+)
 async def set_item(
     request: Request, user: CurrentUser, product_id: UUID, body: QuantityIn
 ) -> CartOut:

@@ -3,19 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from emporium.chassis.openapi import JsonInt
 from emporium.contracts import Money
 from emporium.services.cart.domain import MAX_QUANTITY, Cart, CartLine
 
 
 class QuantityIn(BaseModel):
-    # Strict: "2", 2.5 and true are mistakes to report, not to guess at.
-    quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY)] = Field(
-        description=f"units wanted, 1 to {MAX_QUANTITY}; 0 removes the line"
+    # "2", 2.5 and true are mistakes to report, not to guess at; 2.0 is the
+    # JSON integer 2, as the schema says.
+    quantity: JsonInt = Field(
+        ge=0, le=MAX_QUANTITY, description=f"units wanted, 1 to {MAX_QUANTITY}; 0 removes the line"
     )
 
 

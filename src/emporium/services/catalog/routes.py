@@ -15,6 +15,8 @@ from pydantic import TypeAdapter
 from sqlalchemy import Select, func, select
 
 from emporium.chassis import Problem
+from emporium.chassis.openapi import Offset
+from emporium.chassis.problems import problem_responses
 from emporium.services.catalog.caching import (
     IMAGE_MAX_AGE,
     LIST_MAX_AGE,
@@ -59,7 +61,7 @@ async def list_products(
     ] = None,
     category: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     page = await _page(request, q, category, limit, offset)
     return cached(request, page.model_dump_json().encode(), JSON, LIST_MAX_AGE)
@@ -97,7 +99,11 @@ async def _product(request: Request, product_id: UUID) -> Product:
         return product
 
 
-@router.get("/products/{product_id}", response_model=ProductOut, responses=_NOT_MODIFIED)
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductOut,
+    responses={**_NOT_MODIFIED, **problem_responses(404)},
+)
 async def get_product(request: Request, product_id: UUID) -> Response:
     body = ProductOut.of(await _product(request, product_id)).model_dump_json().encode()
     return cached(request, body, JSON, PRODUCT_MAX_AGE)
@@ -106,7 +112,7 @@ async def get_product(request: Request, product_id: UUID) -> Response:
 @router.get(
     "/products/{product_id}/image",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_MODIFIED},
+    responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_MODIFIED, **problem_responses(404)},
 )
 async def get_product_image(request: Request, product_id: UUID) -> Response:
     product = await _product(request, product_id)

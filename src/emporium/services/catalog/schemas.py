@@ -6,7 +6,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from emporium.chassis.openapi import JsonInt
 from emporium.contracts import Money
 from emporium.services.catalog.models import Category, Product
 
@@ -69,7 +71,7 @@ class PriceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: int = Field(gt=0, le=MAX_AMOUNT, strict=True)
+    amount: JsonInt = Field(gt=0, le=MAX_AMOUNT)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
     def money(self) -> Money:
@@ -95,10 +97,11 @@ class ProductPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    description: Description | None = None
-    price: PriceIn | None = None
-    categories: list[Slug] | None = Field(default=None, max_length=20)
+    # SkipJsonSchema: null is refused (below), so the schema must not offer it.
+    name: Name | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    price: PriceIn | SkipJsonSchema[None] = None
+    categories: list[Slug] | SkipJsonSchema[None] = Field(default=None, max_length=20)
     image_url: ImageUrl | None = None
 
     @field_validator("name", "description", "price", "categories", mode="before")

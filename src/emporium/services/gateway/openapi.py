@@ -7,6 +7,8 @@ service that is down is listed under ``x-emporium-unavailable`` instead of
 failing the whole document. Two services may define a schema with the same
 name: identical definitions are shared, different ones are renamed
 ``<service>.<Name>`` with every ``$ref`` in that service's document rewritten.
+Every operation also lists what the gateway itself may answer in front of the
+service (``GATEWAY_PROBLEMS``).
 """
 
 from __future__ import annotations
@@ -19,14 +21,25 @@ from typing import Any
 
 import aiohttp
 
+from emporium.chassis.openapi import declare_problems
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.registry import Upstreams
 
-__all__ = ["OpenApiAggregator", "merge_openapi"]
+__all__ = ["GATEWAY_PROBLEMS", "OpenApiAggregator", "merge_openapi"]
 
 logger = logging.getLogger(__name__)
 
 _SCHEMA_REF = "#/components/schemas/"
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+# What the edge answers on any route before (or instead of) the service.
+GATEWAY_PROBLEMS = {
+    401: "the bearer token is invalid or expired (checked at the edge on every route)",
+    429: "rate limited; retry after Retry-After",
+    502: "the service's connection failed or it sent a bad response",
+    503: "no instance of the service is ready; retry after Retry-After",
+    504: "the service did not answer in time",
+}
 
 
 def _rewrite_refs(node: Any, renames: Mapping[str, str]) -> Any:
@@ -54,6 +67,7 @@ def merge_openapi(
     """Merge per-service documents (keyed by service name) into one."""
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
+    security_schemes: dict[str, Any] = {}
     tags: list[dict[str, Any]] = []
     for service in sorted(documents):
         document = documents[service]
@@ -65,8 +79,12 @@ def merge_openapi(
         }
         for name, schema in own.items():
             schemas[renames.get(name, name)] = _rewrite_refs(schema, renames)
+        security_schemes.update(document.get("components", {}).get("securitySchemes", {}))
         for path, item in document.get("paths", {}).items():
             paths[path] = _rewrite_refs(item, renames)
+            for method in _METHODS:
+                if method in paths[path]:
+                    declare_problems(paths[path][method], GATEWAY_PROBLEMS)
         description = document.get("info", {}).get("description")
         tags.append({"name": service, **({"description": description} if description else {})})
     merged: dict[str, Any] = {
@@ -76,6 +94,8 @@ def merge_openapi(
         "components": {"schemas": dict(sorted(schemas.items()))},
         "tags": tags,
     }
+    if security_schemes:
+        merged["components"]["securitySchemes"] = security_schemes
     if unavailable:
         merged["x-emporium-unavailable"] = sorted(unavailable)
     return merged

@@ -11,6 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from emporium.chassis import Problem, Runtime
 from emporium.chassis.auth import AdminUser, CurrentUser
+from emporium.chassis.openapi import Offset
+from emporium.chassis.problems import problem_responses
 from emporium.services.identity.core import IdentityCore
 from emporium.services.identity.models import User
 from emporium.services.identity.schemas import (
@@ -56,7 +58,9 @@ def _token_response(tokens: IssuedTokens, response: Response) -> TokenResponse:
     )
 
 
-@router.post("/api/identity/users", status_code=201, response_model=UserOut)
+@router.post(
+    "/api/identity/users", status_code=201, response_model=UserOut, responses=problem_responses(409)
+)
 async def register(body: RegisterRequest, request: Request) -> UserOut:
     core = _core(request)
     password_hash = await core.passwords.hash(body.password)
@@ -72,7 +76,7 @@ async def register(body: RegisterRequest, request: Request) -> UserOut:
     return _user_out(user)
 
 
-@router.post("/api/identity/token", response_model=TokenResponse)
+@router.post("/api/identity/token", response_model=TokenResponse, responses=problem_responses(401))
 async def token(body: LoginRequest, request: Request, response: Response) -> TokenResponse:
     core = _core(request)
     await core.lockout.check(body.email)  # 429 while this email is backing off
@@ -99,7 +103,9 @@ async def _rehash(core: IdentityCore, user_id: str, password: str) -> None:
             await uow.commit()
 
 
-@router.post("/api/identity/token/refresh", response_model=TokenResponse)
+@router.post(
+    "/api/identity/token/refresh", response_model=TokenResponse, responses=problem_responses(401)
+)
 async def refresh(body: RefreshRequest, request: Request, response: Response) -> TokenResponse:
     try:
         tokens = await _core(request).tokens.refresh(body.refresh_token)
@@ -128,7 +134,7 @@ async def list_users(
     _admin: AdminUser,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> UserList:
     async with _core(request).database.session() as session:
         total = await session.scalar(select(func.count()).select_from(User)) or 0

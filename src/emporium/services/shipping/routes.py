@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from emporium.chassis import Problem
 from emporium.chassis.auth import CurrentUser
+from emporium.chassis.openapi import JsonInt
+from emporium.chassis.problems import problem_responses
 from emporium.contracts.money import Money
 from emporium.services.shipping.quotes import UnsupportedCountryError, quote
 from emporium.services.shipping.store import ShipmentRepository
@@ -24,7 +26,7 @@ class QuoteItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=1, le=1000)
+    quantity: JsonInt = Field(ge=1, le=1000)
 
 
 class QuoteIn(BaseModel):
@@ -59,7 +61,7 @@ class ShipmentOut(BaseModel):
     dispatched_at: datetime | None
 
 
-@router.post("/quotes", response_model=QuoteOut)
+@router.post("/quotes", response_model=QuoteOut, responses=problem_responses(422))
 async def create_quote(body: QuoteIn) -> QuoteOut:
     items = sum(item.quantity for item in body.items)
     try:
@@ -75,7 +77,7 @@ async def create_quote(body: QuoteIn) -> QuoteOut:
     )
 
 
-@router.get("/shipments", response_model=ShipmentOut)
+@router.get("/shipments", response_model=ShipmentOut, responses=problem_responses(404))
 async def get_shipment(
     request: Request, user: CurrentUser, order_id: Annotated[UUID, Query()]
 ) -> ShipmentOut:

@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from emporium.chassis import Database, Problem, provided, transactionally
 from emporium.chassis.auth import AdminUser
+from emporium.chassis.openapi import JsonInt, Offset
+from emporium.chassis.problems import problem_responses
 from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import BelowReservedError, Reservation, StockItem
 from emporium.services.inventory.service_layer import (
@@ -64,7 +66,7 @@ class StockPage(BaseModel):
 
 
 class SetStock(BaseModel):
-    on_hand: int = Field(ge=0, le=1_000_000_000)
+    on_hand: JsonInt = Field(ge=0, le=1_000_000_000)
 
 
 class LineOut(BaseModel):
@@ -95,7 +97,7 @@ class ReservationOut(BaseModel):
         )
 
 
-@router.get("/items/{sku}", response_model=StockOut)
+@router.get("/items/{sku}", response_model=StockOut, responses=problem_responses(404))
 async def get_item(store: Store, sku: Sku) -> StockOut:
     async with store.session() as session:
         item = await InventoryRepository(session).item(sku)
@@ -104,7 +106,7 @@ async def get_item(store: Store, sku: Sku) -> StockOut:
         return StockOut(sku=item.sku, available=item.available)
 
 
-@router.put("/items/{sku}", response_model=StockAdminOut)
+@router.put("/items/{sku}", response_model=StockAdminOut, responses=problem_responses(404, 409))
 async def set_stock(
     store: Store, service: Inventory, sku: Sku, body: SetStock, admin: AdminUser
 ) -> StockAdminOut:
@@ -125,14 +127,16 @@ async def list_items(
     store: Store,
     _admin: AdminUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> StockPage:
     async with store.session() as session:
         items, total = await InventoryRepository(session).page(limit, offset)
         return StockPage(items=[StockAdminOut.of(item) for item in items], total=total)
 
 
-@router.get("/reservations/{order_id}", response_model=ReservationOut)
+@router.get(
+    "/reservations/{order_id}", response_model=ReservationOut, responses=problem_responses(404)
+)
 async def get_reservation(store: Store, order_id: UUID, _admin: AdminUser) -> ReservationOut:
     async with store.session() as session:
         reservation = await InventoryRepository(session).reservation(order_id)

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 
 from emporium.chassis import Database, Problem, Runtime
 from emporium.chassis.auth import CurrentUser
+from emporium.chassis.openapi import Offset
+from emporium.chassis.problems import problem_responses
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.adapters.upstreams import (
     CardRefusedError,
@@ -21,6 +23,7 @@ from emporium.services.orders.adapters.upstreams import (
 from emporium.services.orders.domain import CannotCancelError, Status
 from emporium.services.orders.entrypoints.schemas import OrderOut, OrderPage, PlaceOrderIn
 from emporium.services.orders.service_layer import (
+    MAX_KEY,
     Checkout,
     CheckoutRefusedError,
     PlaceOrder,
@@ -30,6 +33,16 @@ from emporium.services.orders.service_layer import (
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+# The header is documented here, not by FastAPI: it is required (428 without
+# it, docs/api.md), which FastAPI could only express as a 422.
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "a fresh UUID per order; the same key returns the same order (200)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "\\S"},
+}
 
 
 def _checkout(request: Request) -> Checkout:
@@ -50,13 +63,17 @@ def _not_found(order_id: UUID) -> Problem:
     "",
     status_code=202,
     response_model=OrderOut,
-    responses={200: {"description": "the order this Idempotency-Key created earlier"}},
+    responses={
+        200: {"description": "the order this Idempotency-Key created earlier"},
+        **problem_responses(409, 422, 428),
+    },
+    openapi_extra={"parameters": [_IDEMPOTENCY_KEY]},
 )
 async def place_order(
     request: Request,
     body: PlaceOrderIn,
     user: CurrentUser,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
     command = PlaceOrder(
         user_id=user.user_id,
@@ -99,14 +116,14 @@ async def place_order(
     return JSONResponse(content, status_code=202 if created else 200, headers=headers)
 
 
-@router.get("", response_model=OrderPage)
+@router.get("", response_model=OrderPage, responses=problem_responses(403))
 async def list_orders(
     request: Request,
     user: CurrentUser,
     scope: Literal["mine", "all"] = "mine",
     status: Annotated[Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> OrderPage:
     """The customer's orders, newest first; ``scope=all`` (admin) lists everyone's."""
     if scope == "all" and not user.is_admin:
@@ -121,7 +138,7 @@ async def list_orders(
         )
 
 
-@router.get("/{order_id}", response_model=OrderOut)
+@router.get("/{order_id}", response_model=OrderOut, responses=problem_responses(404))
 async def get_order(request: Request, order_id: UUID, user: CurrentUser) -> OrderOut:
     async with _database(request).session() as session:
         order = await OrderRepository(session).get(order_id)
@@ -131,7 +148,7 @@ async def get_order(request: Request, order_id: UUID, user: CurrentUser) -> Orde
         return OrderOut.of(order)
 
 
-@router.post("/{order_id}/cancel", response_model=OrderOut)
+@router.post("/{order_id}/cancel", response_model=OrderOut, responses=problem_responses(404, 409))
 async def cancel_order(
     request: Request, order_id: UUID, user: CurrentUser, response: Response
 ) -> OrderOut:

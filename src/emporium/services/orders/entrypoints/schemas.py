@@ -7,19 +7,25 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from emporium.chassis.openapi import JsonInt
 from emporium.contracts import Money
 from emporium.contracts.orders import Address
 from emporium.services.orders.domain import Order
 
 
 class PaymentIn(BaseModel):
-    """The card as typed; payments alone judges it (Luhn, expiry, CVC) and its
-    refusal comes back as a 422 naming the field."""
+    """The card's shape, exactly (the schema says it); payments alone judges the
+    rest (Luhn, expiry, brand and CVC) and its refusal comes back as a 422 naming
+    the field."""
 
-    number: str = Field(min_length=1, max_length=32, description="digits; spaces are ignored")
-    exp_month: int
-    exp_year: int
-    cvc: str = Field(min_length=1, max_length=8)
+    number: str = Field(
+        pattern=r"^(?:[0-9] ?){11,18}[0-9]$",
+        description="12 to 19 digits; single spaces between them are ignored",
+        examples=["4242424242424242"],
+    )
+    exp_month: JsonInt = Field(ge=1, le=12, examples=[12])
+    exp_year: JsonInt = Field(ge=2000, le=2100, examples=[2035])
+    cvc: str = Field(pattern=r"^[0-9]{3,4}$", examples=["123"])
 
 
 # One printable line: no control characters (which would also break labels).

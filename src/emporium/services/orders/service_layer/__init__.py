@@ -1,6 +1,7 @@
 """Orders' use cases: placing and cancelling orders, the saga's replies and deadlines."""
 
 from emporium.services.orders.service_layer.checkout import (
+    MAX_KEY,
     Checkout,
     CheckoutRefusedError,
     Participants,
@@ -14,6 +15,7 @@ from emporium.services.orders.service_layer.unit_of_work import (
 )
 
 __all__ = [
+    "MAX_KEY",
     "Checkout",
     "CheckoutRefusedError",
     "OrdersUnitOfWork",

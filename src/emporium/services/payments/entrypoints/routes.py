@@ -1,7 +1,7 @@
 """Payments' HTTP API: card tokenization, a payment for its owner, the admin audit list.
 
 Tokenization is the only door a card number comes through. The body's number
-and CVC are ``SecretStr`` (masked in any repr), validation errors name the
+and CVC are pydantic ``Secret``s (masked in any repr), validation errors name the
 field but never echo its value, and only the token, brand, last four digits
 and expiry leave this module.
 """
@@ -13,10 +13,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, JsonValue, Secret, StringConstraints
 
 from emporium.chassis import Database, Problem, Runtime
 from emporium.chassis.auth import AdminUser, CurrentUser
+from emporium.chassis.openapi import JsonInt, Offset
+from emporium.chassis.problems import problem_responses
 from emporium.contracts.money import Money
 from emporium.services.payments.adapters.repository import PaymentRepository
 from emporium.services.payments.domain import Card, CardError, PaymentIntent, PaymentStatus
@@ -25,11 +27,22 @@ from emporium.services.payments.service_layer import PaymentsService, SqlPayment
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
 
+# The schema says the shape exactly; what no schema can say (Luhn, expiry,
+# the CVC's length for the brand) is the route's 422.
+_CardNumber = Secret[Annotated[str, StringConstraints(pattern=r"^(?:[0-9][ -]?){11,18}[0-9]$")]]
+_Cvc = Secret[Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")]]
+_WRITE_ONLY: dict[str, JsonValue] = {"format": "password", "writeOnly": True}
+
+
 class CardIn(BaseModel):
-    number: SecretStr = Field(min_length=1, max_length=32, description="the card number")
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=2000, le=2100)
-    cvc: SecretStr = Field(min_length=1, max_length=8)
+    number: _CardNumber = Field(
+        description="12 to 19 digits; single spaces or dashes between them are ignored",
+        examples=["4242424242424242"],
+        json_schema_extra=_WRITE_ONLY,
+    )
+    exp_month: JsonInt = Field(ge=1, le=12, examples=[12])
+    exp_year: JsonInt = Field(ge=2000, le=2100, examples=[2035])
+    cvc: _Cvc = Field(examples=["123"], json_schema_extra=_WRITE_ONLY)
 
 
 class CardOut(BaseModel):
@@ -92,7 +105,7 @@ def _service(request: Request) -> PaymentsService:
     return runtime.get(PaymentsService)
 
 
-@router.post("/cards", response_model=CardOut, status_code=201)
+@router.post("/cards", response_model=CardOut, status_code=201, responses=problem_responses(422))
 async def tokenize_card(request: Request, body: CardIn, user: CurrentUser) -> CardOut:
     card = Card(
         number=body.number.get_secret_value(),
@@ -120,7 +133,9 @@ async def tokenize_card(request: Request, body: CardIn, user: CurrentUser) -> Ca
     )
 
 
-@router.get("/{order_id}", response_model=PaymentOut)
+# Only a UUID matches, so GET /api/payments/cards is a 405 (POST only), not a
+# malformed order id.
+@router.get("/{order_id:uuid}", response_model=PaymentOut, responses=problem_responses(404))
 async def get_payment(request: Request, order_id: UUID, user: CurrentUser) -> PaymentOut:
     async with _database(request).session() as session:
         intent = await PaymentRepository(session).for_order(order_id)
@@ -136,7 +151,7 @@ async def list_payments(
     _admin: AdminUser,
     status: PaymentStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PaymentPage:
     async with _database(request).session() as session:
         intents, total = await PaymentRepository(session).page(status, limit, offset)

