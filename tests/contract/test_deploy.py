@@ -833,12 +833,19 @@ def test_the_gateway_reaches_only_the_services_and_its_redis(
 # --- the broker: one NATS user per service ----------------------------------------
 
 
+def _uses_broker(main: Path) -> bool:
+    """A service publishes (an outbox) or consumes (a handler table) through create_service."""
+    text = main.read_text()
+    return "handlers=" in text or "publishes=True" in text
+
+
 def test_every_service_that_uses_the_broker_has_a_nats_user_and_no_other_has() -> None:
-    # The code decides who uses the broker: a service whose main builds Messaging.
+    # The code decides who uses the broker: a service whose create_service publishes
+    # or consumes.
     uses_broker = {
         spec.name
         for spec in DEFAULT_TABLE.services
-        if "Messaging(" in (ROOT / "src" / Path(*spec.module.split(".")) / "main.py").read_text()
+        if _uses_broker(ROOT / "src" / Path(*spec.module.split(".")) / "main.py")
     }
     assert sorted(BROKER_SERVICES) == sorted(uses_broker)
     assert GATEWAY not in BROKER_SERVICES
