@@ -72,7 +72,6 @@ def test_cors_answers_no_foreign_origin(caller: Caller) -> None:
         "/debug",
         "/_debug",
         "/api/debug",
-        "/admin",
         "/.env",
         "/.git/config",
         "/server-status",
@@ -84,6 +83,14 @@ def test_cors_answers_no_foreign_origin(caller: Caller) -> None:
 def test_there_are_no_debug_routes(caller: Caller, path: str) -> None:
     response = caller.http.get(path)
     assert response.status_code in (401, 404, 405), (path, response.status_code)
+
+
+def test_the_shops_admin_pages_send_a_visitor_to_sign_in_and_show_nothing(caller: Caller) -> None:
+    # /admin is the storefront's admin area (HTML for admins), not a debug route.
+    response = caller.http.get("/admin", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/account/signin")
+    assert "Stock" not in response.text
 
 
 def test_trace_does_not_echo_the_request(caller: Caller) -> None:
