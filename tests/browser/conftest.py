@@ -46,7 +46,7 @@ def _require_chromium() -> str:
     pytest.skip(f"SKIPPED LOUDLY: {message}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shop() -> Iterator[System]:
     """The whole Emporium, web shop included, for every browser test."""
     _require_chromium()
@@ -60,13 +60,15 @@ def shop() -> Iterator[System]:
         yield system
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: playwright's sync API keeps an event loop running
+# in the main thread while it lives, and every async test after it would fail.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=_require_chromium(), args=CHROMIUM_ARGS)
     yield chromium
@@ -99,7 +101,7 @@ def page(context: BrowserContext) -> Iterator[Page]:
     assert not real, f"errors in the browser console: {real}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shots() -> Shots:
     """``shots(page, "product")`` saves the page at 360 px and 1280 px wide."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from emporium.chassis import Problem, Runtime
+from emporium.chassis.problems import problem_responses
 from emporium.services.recommendations.graph import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -57,7 +58,11 @@ def _store(request: Request) -> RecommendationStore:
     return runtime.get(RecommendationStore)
 
 
-@router.get("/products/{product_id}", response_model=RecommendationsOut)
+@router.get(
+    "/products/{product_id}",
+    response_model=RecommendationsOut,
+    responses=problem_responses(404),
+)
 async def for_product(
     request: Request,
     product_id: UUID,
