@@ -103,14 +103,22 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = ""
 
+    def problems(self, profile: str) -> list[str]:
+        """Every setting the profile needs and lacks, one line each (the preflight lists
+        them all at once); a subclass adds its own to ``super().problems(profile)``."""
+        if profile == "prod" and not self.database_url:
+            return [self._missing_database_url()]
+        return []
+
+    def _missing_database_url(self) -> str:
+        prefix = self.model_config.get("env_prefix", "EMPORIUM_")
+        return f"{prefix}DATABASE_URL must be set in the prod profile (no embedded SQLite there)"
+
     def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
         if self.database_url:
             return self.database_url
         if profile == "prod":
-            prefix = self.model_config.get("env_prefix", "EMPORIUM_")
-            raise ConfigurationError(
-                f"{prefix}DATABASE_URL must be set in the prod profile (no embedded SQLite there)"
-            )
+            raise ConfigurationError(self._missing_database_url())
         data = var_dir / "data"
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(data / f'{service}.db').resolve()}"

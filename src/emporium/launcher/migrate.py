@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
+from pydantic_settings import BaseSettings
+
 from emporium.chassis import ChassisSettings
 from emporium.chassis.migrations import Migrations
 from emporium.chassis.settings import ServiceSettings
 from emporium.launcher.specs import ServiceSpec, ServiceTable
 
-__all__ = ["database_url", "migrations_of", "settings_of", "stores"]
+__all__ = ["database_url", "migrations_of", "settings_class", "stores"]
 
 
 def migrations_of(spec: ServiceSpec) -> Migrations | None:
@@ -34,18 +36,17 @@ def stores(table: ServiceTable) -> dict[str, Migrations]:
     return {name: migrations for name, migrations in found.items() if migrations is not None}
 
 
-def settings_of(spec: ServiceSpec) -> type[ServiceSettings] | None:
-    """The service's settings class (``<module>.settings``), if it has a store's settings."""
+def settings_class(spec: ServiceSpec) -> type[BaseSettings] | None:
+    """The service's own settings class (defined in ``<module>.settings``), if any."""
     name = f"{spec.module}.settings"
     if importlib.util.find_spec(name) is None:
         return None
-    module = importlib.import_module(name)
-    for value in vars(module).values():
+    for value in vars(importlib.import_module(name)).values():
         if (
             isinstance(value, type)
-            and issubclass(value, ServiceSettings)
-            and value is not ServiceSettings
+            and issubclass(value, BaseSettings)
             and value.__module__ == name
+            and value.model_config.get("env_prefix")
         ):
             return value
     return None
@@ -53,7 +54,8 @@ def settings_of(spec: ServiceSpec) -> type[ServiceSettings] | None:
 
 def database_url(spec: ServiceSpec, chassis: ChassisSettings) -> str:
     """The database URL the service would use now (its setting, or the embedded SQLite)."""
-    settings = settings_of(spec)
-    if settings is None:
+    cls = settings_class(spec)
+    settings = cls() if cls is not None else None
+    if not isinstance(settings, ServiceSettings):
         raise LookupError(f"{spec.name} has no settings with a database URL")
-    return settings().resolved_database_url(spec.name, chassis.var_dir, chassis.profile)
+    return settings.resolved_database_url(spec.name, chassis.var_dir, chassis.profile)

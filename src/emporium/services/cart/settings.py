@@ -37,9 +37,19 @@ class CartSettings(ServiceSettings):
         return self.redis_url
 
     def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
-        # With Redis as the cart store, SQL holds only the messaging inbox, which
-        # Redis' own seen-markers back up; a local SQLite file is enough even in
-        # production (docs/decisions/0010-cart.md).
-        if self.uses_redis and not self.database_url:
+        # Locally, with Redis as the store, SQL holds only the messaging inbox
+        # and outbox: a SQLite file beside the others. In production they live
+        # in the service's own PostgreSQL database like every other service's,
+        # so a pod keeps nothing on its disk (docs/decisions/0017).
+        if self.uses_redis and not self.database_url and profile == "local":
             return super().resolved_database_url(f"{service}-inbox", var_dir, "local")
         return super().resolved_database_url(service, var_dir, profile)
+
+    def problems(self, profile: str) -> list[str]:
+        found = super().problems(profile)
+        if profile == "prod" and self.store != "sql" and not self.redis_url:
+            found.append(
+                "EMPORIUM_CART_REDIS_URL must be set in the prod profile "
+                "(or EMPORIUM_CART_STORE=sql to keep it in SQL)"
+            )
+        return found

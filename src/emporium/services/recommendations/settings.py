@@ -57,12 +57,26 @@ class RecommendationsSettings(ServiceSettings):
         return self.redis_url
 
     def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
-        # With Redis as the store, SQL holds only the messaging inbox, which the
-        # store's own order seen-markers back up; as for cart, a local SQLite
-        # file is enough then, even in production.
-        if self.uses_redis and not self.database_url:
+        # Locally, with Redis as the store, SQL holds only the messaging inbox
+        # and outbox: a SQLite file beside the others. In production they live
+        # in the service's own PostgreSQL database like every other service's,
+        # so a pod keeps nothing on its disk (docs/decisions/0017).
+        if self.uses_redis and not self.database_url and profile == "local":
             return super().resolved_database_url(f"{service}-inbox", var_dir, "local")
         return super().resolved_database_url(service, var_dir, profile)
+
+    def problems(self, profile: str) -> list[str]:
+        found = super().problems(profile)
+        try:
+            self.check(profile)
+        except ConfigurationError as error:
+            found.append(str(error))
+        if profile == "prod" and self.store != "sql" and not self.redis_url:
+            found.append(
+                "EMPORIUM_RECOMMENDATIONS_REDIS_URL must be set in the prod profile "
+                "(or EMPORIUM_RECOMMENDATIONS_STORE=sql to keep it in SQL)"
+            )
+        return found
 
     def check(self, profile: str) -> None:
         """Fail fast where a backfill could never log in (identity refuses the
