@@ -41,6 +41,16 @@ SERVICES = tuple(DEFAULT_TABLE.names)
 GATEWAY = next(spec.name for spec in DEFAULT_TABLE.services if spec.gateway)
 BACKENDS = tuple(name for name in SERVICES if name != GATEWAY)
 PRE_START_MODULES = frozenset(step.module for step in DEFAULT_TABLE.pre_start)
+# Compose and Kubernetes seed a shop as `emporium seed` does (docs/operations.md):
+# a client of the gateway's admin API, never of a service's database.
+SEED_COMMAND = ["emporium", "seed", "--demo", "--stock"]
+
+
+def _is_seed(command: list[str]) -> bool:
+    return command[: len(SEED_COMMAND)] == SEED_COMMAND and command[-2:] == [
+        "--gateway",
+        "http://gateway:8000",
+    ]
 
 
 def _sql_services() -> tuple[str, ...]:
@@ -98,6 +108,7 @@ COMPOSE_SECRETS = (
     "REDIS_PASSWORD",
     "EMPORIUM_ADMIN_PASSWORD",
     "EMPORIUM_IDENTITY_SIGNING_KEY",
+    "EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY",
     "EMPORIUM_ORDERS_REQUEST_HASH_KEY",
     "EMPORIUM_STOREFRONT_SESSION_KEY",
 )
@@ -274,6 +285,8 @@ def test_every_command_names_an_existing_service_module(
     commands = dict(_emporium_commands(rendered[overlay]))
     assert commands, "no workload runs the Emporium image"
     for workload, command in commands.items():
+        if _is_seed(command):
+            continue
         module = _python_m_module(command)
         assert module.startswith("emporium.services."), f"{workload}: {module}"
         assert _module_runs(module), f"{workload} runs {module}, which does not exist"
@@ -349,15 +362,14 @@ def _is_infra(service: Mapping[str, Any]) -> bool:
 
 def test_compose_config_resolves_with_the_secrets_set(compose_services: dict[str, Any]) -> None:
     services = compose_services
-    assert {"nats", "postgres", "mariadb", "redis", "catalog-seed", *SERVICES} <= set(services)
-    assert services["catalog"]["depends_on"]["catalog-seed"]["condition"] == (
-        "service_completed_successfully"
-    )
+    assert {"nats", "postgres", "mariadb", "redis", "seed", *SERVICES} <= set(services)
+    assert _is_seed(services["seed"]["command"]), services["seed"]["command"]
+    assert services["seed"]["depends_on"]["gateway"]["condition"] == "service_healthy"
     assert [p["published"] for p in services["gateway"]["ports"]] == ["8080"]
     for name in ("nats", "postgres", "mariadb", "redis"):
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
     for name, service in services.items():
-        if _is_infra(service):
+        if _is_infra(service) or _is_seed(service["command"]):
             continue
         module = _python_m_module(service["command"])
         assert _module_runs(module), f"compose service {name} runs {module}, which does not exist"
@@ -392,7 +404,7 @@ def _compose_emporium_services(services: Mapping[str, Any]) -> dict[str, str]:
     return {
         name: _python_m_module(service["command"])
         for name, service in services.items()
-        if not _is_infra(service)
+        if not _is_infra(service) and not _is_seed(service["command"])
     }
 
 
@@ -409,8 +421,7 @@ def test_every_table_service_is_deployed_and_nothing_else(
         assert container["command"] == ["python", "-m", spec.module], spec.name
     for name, job in _of_kind(rendered[overlay], "Job").items():
         (container,) = _containers(job)
-        module = _python_m_module(container["command"])
-        assert module in PRE_START_MODULES, f"Job/{name} runs {module}, not a pre-start step"
+        assert _is_seed(container["command"]), f"Job/{name} runs {container['command']}"
 
 
 def test_every_table_service_is_in_compose_and_nothing_else(
@@ -595,8 +606,8 @@ def test_service_to_service_upstreams_name_deployed_services(
 
 def test_compose_service_to_service_upstreams(compose_services: dict[str, Any]) -> None:
     for name, service in compose_services.items():
-        if _is_infra(service):
-            continue
+        if _is_infra(service) or _is_seed(service["command"]):
+            continue  # the seed calls the gateway only
         env = service["environment"]
         for callee in BACKENDS:
             url = urlsplit(env[f"EMPORIUM_UPSTREAM_{callee.upper()}"])
@@ -744,7 +755,6 @@ def test_services_reach_the_broker_and_their_stores(
         **{name: ("postgres", 5432) for name in POSTGRES_SERVICES},
         **{n: ("mariadb", 3306) for n in SQL_SERVICES if SQL_SCHEMES[n] == "mysql+aiomysql"},
     }
-    stores["catalog-seed"] = ("postgres", 5432)
     for name, (store, port) in stores.items():
         target = pods[store] if in_cluster else None
         assert _connects(policies, pods[name], target, port), f"{overlay}: {name} -> {store}"
@@ -757,3 +767,34 @@ def test_services_reach_the_broker_and_their_stores(
         allowed = _connects(policies, pods[name], mariadb, 3306)
         uses = stores.get(name, ("", 0))[0] == "mariadb"
         assert allowed == uses, f"{overlay}: {name} -> MariaDB: {allowed}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [
+        ("identity", "EMPORIUM_ADMIN_PASSWORD"),
+        ("identity", "EMPORIUM_IDENTITY_SIGNING_KEY"),
+        ("identity", "EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY"),
+        ("orders", "EMPORIUM_ORDERS_REQUEST_HASH_KEY"),
+        ("storefront", "EMPORIUM_STOREFRONT_SESSION_KEY"),
+    ],
+)
+def test_every_secret_the_prod_profile_requires_comes_from_a_kubernetes_secret(
+    rendered: dict[str, list[Manifest]], overlay: str, service: str, variable: str
+) -> None:
+    env = _env_entries(_of_kind(rendered[overlay], "Deployment")[service])
+    assert variable in env, f"{overlay}: Deployment/{service} has no {variable}"
+    assert env[variable].get("valueFrom", {}).get("secretKeyRef"), f"{variable}: not a Secret"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_seed_job_reaches_the_gateway_and_runs_emporium_seed(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    (container,) = _containers(_of_kind(docs, "Job")["seed"])
+    assert _is_seed(container["command"])
+    policies = list(_of_kind(docs, "NetworkPolicy").values())
+    pods = _pod_labels(docs)
+    assert _connects(policies, pods["seed"], pods["gateway"], 8000)

@@ -42,8 +42,15 @@ def _up(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.CompletedProces
     clean = {k: v for k, v in os.environ.items() if not k.startswith("EMPORIUM_")}
     started = time.monotonic()
     result = subprocess.run(
-        [EMPORIUM, "up", "--detach", "--var-dir", str(tmp_path / "var")]
-        + ["--gateway-port", str(free_port())],
+        [
+            EMPORIUM,
+            "up",
+            "--detach",
+            "--var-dir",
+            str(tmp_path / "var"),
+            "--gateway-port",
+            str(free_port()),
+        ],
         env={**clean, **env},
         capture_output=True,
         text=True,
