@@ -31,10 +31,17 @@ class DockerUnavailableError(RuntimeError):
 
 
 def docker(
-    *args: str, timeout: float = 120, check: bool = True
+    *args: str, timeout: float = 120, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """Run the docker client; ``env`` adds variables that ``--env=NAME`` passes on
+    (so a multi-line PEM never goes through an argument or a file)."""
     result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
     if check and result.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args[:3])} failed:\n{result.stdout}\n{result.stderr}")
