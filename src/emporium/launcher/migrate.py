@@ -19,10 +19,17 @@ from emporium.launcher.specs import ServiceSpec, ServiceTable
 __all__ = ["database_url", "migrations_of", "settings_class", "stores"]
 
 
+def _exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the service is a module, not a package
+        return False
+
+
 def migrations_of(spec: ServiceSpec) -> Migrations | None:
     """The service's migrations, or None when it has no store."""
     name = f"{spec.module}.migrations"
-    if importlib.util.find_spec(name) is None:
+    if not _exists(name):
         return None
     migrations = importlib.import_module(name).MIGRATIONS
     if not isinstance(migrations, Migrations):
@@ -39,7 +46,7 @@ def stores(table: ServiceTable) -> dict[str, Migrations]:
 def settings_class(spec: ServiceSpec) -> type[BaseSettings] | None:
     """The service's own settings class (defined in ``<module>.settings``), if any."""
     name = f"{spec.module}.settings"
-    if importlib.util.find_spec(name) is None:
+    if not _exists(name):
         return None
     for value in vars(importlib.import_module(name)).values():
         if (
