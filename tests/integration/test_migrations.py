@@ -7,6 +7,7 @@ without a migration: write one (docs/operations.md, "Changing a table").
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -99,3 +100,12 @@ async def test_a_store_made_before_migrations_is_adopted_not_recreated(
         await engine.dispose()
     await migrations.upgrade(url)
     assert await migrations.current(url) == migrations.head
+
+
+async def test_replicas_starting_together_migrate_once_and_all_start(
+    new_database: NewDatabase,
+) -> None:
+    migrations, url = STORES["inventory"], new_database()
+    await asyncio.gather(*(migrations.upgrade(url) for _ in range(4)))
+    assert await migrations.current(url) == migrations.head
+    assert await migrations.drift(url) == []

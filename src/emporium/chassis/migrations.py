@@ -20,6 +20,7 @@ its baseline revision is stamped, then newer revisions apply.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -156,9 +157,8 @@ class Migrations:
     async def _locked(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         dialect = engine.dialect.name
         if dialect == "sqlite":
-            with _file_lock(engine.url.database):
-                async with engine.connect() as connection:
-                    yield connection
+            async with _file_lock(engine.url.database), engine.connect() as connection:
+                yield connection
             return
         async with engine.connect() as connection:
             key = f"emporium_migrate_{self.service}"
@@ -200,15 +200,17 @@ async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-@contextlib.contextmanager
-def _file_lock(database: str | None) -> Any:
+@contextlib.asynccontextmanager
+async def _file_lock(database: str | None) -> AsyncIterator[None]:
     if not database or database == ":memory:" or database.startswith("file:"):
         yield
         return
     path = f"{database}.migrate-lock"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        # In a thread: waiting must not block this process' event loop (two
+        # start-ups in one process, as in tests, would otherwise deadlock).
+        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)
