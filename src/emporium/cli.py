@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from emporium.audit.command import audit
+from emporium.chassis import ChassisSettings
+from emporium.chassis.settings import ConfigurationError
 from emporium.launcher import (
     AlreadyRunningError,
     ControlClient,
@@ -37,6 +39,10 @@ from emporium.launcher import (
     resolve_table,
     running_pid,
 )
+from emporium.launcher.migrate import database_url, stores
+from emporium.launcher.preflight import preflight
+from emporium.launcher.secrets import mask_text
+from emporium.launcher.seed import seed
 
 app = typer.Typer(
     help="Emporium: a microservice e-commerce system, whole, on your machine.",
@@ -111,6 +117,8 @@ def _detached_command(settings: LauncherSettings, replicas: list[str]) -> list[s
     command += ["--var-dir", str(VarLayout.at(settings.var_dir).root)]
     command += ["--gateway-port", str(settings.gateway_port)]
     command += ["--broker", settings.broker, "--profile", settings.profile]
+    if settings.broker_url:
+        command += ["--broker-url", settings.broker_url]
     command += ["--ready-timeout", str(settings.launcher_ready_timeout)]
     if settings.tls:
         command.append("--tls")
@@ -122,7 +130,8 @@ def _detached_command(settings: LauncherSettings, replicas: list[str]) -> list[s
 def _up_detached(settings: LauncherSettings, replicas: list[str]) -> None:
     layout = VarLayout.at(settings.var_dir)
     layout.create()
-    with layout.launcher_log.open("ab") as log:
+    descriptor = os.open(layout.launcher_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "ab") as log:
         child = subprocess.Popen(
             _detached_command(settings, replicas),
             stdin=subprocess.DEVNULL,
@@ -165,6 +174,13 @@ def up(
         Literal["nats", "rabbitmq"] | None,
         typer.Option(help="nats (embedded) or rabbitmq (env EMPORIUM_BROKER)"),
     ] = None,
+    broker_url: Annotated[
+        str | None,
+        typer.Option(
+            help="An external broker: nats://h:4222[,nats://h2:4222] or amqp://u:p@h:5672/ "
+            "(env EMPORIUM_BROKER_URL); none: the embedded NATS"
+        ),
+    ] = None,
     profile: Annotated[
         Literal["local", "prod"] | None, typer.Option(help="(env EMPORIUM_PROFILE)")
     ] = None,
@@ -185,6 +201,7 @@ def up(
         var_dir=var_dir,
         gateway_port=gateway_port,
         broker=broker,
+        broker_url=broker_url,
         profile=profile,
         launcher_ready_timeout=ready_timeout,
         tls=tls or None,
@@ -202,6 +219,8 @@ def up(
             f"a launcher is already running in {layout.root} (pid {pid}); "
             "stop it with `emporium down` or use another --var-dir"
         )
+    if not no_stream:  # a detached child was checked by its parent
+        _preflight_or_exit(settings, table)
     if detach:
         _up_detached(settings, arguments)
         return
@@ -361,7 +380,87 @@ def logs(
         return
 
 
+def _preflight_or_exit(settings: LauncherSettings, table: ServiceTable) -> int:
+    """Run the preflight; print every problem and exit 1 if there is one."""
+    problems = asyncio.run(
+        preflight(
+            table,
+            profile=settings.profile,
+            broker_url=settings.external_broker_url(),
+            environ=os.environ,
+        )
+    )
+    if problems:
+        errors.print(
+            f"[bold red]error:[/] {len(problems)} problem(s) to fix before "
+            f"Emporium can start ({settings.profile} profile):",
+            markup=True,
+        )
+        for problem in problems:
+            errors.print(f"  - {problem}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    return len(table.services)
+
+
+@app.command()
+def check(
+    profile: Annotated[
+        Literal["local", "prod"] | None, typer.Option(help="(env EMPORIUM_PROFILE)")
+    ] = None,
+    broker: Annotated[Literal["nats", "rabbitmq"] | None, typer.Option()] = None,
+    broker_url: Annotated[str | None, typer.Option(help="(env EMPORIUM_BROKER_URL)")] = None,
+) -> None:
+    """Check every service's settings (prod: reach every store and broker); list all problems."""
+    settings = _settings(profile=profile, broker=broker, broker_url=broker_url)
+    count = _preflight_or_exit(settings, resolve_table(settings))
+    reached = " and reached every store and broker" if settings.profile == "prod" else ""
+    console.print(f"ok: {count} services' settings are complete{reached}", markup=False)
+
+
+@app.command()
+def migrate(
+    service: Annotated[str | None, typer.Argument(help="One service (default: every one)")] = None,
+    to: Annotated[
+        str, typer.Option("--to", help="Revision: head, base (empty) or an id such as 0001")
+    ] = "head",
+    profile: Annotated[
+        Literal["local", "prod"] | None, typer.Option(help="(env EMPORIUM_PROFILE)")
+    ] = None,
+    var_dir: VarDirOption = None,
+) -> None:
+    """Upgrade (or downgrade) each service's store to a revision; services do `head` at start-up."""
+    settings = _settings(profile=profile, var_dir=var_dir)
+    table = resolve_table(settings)
+    chassis = ChassisSettings(profile=settings.profile, var_dir=settings.var_dir)
+    found = stores(table)
+    if service is not None:
+        if service not in found:
+            raise _fail(f"{service!r} has no store to migrate (stores: {', '.join(found)})", 2)
+        found = {service: found[service]}
+    for name, migrations in found.items():
+        try:
+            url = database_url(table.get(name), chassis)
+        except (ConfigurationError, LookupError) as error:
+            raise _fail(f"{name}: {error}") from None
+        try:
+            before = asyncio.run(migrations.current(url))
+            if to == "base" or (to != "head" and before is not None and _is_newer(before, to)):
+                asyncio.run(migrations.downgrade(url, to))
+            else:
+                asyncio.run(migrations.upgrade(url, to))
+            after = asyncio.run(migrations.current(url))
+        except Exception as error:
+            raise _fail(f"{name}: {mask_text(str(error).splitlines()[0])}") from None
+        console.print(f"{name:<16} {before or 'empty'} -> {after or 'empty'}", markup=False)
+
+
+def _is_newer(current: str, target: str) -> bool:
+    # Revision ids are zero-padded sequence numbers ("0001", "0002", ...).
+    return current > target
+
+
 app.command("audit")(audit)
+app.command("seed")(seed)
 
 
 def main() -> None:

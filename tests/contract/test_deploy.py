@@ -42,6 +42,16 @@ SERVICES = tuple(DEFAULT_TABLE.names)
 GATEWAY = next(spec.name for spec in DEFAULT_TABLE.services if spec.gateway)
 BACKENDS = tuple(name for name in SERVICES if name != GATEWAY)
 PRE_START_MODULES = frozenset(step.module for step in DEFAULT_TABLE.pre_start)
+# Compose and Kubernetes seed a shop as `emporium seed` does (docs/operations.md):
+# a client of the gateway's admin API, never of a service's database.
+SEED_COMMAND = ["emporium", "seed", "--demo", "--stock"]
+
+
+def _is_seed(command: list[str]) -> bool:
+    return command[: len(SEED_COMMAND)] == SEED_COMMAND and command[-2:] == [
+        "--gateway",
+        "http://gateway:8000",
+    ]
 
 
 def _sql_services() -> tuple[str, ...]:
@@ -108,6 +118,7 @@ COMPOSE_SECRETS = (
     "REDIS_PASSWORD",
     "EMPORIUM_ADMIN_PASSWORD",
     "EMPORIUM_IDENTITY_SIGNING_KEY",
+    "EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY",
     "EMPORIUM_ORDERS_REQUEST_HASH_KEY",
     "EMPORIUM_STOREFRONT_SESSION_KEY",
     *(f"{name.upper()}_NATS_PASSWORD" for name in BROKER_SERVICES),
@@ -285,6 +296,8 @@ def test_every_command_names_an_existing_service_module(
     commands = dict(_emporium_commands(rendered[overlay]))
     assert commands, "no workload runs the Emporium image"
     for workload, command in commands.items():
+        if _is_seed(command):
+            continue
         module = _python_m_module(command)
         assert module.startswith("emporium.services."), f"{workload}: {module}"
         assert _module_runs(module), f"{workload} runs {module}, which does not exist"
@@ -360,15 +373,14 @@ def _is_infra(service: Mapping[str, Any]) -> bool:
 
 def test_compose_config_resolves_with_the_secrets_set(compose_services: dict[str, Any]) -> None:
     services = compose_services
-    assert {"nats", "postgres", "mariadb", "redis", "catalog-seed", *SERVICES} <= set(services)
-    assert services["catalog"]["depends_on"]["catalog-seed"]["condition"] == (
-        "service_completed_successfully"
-    )
+    assert {"nats", "postgres", "mariadb", "redis", "seed", *SERVICES} <= set(services)
+    assert _is_seed(services["seed"]["command"]), services["seed"]["command"]
+    assert services["seed"]["depends_on"]["gateway"]["condition"] == "service_healthy"
     assert [p["published"] for p in services["gateway"]["ports"]] == ["8080"]
     for name in ("nats", "postgres", "mariadb", "redis"):
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
     for name, service in services.items():
-        if _is_infra(service):
+        if _is_infra(service) or _is_seed(service["command"]):
             continue
         module = _python_m_module(service["command"])
         assert _module_runs(module), f"compose service {name} runs {module}, which does not exist"
@@ -403,7 +415,7 @@ def _compose_emporium_services(services: Mapping[str, Any]) -> dict[str, str]:
     return {
         name: _python_m_module(service["command"])
         for name, service in services.items()
-        if not _is_infra(service)
+        if not _is_infra(service) and not _is_seed(service["command"])
     }
 
 
@@ -420,8 +432,7 @@ def test_every_table_service_is_deployed_and_nothing_else(
         assert container["command"] == ["python", "-m", spec.module], spec.name
     for name, job in _of_kind(rendered[overlay], "Job").items():
         (container,) = _containers(job)
-        module = _python_m_module(container["command"])
-        assert module in PRE_START_MODULES, f"Job/{name} runs {module}, not a pre-start step"
+        assert _is_seed(container["command"]), f"Job/{name} runs {container['command']}"
 
 
 def test_every_table_service_is_in_compose_and_nothing_else(
@@ -606,8 +617,8 @@ def test_service_to_service_upstreams_name_deployed_services(
 
 def test_compose_service_to_service_upstreams(compose_services: dict[str, Any]) -> None:
     for name, service in compose_services.items():
-        if _is_infra(service):
-            continue
+        if _is_infra(service) or _is_seed(service["command"]):
+            continue  # the seed calls the gateway only
         env = service["environment"]
         for callee in BACKENDS:
             url = urlsplit(env[f"EMPORIUM_UPSTREAM_{callee.upper()}"])
@@ -763,7 +774,7 @@ def _uses() -> dict[str, set[str]]:
         uses[name].add("mariadb" if SQL_SCHEMES[name] == "mysql+aiomysql" else "postgres")
     for name in REDIS_URLS:
         uses[name].add("redis")
-    uses["catalog-seed"] = {"postgres"}
+    uses["seed"] = set()  # the seed Job goes through the gateway, never a store
     return uses
 
 
@@ -913,3 +924,34 @@ def test_compose_keeps_the_gateway_off_the_stores_network(
     assert networks(GATEWAY) & networks("redis")
     for name in BACKENDS:
         assert networks(name) & networks(GATEWAY), f"the gateway cannot reach {name}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [
+        ("identity", "EMPORIUM_ADMIN_PASSWORD"),
+        ("identity", "EMPORIUM_IDENTITY_SIGNING_KEY"),
+        ("identity", "EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY"),
+        ("orders", "EMPORIUM_ORDERS_REQUEST_HASH_KEY"),
+        ("storefront", "EMPORIUM_STOREFRONT_SESSION_KEY"),
+    ],
+)
+def test_every_secret_the_prod_profile_requires_comes_from_a_kubernetes_secret(
+    rendered: dict[str, list[Manifest]], overlay: str, service: str, variable: str
+) -> None:
+    env = _env_entries(_of_kind(rendered[overlay], "Deployment")[service])
+    assert variable in env, f"{overlay}: Deployment/{service} has no {variable}"
+    assert env[variable].get("valueFrom", {}).get("secretKeyRef"), f"{variable}: not a Secret"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_seed_job_reaches_the_gateway_and_runs_emporium_seed(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    (container,) = _containers(_of_kind(docs, "Job")["seed"])
+    assert _is_seed(container["command"])
+    policies = list(_of_kind(docs, "NetworkPolicy").values())
+    pods = _pod_labels(docs)
+    assert _connects(policies, pods["seed"], pods["gateway"], 8000)

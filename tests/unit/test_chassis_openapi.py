@@ -45,7 +45,7 @@ async def optional_read(_user: OptionalUser) -> None:
 
 @pytest.fixture
 def app() -> FastAPI:
-    return create_service("demo", routers=[router], settings=ChassisSettings(instance="demo-1"))
+    return create_service("demo", routers=[router], chassis=ChassisSettings(instance="demo-1"))
 
 
 def _operation(app: FastAPI, path: str, method: str) -> dict[str, Any]:

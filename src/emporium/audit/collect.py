@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,21 +12,60 @@ import aiohttp
 
 from emporium.audit.invariants import Snapshot
 
-__all__ = ["AuditError", "collect"]
+__all__ = ["RETRY_FOR_SECONDS", "AuditError", "collect", "request_json"]
 
 PAGE = 100
+# An instance restarting (a deploy, a crash the launcher heals) answers 503
+# with Retry-After, or nothing at all, for a few seconds: wait that long.
+RETRY_FOR_SECONDS = 30.0
+_RETRYABLE = {429, 502, 503, 504}
 
 
 class AuditError(RuntimeError):
     """The audit could not read what it needs (login refused, a service down, ...)."""
 
 
+async def request_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    retry_for: float = RETRY_FOR_SECONDS,
+    ok: tuple[int, ...] = (),
+    **kwargs: Any,
+) -> Any:
+    """The JSON body of one request; a 503 (or 429, 502, 504) is retried after its
+    ``Retry-After`` (else a second), a refused connection after a second, for at
+    most ``retry_for`` seconds. Statuses in ``ok`` are returned as ``{"status": n}``."""
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            async with session.request(method, url, **kwargs) as response:
+                if response.status in ok:
+                    return {"status": response.status}
+                if response.status < 400:
+                    return await response.json(content_type=None)
+                text = (await response.text())[:300]
+                error = AuditError(f"{method} {url} answered {response.status}: {text}")
+                if response.status not in _RETRYABLE:
+                    raise error
+                wait = _retry_after(response.headers.get("Retry-After"))
+        except aiohttp.ClientConnectionError as exc:
+            error, wait = AuditError(f"{method} {url}: {exc}"), 1.0
+        if time.monotonic() + wait > deadline:
+            raise error
+        await asyncio.sleep(wait)
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(max(float(value or 1), 0.1), 10.0)
+    except ValueError:
+        return 1.0
+
+
 async def _json(session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> Any:
-    async with session.request(method, url, **kwargs) as response:
-        if response.status >= 400:
-            text = (await response.text())[:300]
-            raise AuditError(f"{method} {url} answered {response.status}: {text}")
-        return await response.json(content_type=None)
+    return await request_json(session, method, url, **kwargs)
 
 
 async def _pages(

@@ -16,10 +16,10 @@ from emporium.audit.invariants import check_all
 from emporium.audit.report import as_json, as_text
 from emporium.launcher import VarLayout, read_state
 
-__all__ = ["audit"]
+__all__ = ["audit", "gateway_of"]
 
 
-def _gateway(var_dir: Path | None) -> str:
+def gateway_of(var_dir: Path | None) -> str:
     """The running system's gateway (from the launcher's state), else the default port."""
     layout = VarLayout.at(var_dir or Path(os.environ.get("EMPORIUM_VAR_DIR", "var")))
     state = read_state(layout)
@@ -43,7 +43,7 @@ def audit(
     as_json_output: Annotated[bool, typer.Option("--json", help="JSON for machines")] = False,
 ) -> None:
     """Check the invariants I1 to I4 across every service's own API; exit 1 on any violation."""
-    url = (gateway or _gateway(var_dir)).rstrip("/")
+    url = (gateway or gateway_of(var_dir)).rstrip("/")
     try:
         snapshot = asyncio.run(
             collect(

@@ -37,6 +37,7 @@ from emporium.chassis.logging import configure_logging
 from emporium.chassis.messaging import Handler, Messaging, Outbox, messaging_tables
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
+from emporium.chassis.migrations import Migrations
 from emporium.chassis.openapi import document_responses
 from emporium.chassis.problems import install_problem_handlers
 from emporium.chassis.settings import ChassisSettings, ServiceSettings, refuse_placeholders
@@ -76,6 +77,7 @@ class Runtime:
     settings: ChassisSettings
     database: Database[Any] | None = None
     outbox: Outbox | None = None
+    migrations: Migrations | None = None
     components: dict[str, Component] = field(default_factory=dict)
     _provided: dict[type[Any], Any] = field(default_factory=dict)
 
@@ -143,6 +145,7 @@ def create_service(
     settings: BaseSettings | None = None,
     routers: Sequence[APIRouter] = (),
     metadata: MetaData | None = None,
+    migrations: Migrations | None = None,
     unit_of_work: UnitOfWorkFactory = UnitOfWork,
     publishes: bool = False,
     handlers: Handlers | None = None,
@@ -159,6 +162,10 @@ def create_service(
       ``metadata`` it must be a :class:`ServiceSettings`, whose database URL
       (or the embedded SQLite default) becomes the store; ``database_url``
       overrides it (tests).
+    - ``migrations``: the service's schema history; its tables are the store
+      and start-up upgrades the store to its head (under a lock, so replicas
+      starting together migrate once). ``metadata`` alone (tests' own small
+      services) creates missing tables instead.
     - ``metadata``: the service's own tables, created at start-up;
       ``unit_of_work`` is the class its units of work are (with repositories).
     - ``publishes`` / ``handlers``: the service publishes integration events
@@ -190,6 +197,8 @@ def create_service(
     if settings is not None:
         runtime.provide(settings)
     messaging = publishes or handlers is not None
+    if migrations is not None:
+        metadata = migrations.metadata
     if metadata is not None:
         url = database_url or _database_url(name, settings, chassis)
         if messaging:
@@ -201,6 +210,7 @@ def create_service(
             url, metadata=metadata, unit_of_work=unit_of_work, publisher=runtime.outbox
         )
         runtime.provide(runtime.database, Database)
+        runtime.migrations = migrations
     elif messaging:
         raise ValueError(f"{name}: messaging needs a store for its outbox and inbox (metadata=)")
     configure_logging(name, runtime.instance, level=chassis.log_level, fmt=chassis.log_format)
@@ -261,7 +271,7 @@ def _lifespan(
         started: list[Component] = []
         try:
             if runtime.database is not None:
-                await _start_store(runtime.database, health)
+                await _start_store(runtime.database, runtime.migrations, health)
             built = components(runtime) if components else {}
             for obj in built.values():
                 runtime.provide(obj)
@@ -312,8 +322,13 @@ def _lifespan(
     return lifespan
 
 
-async def _start_store(database: Database[Any], health: Health) -> None:
-    await database.create_all()
+async def _start_store(
+    database: Database[Any], migrations: Migrations | None, health: Health
+) -> None:
+    if migrations is not None:
+        await migrations.upgrade(database.url)
+    else:
+        await database.create_all()
 
     async def store_ready() -> bool:
         await database.ping()

@@ -103,14 +103,22 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = ""
 
+    def problems(self, profile: str) -> list[str]:
+        """Every setting the profile needs and lacks, one line each (the preflight lists
+        them all at once); a subclass adds its own to ``super().problems(profile)``."""
+        if profile == "prod" and not self.database_url:
+            return [self._missing_database_url()]
+        return []
+
+    def _missing_database_url(self) -> str:
+        prefix = self.model_config.get("env_prefix", "EMPORIUM_")
+        return f"{prefix}DATABASE_URL must be set in the prod profile (no embedded SQLite there)"
+
     def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
         if self.database_url:
             return self.database_url
         if profile == "prod":
-            prefix = self.model_config.get("env_prefix", "EMPORIUM_")
-            raise ConfigurationError(
-                f"{prefix}DATABASE_URL must be set in the prod profile (no embedded SQLite there)"
-            )
+            raise ConfigurationError(self._missing_database_url())
         data = var_dir / "data"
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(data / f'{service}.db').resolve()}"
@@ -120,10 +128,9 @@ class RedisOrSqlSettings(ServiceSettings):
     """Base for a service whose store is Redis or SQL, by its settings.
 
     ``store`` ``auto`` (the default) means Redis when ``redis_url`` is set, else
-    SQL. With Redis, SQL holds only the messaging inbox and outbox, which the
-    Redis store's own seen-markers back up, so an embedded SQLite file is
-    enough then, even in the prod profile (decision 0010), unless a
-    ``database_url`` is given.
+    SQL. With Redis, SQL holds only the messaging inbox and outbox: locally an
+    embedded SQLite file beside the others, in production the service's own
+    database (decision 0018); the prod profile requires the Redis URL.
     """
 
     redis_url: str = ""
@@ -142,6 +149,18 @@ class RedisOrSqlSettings(ServiceSettings):
         return self.redis_url
 
     def resolved_database_url(self, service: str, var_dir: Path, profile: str = "local") -> str:
-        if self.uses_redis and not self.database_url:
+        # In production the inbox and outbox live in the service's own database
+        # like every other service's, so a pod keeps nothing on its disk.
+        if self.uses_redis and not self.database_url and profile == "local":
             return super().resolved_database_url(f"{service}-inbox", var_dir, "local")
         return super().resolved_database_url(service, var_dir, profile)
+
+    def problems(self, profile: str) -> list[str]:
+        found = super().problems(profile)
+        if profile == "prod" and self.store != "sql" and not self.redis_url:
+            prefix = self.model_config.get("env_prefix", "EMPORIUM_")
+            found.append(
+                f"{prefix}REDIS_URL must be set in the prod profile "
+                f"(or {prefix}STORE=sql to keep it in SQL)"
+            )
+        return found

@@ -33,6 +33,7 @@ from emporium.launcher.control import ControlServer
 from emporium.launcher.instance import InstanceContext, OutputSink
 from emporium.launcher.nats import EmbeddedNats
 from emporium.launcher.registry import RegistryWriter
+from emporium.launcher.secrets import mask_text, mask_url, write_private
 from emporium.launcher.settings import LauncherSettings, VarLayout
 from emporium.launcher.specs import (
     DEFAULT_TABLE,
@@ -48,7 +49,8 @@ __all__ = ["LaunchError", "Launcher", "read_state", "resolve_table"]
 
 logger = logging.getLogger(__name__)
 
-ADMIN_LOGIN = "admin@emporium.local / $EMPORIUM_ADMIN_PASSWORD (default emporium-admin)"
+ADMIN_LOGIN = "admin@emporium.local / $EMPORIUM_ADMIN_PASSWORD"
+LOCAL_ADMIN_LOGIN = f"{ADMIN_LOGIN} (default emporium-admin)"
 PRE_START_TIMEOUT = 300.0
 
 
@@ -115,7 +117,7 @@ class Launcher:
             try:
                 await self._teardown()
             finally:
-                self._write_state("failed", error=str(error) or type(error).__name__)
+                self._write_state("failed", error=mask_text(str(error)) or type(error).__name__)
                 self._lock.release()
             raise
         self._write_state("ready", summary=summary)
@@ -161,8 +163,10 @@ class Launcher:
         return self.summary()
 
     async def _start_broker(self) -> str:
-        if self.settings.broker == "rabbitmq":
-            return self.settings.rabbitmq_url
+        external = self.settings.external_broker_url()
+        if external is not None:
+            logger.info("broker at %s", mask_url(external))
+            return external
         self._nats = EmbeddedNats(self.layout.nats)
         await asyncio.to_thread(self._nats.start, log_file=self.layout.log / "nats.log")
         logger.info("NATS JetStream at %s", self._nats.url)
@@ -223,8 +227,9 @@ class Launcher:
             "gateway_url": self.gateway_url,
             "storefront_url": f"{self.gateway_url}/",
             "api_docs_url": f"{self.gateway_url}/api/openapi.json",
-            "broker_url": self.broker_url,
-            "admin_login": ADMIN_LOGIN,
+            "broker_url": mask_url(self.broker_url),
+            # The local default is a demo's; the prod profile refuses it, so never show it there.
+            "admin_login": LOCAL_ADMIN_LOGIN if self.settings.profile == "local" else ADMIN_LOGIN,
             "startup_seconds": round(time.monotonic() - self._started, 2),
             "instances": self.supervisor.status() if self.supervisor else [],
         }
@@ -234,16 +239,14 @@ class Launcher:
             "pid": os.getpid(),
             "var_dir": str(self.layout.root),
             "gateway_url": self.gateway_url,
-            "broker_url": self.broker_url,
+            "broker_url": mask_url(self.broker_url),
             "profile": self.settings.profile,
             "uptime": round(time.monotonic() - self._started, 1),
         }
 
     def _write_state(self, phase: str, **details: Any) -> None:
         document = {"phase": phase, "pid": os.getpid(), **details}
-        temp = self.layout.state.with_name(f".state-{os.getpid()}")
-        temp.write_text(json.dumps(document))
-        os.replace(temp, self.layout.state)
+        write_private(self.layout.state, json.dumps(document))
 
     # -- stop ---------------------------------------------------------------
 

@@ -24,6 +24,10 @@ class LauncherSettings(BaseSettings):
     var_dir: Path = Path("var")
     gateway_port: int = Field(default=8080, ge=1, le=65535)
     broker: Broker = "nats"
+    # An external broker: nats://host:4222 (a comma list for a cluster) or
+    # amqp://user:password@host:5672/. Empty: the embedded NATS (or, with
+    # broker=rabbitmq, rabbitmq_url).
+    broker_url: str = ""
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     profile: Profile = "local"
     host: str = "127.0.0.1"
@@ -34,6 +38,14 @@ class LauncherSettings(BaseSettings):
     launcher_stop_timeout: float = Field(default=10.0, gt=0)
     # Serve the gateway over HTTPS with a local CA made under var/tls/.
     tls: bool = False
+
+    def external_broker_url(self) -> str | None:
+        """The broker to use as it is, or None for the embedded NATS."""
+        if self.broker_url:
+            return self.broker_url
+        if self.broker == "rabbitmq":
+            return self.rabbitmq_url
+        return None
 
 
 @dataclass(frozen=True)

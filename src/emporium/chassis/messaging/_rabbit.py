@@ -13,6 +13,13 @@ Topology, all durable, for namespace ``ns``:
   message is re-published there with its attempt count in a header and the
   original acknowledged, so it never blocks the queue and nothing spins;
 - topic exchange ``ns.dlx`` and queue ``ns.dlq`` for dead letters.
+
+Retention, so nothing grows without bound (the same as the NATS stream's
+``max_age``): a message waits in a consumer's queue or the dead-letter queue at
+most :data:`RETENTION_MS` (7 days); ``ns.unrouted`` keeps only what a consumer
+starting late needs — the last :data:`UNROUTED_MAX` messages of the last
+:data:`UNROUTED_TTL_MS` (1 hour) — so an event type nobody consumes is dropped,
+not parked for ever and replayed to every consumer that starts.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ __all__ = ["ATTEMPT_HEADER", "RabbitTransport"]
 logger = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-emporium-attempt"
+RETENTION_MS = 7 * 24 * 3600 * 1000
+UNROUTED_TTL_MS = 3600 * 1000
+UNROUTED_MAX = 10_000
 
 
 def _header_text(value: Any) -> str:
@@ -70,8 +80,14 @@ class RabbitTransport(Transport):
             ns, type=ExchangeType.TOPIC, arguments={"alternate-exchange": f"{ns}.unrouted"}
         )
         self.dlx = RabbitExchange(f"{ns}.dlx", type=ExchangeType.TOPIC)
-        self.unrouted_queue = RabbitQueue(f"{ns}.unrouted", durable=True)
-        self.dlq = RabbitQueue(f"{ns}.dlq", durable=True, routing_key="#")
+        self.unrouted_queue = RabbitQueue(
+            f"{ns}.unrouted",
+            durable=True,
+            arguments={"x-message-ttl": UNROUTED_TTL_MS, "x-max-length": UNROUTED_MAX},
+        )
+        self.dlq = RabbitQueue(
+            f"{ns}.dlq", durable=True, routing_key="#", arguments={"x-message-ttl": RETENTION_MS}
+        )
         self._consumers: list[tuple[Consumer, RabbitQueue]] = []
 
     async def connect(self) -> None:
@@ -93,6 +109,8 @@ class RabbitTransport(Transport):
             arguments={
                 "x-dead-letter-exchange": self.dlx.name,
                 "x-dead-letter-routing-key": spec.dead_letter_subject,
+                # A message expired after RETENTION_MS is dead-lettered, not lost unseen.
+                "x-message-ttl": RETENTION_MS,
             },
         )
         self._consumers.append((consumer, queue))

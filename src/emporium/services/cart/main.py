@@ -8,11 +8,12 @@ from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.services.cart.catalog import CatalogClient
 from emporium.services.cart.messages import message_handlers
+from emporium.services.cart.migrations import MIGRATIONS
 from emporium.services.cart.redis_store import RedisCartRepository
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.routes import router
 from emporium.services.cart.settings import CartSettings
-from emporium.services.cart.sql_store import SqlCartRepository, metadata
+from emporium.services.cart.sql_store import SqlCartRepository
 
 
 def create_app(
@@ -44,7 +45,7 @@ def create_app(
         settings=settings,
         routers=[router],
         # The inbox lives in SQL even when the carts live in Redis.
-        metadata=metadata,
+        migrations=MIGRATIONS,
         handlers=lambda runtime: message_handlers(runtime.get(CartRepository)),
         components=components,
         auth=auth,

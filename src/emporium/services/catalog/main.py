@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.services.catalog import admin, routes
-from emporium.services.catalog.models import metadata
+from emporium.services.catalog.migrations import MIGRATIONS
 from emporium.services.catalog.settings import CatalogSettings
 
 
@@ -22,7 +22,7 @@ def create_app(
         chassis=chassis,
         settings=settings or CatalogSettings(),
         routers=[routes.router, admin.router],
-        metadata=metadata,
+        migrations=MIGRATIONS,
         publishes=True,
         auth=auth,
     )

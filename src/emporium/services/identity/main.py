@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.services.identity.core import IdentityCore
-from emporium.services.identity.models import metadata
+from emporium.services.identity.migrations import MIGRATIONS
 from emporium.services.identity.routes import router
 from emporium.services.identity.settings import IdentitySettings
 
@@ -37,7 +37,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=metadata,
+        migrations=MIGRATIONS,
         components=lambda runtime: {
             "identity": IdentityCore(
                 runtime.db, settings, auth, profile=chassis.profile, var_dir=chassis.var_dir

@@ -61,31 +61,48 @@ class IdentitySettings(ServiceSettings):
         min_length=0,
     )
 
-    def effective_admin_password(self, profile: str) -> str:
+    def _admin_password_problem(self, profile: str) -> str | None:
         if profile == "prod":
             if not self.admin_password or self.admin_password == DEFAULT_ADMIN_PASSWORD:
-                raise ConfigurationError(
+                return (
                     "EMPORIUM_ADMIN_PASSWORD must be set to a non-default value in the prod profile"
                 )
             if len(self.admin_password) < 12:
-                raise ConfigurationError(
-                    "EMPORIUM_ADMIN_PASSWORD must be at least 12 characters in the prod profile"
-                )
+                return "EMPORIUM_ADMIN_PASSWORD must be at least 12 characters in the prod profile"
+        return None
+
+    def effective_admin_password(self, profile: str) -> str:
+        problem = self._admin_password_problem(profile)
+        if problem:
+            raise ConfigurationError(problem)
         return self.admin_password or DEFAULT_ADMIN_PASSWORD
 
-    def check(self, profile: str) -> None:
-        """Fail fast on what the profile forbids; the message names the setting."""
-        self.effective_admin_password(profile)
+    def problems(self, profile: str) -> list[str]:
+        found = super().problems(profile)
+        if problem := self._admin_password_problem(profile):
+            found.append(problem)
         if profile == "prod" and not self.signing_key.strip():
-            raise ConfigurationError(
+            found.append(
                 "EMPORIUM_IDENTITY_SIGNING_KEY (Ed25519 PKCS#8 PEM) must be set in the prod profile"
             )
         if profile == "prod" and not self.key_encryption_key.strip():
-            raise ConfigurationError(
-                "EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY must be set in the prod profile"
-            )
+            found.append("EMPORIUM_IDENTITY_KEY_ENCRYPTION_KEY must be set in the prod profile")
         if self.key_encryption_key.strip():
-            parse_kek(self.key_encryption_key)
+            try:
+                parse_kek(self.key_encryption_key)
+            except ConfigurationError as error:
+                found.append(str(error))
+        return found
+
+    def check(self, profile: str) -> None:
+        """Fail fast on what the profile forbids, naming every setting at once.
+
+        The database URL is left to the chassis (it is also the store's, not only
+        a setting); the preflight lists it with the rest.
+        """
+        problems = [p for p in self.problems(profile) if "DATABASE_URL" not in p]
+        if problems:
+            raise ConfigurationError("; ".join(problems))
 
     def resolved_kek(self, var_dir: Path) -> bytes:
         """The configured key-encryption key, else (local profile) the one in var/."""

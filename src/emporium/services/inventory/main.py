@@ -6,10 +6,11 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.services.inventory.adapters.orm import metadata, start_mappers
+from emporium.services.inventory.adapters.orm import start_mappers
 from emporium.services.inventory.entrypoints.messages import message_handlers
 from emporium.services.inventory.entrypoints.routes import router
 from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
+from emporium.services.inventory.migrations import MIGRATIONS
 from emporium.services.inventory.service_layer import InventoryService, SqlInventoryUnitOfWork
 from emporium.services.inventory.settings import InventorySettings
 
@@ -42,7 +43,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=metadata,
+        migrations=MIGRATIONS,
         unit_of_work=SqlInventoryUnitOfWork,
         handlers=lambda _runtime: message_handlers(service),
         components=lambda _runtime: {"inventory": service},

@@ -8,9 +8,9 @@ from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.services.notifications.mailer import SmtpMailer
 from emporium.services.notifications.messages import message_handlers
+from emporium.services.notifications.migrations import MIGRATIONS
 from emporium.services.notifications.routes import router
 from emporium.services.notifications.settings import NotificationsSettings
-from emporium.services.notifications.store import metadata
 
 
 def create_app(
@@ -34,7 +34,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=metadata,
+        migrations=MIGRATIONS,
         handlers=lambda _runtime: message_handlers(mailer),
         # Messaging stops before components, so sends that handlers started finish.
         components=lambda _runtime: {"mailer": mailer} if mailer else {},

@@ -6,11 +6,12 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.services.orders.adapters.orm import metadata, start_mappers
+from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.upstreams import Upstreams
 from emporium.services.orders.entrypoints.messages import message_handlers
 from emporium.services.orders.entrypoints.routes import router
 from emporium.services.orders.entrypoints.sweeper import DeadlineSweeper
+from emporium.services.orders.migrations import MIGRATIONS
 from emporium.services.orders.service_layer import Checkout, Saga, SqlOrdersUnitOfWork
 from emporium.services.orders.settings import OrdersSettings
 
@@ -56,7 +57,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=metadata,
+        migrations=MIGRATIONS,
         unit_of_work=SqlOrdersUnitOfWork,
         handlers=lambda runtime: message_handlers(runtime.get(Saga)),
         components=components,

@@ -38,6 +38,12 @@ class OrdersSettings(ServiceSettings):
         configured: str = getattr(self, f"{service}_url")
         return configured.rstrip("/") or chassis.upstream(service)
 
+    def problems(self, profile: str) -> list[str]:
+        found = super().problems(profile)
+        if profile == "prod" and not self.request_hash_key:
+            found.append("EMPORIUM_ORDERS_REQUEST_HASH_KEY must be set in prod")
+        return found
+
     def resolved_request_hash_key(self, profile: str) -> bytes:
         if self.request_hash_key:
             return self.request_hash_key.encode()

@@ -6,10 +6,11 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.chassis.auth import TokenVerifier
-from emporium.services.payments.adapters.orm import metadata, start_mappers
+from emporium.services.payments.adapters.orm import start_mappers
 from emporium.services.payments.adapters.processor import SimulatedProcessor
 from emporium.services.payments.entrypoints.messages import message_handlers
 from emporium.services.payments.entrypoints.routes import router
+from emporium.services.payments.migrations import MIGRATIONS
 from emporium.services.payments.service_layer import PaymentsService, SqlPaymentsUnitOfWork
 from emporium.services.payments.settings import PaymentsSettings
 
@@ -31,7 +32,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=metadata,
+        migrations=MIGRATIONS,
         unit_of_work=SqlPaymentsUnitOfWork,
         handlers=lambda runtime: message_handlers(runtime.get(PaymentsService)),
         components=lambda _runtime: {"payments": PaymentsService(processor)},

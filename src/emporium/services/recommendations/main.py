@@ -7,10 +7,10 @@ from fastapi import FastAPI
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.services.recommendations.backfill import Backfill, Backfiller
 from emporium.services.recommendations.messages import message_handlers
+from emporium.services.recommendations.migrations import MIGRATIONS
 from emporium.services.recommendations.repository import RecommendationStore
 from emporium.services.recommendations.routes import router
 from emporium.services.recommendations.settings import RecommendationsSettings
-from emporium.services.recommendations.sql_store import METADATA
 from emporium.services.recommendations.stores import make_store
 
 
@@ -35,7 +35,7 @@ def create_app(
         settings=settings,
         routers=[router],
         # The inbox lives in SQL even when the graph lives in Redis.
-        metadata=METADATA,
+        migrations=MIGRATIONS,
         handlers=lambda runtime: message_handlers(runtime.get(RecommendationStore)),
         components=lambda runtime: {"store": make_store(settings, runtime.db)},
         workers=workers,

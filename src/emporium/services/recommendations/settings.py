@@ -36,6 +36,14 @@ class RecommendationsSettings(RedisOrSqlSettings):
     catalog_url: str = ""
     identity_url: str = ""
 
+    def problems(self, profile: str) -> list[str]:
+        found = super().problems(profile)
+        try:
+            self.check(profile)
+        except ConfigurationError as error:
+            found.append(str(error))
+        return found
+
     def check(self, profile: str) -> None:
         """Fail fast where a backfill could never log in (identity refuses the
         default admin password in the prod profile)."""

@@ -8,9 +8,9 @@ from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.services.shipping.dispatcher import Dispatcher
 from emporium.services.shipping.messages import message_handlers
+from emporium.services.shipping.migrations import MIGRATIONS
 from emporium.services.shipping.routes import router
 from emporium.services.shipping.settings import ShippingSettings
-from emporium.services.shipping.store import metadata
 
 
 def create_app(
@@ -36,7 +36,7 @@ def create_app(
         chassis=chassis,
         settings=settings,
         routers=[router],
-        metadata=metadata,
+        migrations=MIGRATIONS,
         handlers=lambda runtime: message_handlers(
             runtime.get_outbox(), delay=settings.dispatch_delay
         ),

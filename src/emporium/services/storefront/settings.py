@@ -40,6 +40,21 @@ class StorefrontSettings(BaseSettings):
     panel_timeout_seconds: float = Field(default=0.8, gt=0)
     page_size: int = Field(default=12, ge=1, le=100)
 
+    def problems(self, profile: str) -> list[str]:
+        """Every problem with the session keys, one line each (the preflight's list)."""
+        keys = [key.strip() for key in self.session_key.split(",") if key.strip()]
+        if not keys and profile == "prod":
+            return [
+                "EMPORIUM_STOREFRONT_SESSION_KEY must be set in the prod profile "
+                f"(at least {MIN_KEY_LENGTH} random characters)"
+            ]
+        if any(len(key) < MIN_KEY_LENGTH for key in keys):
+            return [
+                f"EMPORIUM_STOREFRONT_SESSION_KEY: every key needs at least {MIN_KEY_LENGTH} "
+                "characters"
+            ]
+        return []
+
     def session_keys(self, profile: str, var_dir: Path) -> list[str]:
         """The keys to use, first one sealing; fails fast naming the setting."""
         keys = [key.strip() for key in self.session_key.split(",") if key.strip()]
