@@ -183,6 +183,11 @@ class NatsTransport(Transport):
             timeout=self.publish_timeout,
         )
 
+    async def lag(self, consumer: Consumer) -> int:
+        js = self.broker.config.connection_state.stream
+        info = await js.consumer_info(self.stream, _safe(consumer.spec.name))
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
     async def ready(self) -> bool:
         try:
             return await self.broker.ping(timeout=1.0)

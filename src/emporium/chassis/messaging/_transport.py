@@ -60,6 +60,10 @@ class Transport(ABC):
     async def ready(self) -> bool: ...
 
     @abstractmethod
+    async def lag(self, consumer: Consumer) -> int:
+        """Messages waiting for ``consumer`` on the broker (delivered or not, unacknowledged)."""
+
+    @abstractmethod
     async def close(self) -> None: ...
 
 
