@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from emporium.launcher import (
     resolve_table,
     running_pid,
 )
+from emporium.launcher.trace import gather_spans, span_tree
 
 app = typer.Typer(
     help="Emporium: a microservice e-commerce system, whole, on your machine.",
@@ -327,9 +329,16 @@ def _log_files(layout: VarLayout, service: str) -> list[Path]:
 def logs(
     service: Annotated[str, typer.Argument(help="A service name, e.g. catalog")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing")] = False,
+    grep: Annotated[
+        str | None, typer.Option("--grep", "-g", help="Only lines matching this regex")
+    ] = None,
     var_dir: VarDirOption = None,
 ) -> None:
     """Print the log files of every instance of SERVICE, each line prefixed."""
+    try:
+        pattern = re.compile(grep) if grep else None
+    except re.error as error:
+        raise _fail(f"--grep: {error}", 2) from None
     layout = _layout(var_dir)
     settings = _settings(var_dir=var_dir)
     files = _log_files(layout, service)
@@ -352,6 +361,8 @@ def logs(
                     complete = data[: data.rfind(b"\n") + 1]
                     offsets[path] = offsets.get(path, 0) + len(complete)
                 for line in complete.decode(errors="replace").splitlines():
+                    if pattern is not None and not pattern.search(line):
+                        continue
                     sys.stdout.write(f"{path.stem:<{width}}| {line}\n")
             sys.stdout.flush()
             if not follow:
@@ -359,6 +370,24 @@ def logs(
             time.sleep(0.25)
     except KeyboardInterrupt:
         return
+
+
+@app.command("trace")
+def trace_command(
+    key: Annotated[str, typer.Argument(help="An order id, a request id or a trace id")],
+    var_dir: VarDirOption = None,
+) -> None:
+    """The span tree of a request or an order, from every instance's recent spans."""
+    try:
+        body = asyncio.run(_client(var_dir).status())
+    except NotRunningError as error:
+        raise _fail(str(error)) from None
+    spans = gather_spans(key, body["instances"], body["launcher"]["gateway_url"])
+    if not spans:
+        raise _fail(f"no instance remembers a trace for {key} (spans are kept in a bounded ring)")
+    for tree in span_tree(spans):
+        console.print(tree)
+    console.print(f"{len(spans)} spans from {len({s['instance'] for s in spans})} instances")
 
 
 app.command("audit")(audit)

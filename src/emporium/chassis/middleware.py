@@ -123,7 +123,9 @@ class RequestContextMiddleware:
                 route = scope.get("route")
                 template = getattr(route, "path", None)
                 status = int(state["status"])
-                server.update_name(f"{method} {template or path}")
+                # A catch-all (the gateway's proxy) says less than the path itself.
+                named = path if not template or template.endswith(":path}") else template
+                server.update_name(f"{method} {named}")
                 server.set_attribute("http.response.status_code", status)
                 if template:
                     server.set_attribute("http.route", template)
