@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -123,6 +124,9 @@ MESSAGING_SERIES = {
 }
 
 
+_BASE = re.compile(r"_(total|bucket|sum|count|created)$")
+
+
 def _series(text: str) -> set[str]:
     return {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
@@ -143,16 +147,14 @@ def test_every_instance_serves_metrics_prometheus_can_parse_with_the_messaging_s
         if service in {"storefront"}:
             assert "emporium_http_requests" in names
             continue
-        assert names >= REQUIRED_SERIES, (service, REQUIRED_SERIES - names)
+        assert names >= REQUIRED_SERIES, (service, sorted(names))
     for service in ("orders", "inventory", "payments", "shipping", "notifications"):
         assert series[service] >= MESSAGING_SERIES, service
         assert "emporium_consumer_lag" in series[service], service
-        assert "emporium_messages_consumed_total" in series[service], service
-    assert "emporium_messages_published_total" in series["orders"]
+        assert "emporium_messages_consumed" in series[service], service
+    assert "emporium_messages_published" in series["orders"]
     assert "emporium_http_client_breaker_state" in series["orders"]
-    assert {"emporium_saga_transitions_total", "emporium_saga_step_duration_seconds_bucket"} <= (
-        series["orders"]
-    )
+    assert {"emporium_saga_transitions", "emporium_saga_step_duration_seconds"} <= series["orders"]
 
 
 def test_emporium_trace_prints_the_span_tree_of_an_order(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from emporium.contracts._base import IntegrationEvent, Message
 
-__all__ = ["CONSUMERS", "COMMAND_SENDER", "consumers_of", "producer_of"]
+__all__ = ["COMMAND_SENDER", "CONSUMERS", "consumers_of", "producer_of"]
 
 COMMAND_SENDER = "orders"
 

@@ -20,6 +20,7 @@ from emporium.chassis.problems import problem_response
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.browser import BrowserSecurityMiddleware
 from emporium.services.gateway.discovery import Discovery
+from emporium.services.gateway.docs import docs_router
 from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
 from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
@@ -83,7 +84,10 @@ def create_app(
         "gateway",
         chassis=chassis,
         settings=settings,
-        routers=[gateway_router(upstreams, balancer, aggregator, lambda: proxy.session)],
+        routers=[
+            gateway_router(upstreams, balancer, aggregator, lambda: proxy.session),
+            docs_router(),
+        ],
         components=lambda _runtime: {
             "proxy": proxy,
             "discovery": discovery,
