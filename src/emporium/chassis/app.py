@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.middleware import Middleware
 
 from emporium.chassis._db_telemetry import instrument_engine
+from emporium.chassis.admin import dead_letter_router
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.chassis.db import Database, Publisher, UnitOfWork
 from emporium.chassis.forwarded import TrustedProxies
@@ -258,6 +259,8 @@ def create_service(
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     for router in routers:
         app.include_router(router)
+    if messaging and auth is not False:
+        app.include_router(dead_letter_router(name))
     return app
 
 
