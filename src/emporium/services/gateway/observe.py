@@ -23,12 +23,20 @@ __all__ = ["InstanceVitals", "collect_trace", "summarise_metrics"]
 
 _TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 _MAX_TRACES = 5
+# Messaging health per instance, summed over its labels.
+_GAUGES = {
+    "emporium_outbox_backlog": "outbox_backlog",
+    "emporium_outbox_oldest_age_seconds": "outbox_oldest_age",
+    "emporium_messages_dead_lettered": "dead_lettered",
+    "emporium_consumer_lag": "consumer_lag",
+}
 
 
 def summarise_metrics(text: str) -> dict[str, float]:
     """Requests, 5xx errors and latency buckets (summed over routes) from one ``/metrics``."""
     requests = errors = 0.0
     buckets: dict[float, float] = {}
+    extra: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         if family.name == "emporium_http_requests":
             for sample in family.samples:
@@ -36,12 +44,17 @@ def summarise_metrics(text: str) -> dict[str, float]:
                     requests += sample.value
                     if sample.labels.get("status", "").startswith("5"):
                         errors += sample.value
+        elif family.name in _GAUGES:
+            summary_key = _GAUGES[family.name]
+            extra[summary_key] = extra.get(summary_key, 0.0) + sum(
+                s.value for s in family.samples if not s.name.endswith("_created")
+            )
         elif family.name == "emporium_http_request_duration_seconds":
             for sample in family.samples:
                 if sample.name.endswith("_bucket"):
                     bound = float(sample.labels["le"])
                     buckets[bound] = buckets.get(bound, 0.0) + sample.value
-    summary = {"requests": requests, "errors": errors}
+    summary = {"requests": requests, "errors": errors, **extra}
     summary.update({f"le:{bound}": count for bound, count in buckets.items()})
     return summary
 
@@ -94,6 +107,8 @@ class InstanceVitals:
                 self._last[instance.name] = (taken, summary)
                 row["requests_total"] = summary["requests"]
                 row["errors_total"] = summary["errors"]
+                for key in _GAUGES.values():
+                    row[key] = summary.get(key)
             rows.append(row)
         return rows
 
