@@ -38,6 +38,11 @@ from emporium.launcher import (
     resolve_table,
     running_pid,
 )
+from emporium.launcher.deadletters import (
+    DEAD_LETTER_SERVICES,
+    list_dead_letters,
+    replay_dead_letter,
+)
 from emporium.launcher.trace import gather_spans, span_tree
 
 app = typer.Typer(
@@ -388,6 +393,47 @@ def trace_command(
     for tree in span_tree(spans):
         console.print(tree)
     console.print(f"{len(spans)} spans from {len({s['instance'] for s in spans})} instances")
+
+
+@app.command("deadletters")
+def deadletters_command(
+    replay: Annotated[
+        str | None, typer.Option("--replay", help="SERVICE:ID of a dead letter to publish again")
+    ] = None,
+    var_dir: VarDirOption = None,
+) -> None:
+    """Every service's dead letters; --replay SERVICE:ID publishes one again (one effect)."""
+    try:
+        gateway = asyncio.run(_client(var_dir).status())["launcher"]["gateway_url"]
+    except NotRunningError as error:
+        raise _fail(str(error)) from None
+    try:
+        if replay is not None:
+            service, _, letter_id = replay.partition(":")
+            if service not in DEAD_LETTER_SERVICES or not letter_id:
+                raise _fail(f"--replay: expected SERVICE:ID, e.g. inventory:42, not {replay!r}", 2)
+            if not replay_dead_letter(gateway, service, letter_id):
+                raise _fail(f"{service} has no dead letter {letter_id}")
+            console.print(f"replayed {service}:{letter_id}", markup=False)
+            return
+        found = list_dead_letters(gateway)
+    except PermissionError as error:
+        raise _fail(str(error)) from None
+    table = Table(box=None, header_style="bold")
+    for column in ("SERVICE:ID", "TYPE", "MESSAGE", "DELIVERIES", "REASON"):
+        table.add_column(column)
+    for service, letters in found.items():
+        if letters is None:
+            table.add_row(service, "?", "-", "-", "did not answer")
+        for letter in letters or []:
+            table.add_row(
+                f"{service}:{letter['id']}",
+                letter["type"],
+                letter["message_id"][:8],
+                str(letter["deliveries"]),
+                letter["reason"][:80],
+            )
+    console.print(table)
 
 
 app.command("audit")(audit)
