@@ -28,6 +28,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
@@ -162,12 +163,13 @@ class Tracing:
         )
         self.provider.add_span_processor(self.ring)
         self.otlp_endpoint = otlp_endpoint
+        self.otlp_exporter: SpanExporter | None = None
         if otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-            exporter = OTLPSpanExporter(endpoint=_traces_url(otlp_endpoint))
-            self.provider.add_span_processor(BatchSpanProcessor(exporter))
+            self.otlp_exporter = OTLPSpanExporter(endpoint=_traces_url(otlp_endpoint))
+            self.provider.add_span_processor(BatchSpanProcessor(self.otlp_exporter))
         self.tracer = self.provider.get_tracer("emporium.chassis")
 
     def shutdown(self) -> None:
