@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import Gauge
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -33,7 +34,10 @@ def instrument_engine(engine: Engine, service: str) -> None:
 
     def before(_conn: Any, _cursor: Any, statement: str, _p: Any, ctx: Any, _many: bool) -> None:
         tracing = current_tracing()
-        if tracing is None or ctx is None:
+        # Only inside a recorded span (a request, a message): the relay's and
+        # sweepers' polls would otherwise start a trace per statement and push
+        # every real trace out of the ring.
+        if tracing is None or ctx is None or not trace.get_current_span().is_recording():
             return
         verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
         started = tracing.tracer.start_span(
