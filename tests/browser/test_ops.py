@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from emporium.contracts import message_types
 from tests._system import System
 from tests.browser._shopper import ADMIN, sign_in, sign_up
 from tests.browser.conftest import Shots
@@ -59,3 +60,28 @@ def test_a_customer_gets_403_on_the_ops_page_and_its_trace_view(page: Page) -> N
         response = page.goto(path)
         assert response is not None
         assert response.status == 403, path
+
+
+def test_the_api_docs_page_renders_swagger_ui_from_the_gateway_alone(
+    page: Page, shop: System
+) -> None:
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith(shop.gateway) else None,
+    )
+    page.goto("/api/docs")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=20_000)
+    expect(page.locator(".swagger-ui")).to_contain_text("/api/orders")
+    assert refused == []
+    assert [url for url in outside if not url.startswith("data:")] == []
+
+
+def test_the_asyncapi_page_and_document_list_every_message(page: Page) -> None:
+    document = page.request.get("/api/asyncapi.json").json()
+    assert set(document["channels"]) == set(message_types())
+    page.goto("/api/asyncapi")
+    expect(page.locator("section#ReserveStock")).to_contain_text("emporium.inventory.ReserveStock")
+    expect(page.locator("section#ReserveStock")).to_contain_text("producer orders")

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -245,19 +246,21 @@ def span(
             yield None
         return
     ctx = parent_context(parent) if remote_parent else None
-    with tracing.tracer.start_as_current_span(
-        name,
-        context=ctx,
-        kind=kind,
-        attributes=attributes,
-        record_exception=True,
-        set_status_on_exception=True,
-    ) as current:
-        token = context.traceparent.set(traceparent_of(current))
-        try:
-            yield current
-        finally:
-            context.traceparent.reset(token)
+    # start_span + attach by hand rather than start_as_current_span: the same
+    # result without three nested generator context managers on every span.
+    current = tracing.tracer.start_span(name, context=ctx, kind=kind, attributes=attributes)
+    otel_token = otel_context.attach(trace.set_span_in_context(current))
+    token = context.traceparent.set(traceparent_of(current))
+    try:
+        yield current
+    except BaseException as exc:
+        current.record_exception(exc)
+        current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        context.traceparent.reset(token)
+        otel_context.detach(otel_token)
+        current.end()
 
 
 def mark_error(current: Span | None, description: str) -> None:
