@@ -118,7 +118,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="tracing off in the first and last system too: shows the bias of start order alone",
+    )
     args = parser.parse_args()
+    if args.control:
+        MODES.clear()
+        MODES.update(
+            {
+                "tracing off (first started)": {"EMPORIUM_TRACING": "false"},
+                "tracing on, ratio 1.0 (second)": {
+                    "EMPORIUM_TRACING": "true",
+                    "EMPORIUM_TRACE_SAMPLE_RATIO": "1",
+                },
+                "tracing off": {"EMPORIUM_TRACING": "false"},
+            }
+        )
     systems: list[tuple[Path, dict[str, str]]] = []
     urls: dict[str, str] = {}
     try:
