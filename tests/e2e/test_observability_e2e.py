@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import nats
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -181,3 +184,41 @@ def test_the_trace_api_and_internal_spans_are_not_public(client: httpx.Client) -
     customer = signed_in(client)
     assert client.get("/api/gateway/traces/abc", headers=customer).status_code == 403
     assert client.get("/api/gateway/instances", headers=customer).status_code == 403
+
+
+async def _publish_unparseable(broker_url: str, namespace: str, message_id: str) -> None:
+    client = await nats.connect(broker_url)
+    try:
+        headers = {"x-message-id": message_id, "x-message-type": "ReserveStock"}
+        subject = f"{namespace}.inventory.ReserveStock"
+        await client.jetstream().publish(subject, b"{not json", headers=headers)
+    finally:
+        await client.close()
+
+
+def test_emporium_deadletters_lists_a_dead_letter_and_replays_it_by_id(system: System) -> None:
+    status = system.cli("status")
+    broker = re.search(r"broker (nats://\S+)", status.stdout)
+    assert broker is not None, status.stdout
+    message_id = str(uuid.uuid4())
+    asyncio.run(
+        _publish_unparseable(broker[1], system.env["EMPORIUM_BROKER_NAMESPACE"], message_id)
+    )
+
+    def listed() -> str:
+        result = system.cli("deadletters")
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    table = eventually(
+        listed, lambda out: message_id[:8] in out, timeout=15, message="no dead letter listed"
+    )
+    row = next(line for line in table.splitlines() if message_id[:8] in line)
+    letter = row.split()[0]
+    assert letter.startswith("inventory:")
+    replayed = system.cli("deadletters", "--replay", letter)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"replayed {letter}" in replayed.stdout
+    # Still unparseable, so it comes back as a new dead letter; the old id is gone.
+    again = system.cli("deadletters", "--replay", letter)
+    assert again.returncode == 1
