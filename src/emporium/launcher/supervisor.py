@@ -47,7 +47,7 @@ class Supervisor:
 
     def registry_entries(self) -> frozenset[RegistryEntry]:
         return frozenset(
-            RegistryEntry(i.spec.name, i.name, i.url, pid)
+            RegistryEntry(i.spec.name, i.name, i.url, pid, i.restarts)
             for i in self.instances
             if not i.spec.gateway
             and not i.stopping
