@@ -53,6 +53,8 @@ class FakeApi:
     hits: Counter[str] = field(default_factory=Counter)
     refreshes: list[str] = field(default_factory=list)
     orders: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # (field, message) orders answers with a 422 for the next checkouts, if set.
+    card_refusal: tuple[str, str] | None = None
     cart_lines: list[dict[str, Any]] = field(default_factory=list)
     stock: int = 3
     refresh_status: int = 200
@@ -158,7 +160,19 @@ class FakeApi:
         )
 
     async def _place_order(self, request: web.Request) -> web.Response:
-        self.orders.append((request.headers.get("Idempotency-Key", ""), await request.json()))
+        body = await request.json()
+        if self.card_refusal is not None:
+            # What orders answers when payments refuses the card: the field and
+            # payments' words for it, no order.
+            field, message = self.card_refusal
+            problem = {
+                "status": 422,
+                "title": "Invalid card",
+                "detail": message,
+                "errors": [{"loc": ["body", "payment", field], "msg": message, "type": "card"}],
+            }
+            return web.json_response(problem, status=422, content_type="application/problem+json")
+        self.orders.append((request.headers.get("Idempotency-Key", ""), body))
         return web.json_response({"id": str(uuid.uuid4()), "status": "PENDING"}, status=202)
 
     def fill_cart(self) -> None:

@@ -105,16 +105,20 @@ async def test_missing_idempotency_key_is_a_428(orders: tuple[Orders, Participan
 
 
 @pytest.mark.parametrize(
-    ("card", "field"),
+    ("card", "field", "judged_by_payments"),
     [
-        ({**GOOD_CARD, "number": "4242424242424241"}, "number"),
-        ({**GOOD_CARD, "exp_year": 2001}, "exp_year"),
-        ({**GOOD_CARD, "cvc": "12"}, "cvc"),
-        ({**GOOD_CARD, "cvc": "1234"}, "cvc"),  # 4 digits only for Amex: payments' rule
+        ({**GOOD_CARD, "number": "4242424242424241"}, "number", 1),
+        ({**GOOD_CARD, "exp_year": 2001}, "exp_year", 1),
+        # A shape the schema refuses (docs/api.md): answered before any call.
+        ({**GOOD_CARD, "cvc": "12"}, "cvc", 0),
+        ({**GOOD_CARD, "cvc": "1234"}, "cvc", 1),  # 4 digits only for Amex: payments' rule
     ],
 )
 async def test_bad_card_is_a_422_naming_the_field_and_never_echoing_it(
-    orders: tuple[Orders, Participants], card: dict[str, object], field: str
+    orders: tuple[Orders, Participants],
+    card: dict[str, object],
+    field: str,
+    judged_by_payments: int,
 ) -> None:
     api, _ = orders
     user = customer(api)
@@ -122,7 +126,7 @@ async def test_bad_card_is_a_422_naming_the_field_and_never_echoing_it(
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "payment", field]
     assert str(card["number"]) not in response.text
-    assert api.upstreams.hits["payments"] == 1  # payments judged it, orders relayed
+    assert api.upstreams.hits["payments"] == judged_by_payments  # the rest is payments' verdict
     listed = (await api.client.get("/api/orders", headers=user)).json()
     assert listed["total"] == 0
 

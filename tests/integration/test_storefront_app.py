@@ -233,14 +233,27 @@ async def checkout_form(shop: httpx.AsyncClient, **changes: str) -> dict[str, st
     }
 
 
-async def test_an_invalid_card_is_reported_on_its_field_and_never_reaches_orders(
+async def test_a_card_payments_refuses_is_reported_on_its_field_in_payments_words(
     shop: httpx.AsyncClient, api: FakeApi
 ) -> None:
     await sign_in(shop)
     api.fill_cart()
+    api.card_refusal = ("number", "this card number is not valid: check the digits")
     answer = await shop.post(
         "/checkout", data=await checkout_form(shop, card_number="4242424242424241")
     )
+    assert answer.status_code == 400
+    assert 'id="card_number-error"' in answer.text
+    assert "This card number is not valid: check the digits" in answer.text
+    assert api.orders == []
+
+
+async def test_a_card_number_that_is_not_digits_never_reaches_orders(
+    shop: httpx.AsyncClient, api: FakeApi
+) -> None:
+    await sign_in(shop)
+    api.fill_cart()
+    answer = await shop.post("/checkout", data=await checkout_form(shop, card_number="4242-abcd"))
     assert answer.status_code == 400
     assert 'id="card_number-error"' in answer.text
     assert api.orders == []

@@ -145,7 +145,7 @@ class Upstreams:
             "payments", self.payments, "POST", "/api/payments/cards", authorization, body
         )
         if response.status == 422:
-            raise CardRefusedError(response.status, _detail(response), _card_field(response))
+            raise CardRefusedError(response.status, _card_message(response), _card_field(response))
         return _parse("payments", CardToken, _expect(response, "payments", 200, 201))
 
 
@@ -184,6 +184,16 @@ def _detail(response: Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
         return str(body["detail"])
     return "the request was refused"
+
+
+def _card_message(response: Response) -> str:
+    """Payments' own words for the field it refused (written for the shopper),
+    else its problem's detail."""
+    try:
+        message = response.json()["errors"][0]["msg"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return _detail(response)
+    return str(message) if isinstance(message, str) and message else _detail(response)
 
 
 def _card_field(response: Response) -> str:

@@ -62,21 +62,25 @@ class Card:
         return _TEST_CARDS.get(self.digits, Outcome.APPROVE)
 
     def validate(self, today: date) -> None:
-        """Raise :class:`CardError` for the first rule the card breaks."""
+        """Raise :class:`CardError` for the first rule the card breaks.
+
+        The message is written for the shopper: the storefront shows it beside
+        the field it names, so card rules and their wording live here only.
+        """
         digits = self.digits
         if not digits.isdigit() or not 12 <= len(digits) <= 19:
-            raise CardError("number", "card number must be 12 to 19 digits")
+            raise CardError("number", "enter the 12 to 19 digits of the card number")
         if not luhn_valid(digits):
-            raise CardError("number", "card number is not valid (checksum)")
+            raise CardError("number", "this card number is not valid: check the digits")
         if not 1 <= self.exp_month <= 12:
-            raise CardError("exp_month", "exp_month must be between 1 and 12")
+            raise CardError("exp_month", "enter the expiry month, 1 to 12")
         if not 2000 <= self.exp_year <= 2100:
-            raise CardError("exp_year", "exp_year must be a four-digit year")
+            raise CardError("exp_year", "enter the four-digit expiry year")
         if expired(self.exp_month, self.exp_year, today):
-            raise CardError("exp_year", "card has expired")
+            raise CardError("exp_year", "this card has expired")
         length = 4 if self.brand == "amex" else 3
         if not (self.cvc.isdigit() and self.cvc.isascii() and len(self.cvc) == length):
-            raise CardError("cvc", f"cvc must be {length} digits for this card")
+            raise CardError("cvc", f"enter the {length}-digit security code of this card")
 
 
 def luhn_valid(digits: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -203,7 +202,7 @@ async def checkout(request: Request, form: PostedForm) -> Response:
     api = api_of(request)
     details = CheckoutForm.of(form)
     key = form["idempotency_key"] or str(uuid.uuid4())
-    details.validate(datetime.now(UTC).date())
+    details.validate()
     cart = await _cart(api)
     stock = await _stock_problems(api, cart) if cart else {}
     general = ""
