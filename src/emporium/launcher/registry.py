@@ -24,7 +24,6 @@ class RegistryEntry:
     instance: str
     url: str
     pid: int
-    restarts: int = 0  # crashes the supervisor restarted, shown on the ops page
 
 
 def build_document(
@@ -37,13 +36,7 @@ def build_document(
         "version": version,
         "services": sorted(set(services) | {entry.service for entry in ordered}),
         "instances": [
-            {
-                "service": e.service,
-                "instance": e.instance,
-                "url": e.url,
-                "pid": e.pid,
-                "restarts": e.restarts,
-            }
+            {"service": e.service, "instance": e.instance, "url": e.url, "pid": e.pid}
             for e in ordered
         ],
     }

@@ -29,16 +29,11 @@ class RegistryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class InstanceSpec:
-    """An instance as discovery announces it; identity is the first three fields.
-
-    ``restarts`` is what the launcher reports about the instance, not part of
-    its identity: a new count updates the kept instance instead of replacing it.
-    """
+    """An instance as discovery announces it; identity is all three fields."""
 
     service: str
     name: str
     url: str
-    restarts: int | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True, eq=False)
@@ -64,7 +59,6 @@ class Instance:
     consecutive_5xx: int = 0
     slow_checks: int = 0
     checked: bool = False
-    restarts: int | None = None  # None: discovery does not know (static upstreams)
 
     @property
     def spec(self) -> InstanceSpec:
@@ -84,7 +78,6 @@ class Instance:
             "in_flight": self.in_flight,
             "requests": self.requests,
             "failures": self.failures,
-            "restarts": self.restarts,
         }
 
 
@@ -114,9 +107,7 @@ def parse_registry(raw: str | bytes) -> tuple[int, list[InstanceSpec], list[str]
             raise RegistryError(f"registry instance lacks 'service' or 'url': {entry!r}")
         name = entry.get("instance")
         name = name if isinstance(name, str) and name else f"{service}@{url}"
-        restarts = entry.get("restarts")
-        restarts = restarts if isinstance(restarts, int) and restarts >= 0 else None
-        specs.append(InstanceSpec(service, name, _clean_url(url), restarts))
+        specs.append(InstanceSpec(service, name, _clean_url(url)))
     services = document.get("services", [])
     if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
         raise RegistryError("registry 'services' must be a list of names")
@@ -164,7 +155,6 @@ class Upstreams:
             if instance is None:
                 instance = Instance(spec.service, spec.name, spec.url)
                 added.append(instance)
-            instance.restarts = spec.restarts
             services.setdefault(spec.service, []).append(instance)
         self.services = services
         self.version = version
