@@ -25,7 +25,16 @@ from tests._poll import eventually_async
 from tests.integration._messaging_support import Store, product
 
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "infra" / "nats" / "nats-server.conf"
-USERS = ("catalog", "inventory", "cart", "payments", "shipping", "notifications", "orders")
+USERS = (
+    "catalog",
+    "inventory",
+    "cart",
+    "payments",
+    "shipping",
+    "notifications",
+    "orders",
+    "recommendations",
+)
 NAMESPACE = "emporium"  # the file names the production subjects
 
 
