@@ -29,7 +29,10 @@ def _served() -> set[tuple[str, str]]:
     routes: set[tuple[str, str]] = set()
     for module in pkgutil.walk_packages(emporium.services.__path__, "emporium.services."):
         # The storefront serves pages for people, outside the API contract.
-        if module.name.endswith(("__main__", ".seed")) or ".storefront" in module.name:
+        # The storefront serves pages for people, outside the API contract; an
+        # Alembic env only runs inside a migration.
+        skipped = ".storefront" in module.name or ".migrations" in module.name
+        if module.name.endswith(("__main__", ".seed")) or skipped:
             continue
         router = getattr(importlib.import_module(module.name), "router", None)
         if isinstance(router, APIRouter):
