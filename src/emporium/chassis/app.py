@@ -110,7 +110,9 @@ class Runtime:
             if len(matches) != 1:
                 known = ", ".join(sorted(t.__name__ for t in self._provided))
                 raise LookupError(f"{self.name} provides no single {wanted.__name__} ({known})")
-            found = matches[0]
+            # Remember the answer: routes ask for a port (a Protocol) on every
+            # request, and the isinstance scan need only happen once.
+            found = self._provided[wanted] = matches[0]
         return cast(T, found)
 
 
