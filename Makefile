@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint unit bench conformance lock clean
+.PHONY: run test install lint unit bench conformance lock clean schemas
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/emporium up
+
+schemas: install
+	$(BIN)/python -m emporium.contracts.compat src/emporium/contracts/schemas
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["skeleton", "http_clients", "catalog", "inventory", "identity", "checkout"]
+BENCHMARKS = ["skeleton", "http_clients", "catalog", "inventory", "identity", "checkout", "tracing"]
 
 
 def main() -> None:

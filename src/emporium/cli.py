@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,10 +40,16 @@ from emporium.launcher import (
     resolve_table,
     running_pid,
 )
+from emporium.launcher.deadletters import (
+    DEAD_LETTER_SERVICES,
+    list_dead_letters,
+    replay_dead_letter,
+)
 from emporium.launcher.migrate import database_url, stores
 from emporium.launcher.preflight import preflight
 from emporium.launcher.secrets import mask_text
 from emporium.launcher.seed import seed
+from emporium.launcher.trace import gather_spans, span_tree
 
 app = typer.Typer(
     help="Emporium: a microservice e-commerce system, whole, on your machine.",
@@ -346,9 +353,16 @@ def _log_files(layout: VarLayout, service: str) -> list[Path]:
 def logs(
     service: Annotated[str, typer.Argument(help="A service name, e.g. catalog")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing")] = False,
+    grep: Annotated[
+        str | None, typer.Option("--grep", "-g", help="Only lines matching this regex")
+    ] = None,
     var_dir: VarDirOption = None,
 ) -> None:
     """Print the log files of every instance of SERVICE, each line prefixed."""
+    try:
+        pattern = re.compile(grep) if grep else None
+    except re.error as error:
+        raise _fail(f"--grep: {error}", 2) from None
     layout = _layout(var_dir)
     settings = _settings(var_dir=var_dir)
     files = _log_files(layout, service)
@@ -371,6 +385,8 @@ def logs(
                     complete = data[: data.rfind(b"\n") + 1]
                     offsets[path] = offsets.get(path, 0) + len(complete)
                 for line in complete.decode(errors="replace").splitlines():
+                    if pattern is not None and not pattern.search(line):
+                        continue
                     sys.stdout.write(f"{path.stem:<{width}}| {line}\n")
             sys.stdout.flush()
             if not follow:
@@ -457,6 +473,65 @@ def migrate(
 def _is_newer(current: str, target: str) -> bool:
     # Revision ids are zero-padded sequence numbers ("0001", "0002", ...).
     return current > target
+
+
+@app.command("trace")
+def trace_command(
+    key: Annotated[str, typer.Argument(help="An order id, a request id or a trace id")],
+    var_dir: VarDirOption = None,
+) -> None:
+    """The span tree of a request or an order, from every instance's recent spans."""
+    try:
+        body = asyncio.run(_client(var_dir).status())
+    except NotRunningError as error:
+        raise _fail(str(error)) from None
+    spans = gather_spans(key, body["instances"], body["launcher"]["gateway_url"])
+    if not spans:
+        raise _fail(f"no instance remembers a trace for {key} (spans are kept in a bounded ring)")
+    for tree in span_tree(spans):
+        console.print(tree)
+    console.print(f"{len(spans)} spans from {len({s['instance'] for s in spans})} instances")
+
+
+@app.command("deadletters")
+def deadletters_command(
+    replay: Annotated[
+        str | None, typer.Option("--replay", help="SERVICE:ID of a dead letter to publish again")
+    ] = None,
+    var_dir: VarDirOption = None,
+) -> None:
+    """Every service's dead letters; --replay SERVICE:ID publishes one again (one effect)."""
+    try:
+        gateway = asyncio.run(_client(var_dir).status())["launcher"]["gateway_url"]
+    except NotRunningError as error:
+        raise _fail(str(error)) from None
+    try:
+        if replay is not None:
+            service, _, letter_id = replay.partition(":")
+            if service not in DEAD_LETTER_SERVICES or not letter_id:
+                raise _fail(f"--replay: expected SERVICE:ID, e.g. inventory:42, not {replay!r}", 2)
+            if not replay_dead_letter(gateway, service, letter_id):
+                raise _fail(f"{service} has no dead letter {letter_id}")
+            console.print(f"replayed {service}:{letter_id}", markup=False)
+            return
+        found = list_dead_letters(gateway)
+    except PermissionError as error:
+        raise _fail(str(error)) from None
+    table = Table(box=None, header_style="bold")
+    for column in ("SERVICE:ID", "TYPE", "MESSAGE", "DELIVERIES", "REASON"):
+        table.add_column(column)
+    for service, letters in found.items():
+        if letters is None:
+            table.add_row(service, "?", "-", "-", "did not answer")
+        for letter in letters or []:
+            table.add_row(
+                f"{service}:{letter['id']}",
+                letter["type"],
+                letter["message_id"][:8],
+                str(letter["deliveries"]),
+                letter["reason"][:80],
+            )
+    console.print(table)
 
 
 app.command("audit")(audit)

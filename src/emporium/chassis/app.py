@@ -24,11 +24,14 @@ from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic_settings import BaseSettings
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.middleware import Middleware
 
+from emporium.chassis._db_telemetry import instrument_engine
+from emporium.chassis.admin import dead_letter_router
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.chassis.db import Database, Publisher, UnitOfWork
 from emporium.chassis.forwarded import TrustedProxies
@@ -41,9 +44,18 @@ from emporium.chassis.migrations import Migrations
 from emporium.chassis.openapi import document_responses
 from emporium.chassis.problems import install_problem_handlers
 from emporium.chassis.settings import ChassisSettings, ServiceSettings, refuse_placeholders
+from emporium.chassis.tracing import Tracing, use_tracing
 from emporium.contracts._base import Message
 
-__all__ = ["Component", "HandlerTable", "Runtime", "create_service", "provided", "serve"]
+__all__ = [
+    "Component",
+    "HandlerTable",
+    "Runtime",
+    "create_service",
+    "provided",
+    "serve",
+    "spans_endpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +90,7 @@ class Runtime:
     database: Database[Any] | None = None
     outbox: Outbox | None = None
     migrations: Migrations | None = None
+    tracing: Tracing | None = None
     components: dict[str, Component] = field(default_factory=dict)
     _provided: dict[type[Any], Any] = field(default_factory=dict)
 
@@ -213,9 +226,18 @@ def create_service(
         )
         runtime.provide(runtime.database, Database)
         runtime.migrations = migrations
+        instrument_engine(runtime.database.engine.sync_engine, name)
     elif messaging:
         raise ValueError(f"{name}: messaging needs a store for its outbox and inbox (metadata=)")
     configure_logging(name, runtime.instance, level=chassis.log_level, fmt=chassis.log_format)
+    if chassis.tracing:
+        runtime.tracing = Tracing(
+            name,
+            runtime.instance,
+            sample_ratio=chassis.trace_sample_ratio,
+            buffer=chassis.trace_buffer,
+            otlp_endpoint=chassis.otlp_endpoint,
+        )
 
     health = Health({})
     lifespan = _lifespan(
@@ -243,13 +265,36 @@ def create_service(
         instance=runtime.instance,
         max_body=max_body,
         trusted_proxies=TrustedProxies(chassis.trusted_proxies),
+        tracing=runtime.tracing,
     )
+    app.add_route("/internal/spans", spans_endpoint, methods=["GET"], include_in_schema=False)
     app.add_route("/health/live", health.live, methods=["GET"], include_in_schema=False)
     app.add_route("/health/ready", health.ready, methods=["GET"], include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     for router in routers:
         app.include_router(router)
+    if messaging and auth is not False:
+        app.include_router(dead_letter_router(name))
     return app
+
+
+async def spans_endpoint(request: Request) -> Response:
+    """``GET /internal/spans?trace_id=|match=``: this instance's recent spans of a trace.
+
+    Without a query: the ids of the latest traces that started here. Internal:
+    the gateway never routes ``/internal/`` (its own spans go out admin-only).
+    """
+    runtime: Runtime = request.app.state.runtime
+    tracing = runtime.tracing
+    body: dict[str, Any] = {"service": runtime.name, "instance": runtime.instance, "spans": []}
+    if tracing is not None:
+        trace_id = request.query_params.get("trace_id")
+        match = request.query_params.get("match")
+        if trace_id or match:
+            body["spans"] = tracing.ring.find(trace_id=trace_id, match=match)
+        else:
+            body["traces"] = tracing.ring.recent_traces()
+    return JSONResponse(body)
 
 
 def _database_url(name: str, settings: BaseSettings | None, chassis: ChassisSettings) -> str:
@@ -271,6 +316,8 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         started: list[Component] = []
+        # The relay and consumers are started from here, so their tasks inherit it.
+        use_tracing(runtime.tracing)
         try:
             if runtime.database is not None:
                 await _start_store(runtime.database, runtime.migrations, health)
@@ -319,6 +366,8 @@ def _lifespan(
                     logger.exception("stopping a component of %s failed", runtime.name)
             if runtime.database is not None:
                 await runtime.database.dispose()
+            if runtime.tracing is not None:
+                runtime.tracing.shutdown()
             logger.info("%s stopped", runtime.instance)
 
     return lifespan

@@ -27,12 +27,13 @@ from emporium.chassis import context
 from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.metrics import REQUEST_LATENCY, REQUESTS
 from emporium.chassis.problems import problem_response
+from emporium.chassis.tracing import SpanKind, Tracing, mark_error, span, use_tracing
 
 __all__ = ["RequestContextMiddleware", "acceptable_request_id", "new_traceparent"]
 
 logger = logging.getLogger("emporium.access")
 
-_UNTRACKED = frozenset({"/metrics", "/health/live", "/health/ready"})
+_UNTRACKED = frozenset({"/metrics", "/health/live", "/health/ready", "/internal/spans"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
@@ -77,8 +78,10 @@ class RequestContextMiddleware:
         instance: str,
         max_body: int,
         trusted_proxies: TrustedProxies | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.app = app
+        self.tracing = tracing
         self.service = service
         self.instance = instance
         self.max_body = max_body
@@ -94,10 +97,44 @@ class RequestContextMiddleware:
             # for everything inside (rate limits, logs, the proxy's headers).
             peer = self.trusted.resolve(scope)
             scope = {**scope, "client": (peer.address, 0), "scheme": peer.scheme}
+        # Each request runs in a task of its own; make this service's tracing
+        # current in it (tests run several services in one process).
+        use_tracing(self.tracing)
         rid = acceptable_request_id(_header(scope, b"x-request-id")) or secrets.token_hex(16)
-        parent = new_traceparent(_header(scope, b"traceparent"))
+        incoming = _header(scope, b"traceparent")
+        if path in _UNTRACKED:
+            # Probes and scrapes: no span (they would crowd real traces out of the ring).
+            tp_token = context.traceparent.set(new_traceparent(incoming))
+            try:
+                await self._handle(scope, receive, send, rid)
+            finally:
+                context.traceparent.reset(tp_token)
+            return
+        method: str = scope["method"]
+        with span(
+            method,
+            SpanKind.SERVER,
+            parent=incoming,
+            remote_parent=True,
+            attributes={"http.request.method": method, "url.path": path, "request_id": rid},
+        ) as server:
+            state = await self._handle(scope, receive, send, rid)
+            if server is not None:
+                route = scope.get("route")
+                template = getattr(route, "path", None)
+                status = int(state["status"])
+                # A catch-all (the gateway's proxy) says less than the path itself.
+                named = path if not template or template.endswith(":path}") else template
+                server.update_name(f"{method} {named}")
+                server.set_attribute("http.response.status_code", status)
+                if template:
+                    server.set_attribute("http.route", template)
+                if status >= 500:
+                    mark_error(server, f"HTTP {status}")
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, rid: str) -> dict[str, Any]:
+        path: str = scope["path"]
         rid_token = context.request_id.set(rid)
-        tp_token = context.traceparent.set(parent)
         state: dict[str, Any] = {"status": 500, "started": False}
         start = time.perf_counter()
 
@@ -111,8 +148,7 @@ class RequestContextMiddleware:
             await send_with_headers_after_error(response, scope, receive, send, rid)
             self._record(scope, state, start)
             context.request_id.reset(rid_token)
-            context.traceparent.reset(tp_token)
-            return
+            return state
 
         received = 0
 
@@ -152,7 +188,7 @@ class RequestContextMiddleware:
         finally:
             self._record(scope, state, start)
             context.request_id.reset(rid_token)
-            context.traceparent.reset(tp_token)
+        return state
 
     def _record(self, scope: Scope, state: dict[str, Any], start: float) -> None:
         path: str = scope["path"]

@@ -71,6 +71,13 @@ class ChassisSettings(BaseSettings):
     # Proxies whose X-Forwarded-For/-Proto this process believes (CIDRs, comma
     # separated). Empty: nobody's, so no client can choose its own address.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Tracing: spans always go to a bounded ring per instance (/internal/spans);
+    # with an OTLP endpoint they are exported there as well. The ratio applies
+    # to new traces only: a sampled parent's children are always kept.
+    tracing: bool = True
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    trace_buffer: int = Field(default=4096, ge=16)
+    otlp_endpoint: str = ""
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

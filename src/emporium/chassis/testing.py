@@ -168,6 +168,9 @@ class InMemoryTransport(Transport):
     async def ready(self) -> bool:
         return self._connected
 
+    async def lag(self, consumer: Consumer) -> int:
+        return len(self._tasks) if consumer.spec.name in self._consumers else 0
+
     async def close(self) -> None:
         await self.stop_consumers()
         self._connected = False

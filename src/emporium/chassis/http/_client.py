@@ -26,6 +26,7 @@ from emporium.chassis.http._metrics import ClientMetrics, default_metrics
 from emporium.chassis.http._response import Response
 from emporium.chassis.http._retry import RetryPolicy, parse_retry_after
 from emporium.chassis.http._session import acquire_session, release_session
+from emporium.chassis.tracing import SpanKind, mark_error, span, traceparent_of
 
 __all__ = ["DEFAULT_TIMEOUT", "ServiceClient"]
 
@@ -262,17 +263,28 @@ class ServiceClient:
         params: Params | None,
         budget: float,
     ) -> Response:
-        async with session.request(
-            method,
-            url,
-            data=data,
-            headers=headers,
-            params=params,
-            timeout=aiohttp.ClientTimeout(total=budget),
-            allow_redirects=False,
-        ) as raw:
-            content = await raw.read()
-            return Response(raw.status, raw.headers, content)
+        with span(
+            f"{method} {self.name}",
+            SpanKind.CLIENT,
+            attributes={"http.request.method": method, "server.address": self.name},
+        ) as client:
+            if client is not None:
+                headers["traceparent"] = traceparent_of(client)
+            async with session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                params=params,
+                timeout=aiohttp.ClientTimeout(total=budget),
+                allow_redirects=False,
+            ) as raw:
+                content = await raw.read()
+                if client is not None:
+                    client.set_attribute("http.response.status_code", raw.status)
+                    if raw.status >= 500:
+                        mark_error(client, f"HTTP {raw.status}")
+                return Response(raw.status, raw.headers, content)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._own_session is not None:

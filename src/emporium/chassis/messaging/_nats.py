@@ -20,12 +20,27 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsMessage
 from nats.js import api
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
-from emporium.chassis.messaging._transport import Transport, dead_letter_headers, raw_body
+from emporium.chassis.messaging._transport import (
+    DEAD_LETTER_CONSUMER,
+    DEAD_LETTER_REASON,
+    DELIVERY_COUNT,
+    DeadLetterRecord,
+    Transport,
+    dead_letter_headers,
+    original_headers,
+    raw_body,
+)
 from emporium.chassis.messaging.consumer import Ack, Consumer, DeadLetter, Delivery, Retry
-from emporium.chassis.messaging.envelope import Envelope
+from emporium.chassis.messaging.envelope import (
+    MESSAGE_ID_HEADER,
+    MESSAGE_TYPE_HEADER,
+    Envelope,
+    subject_for,
+)
 from emporium.chassis.messaging.metrics import MESSAGES_DEAD_LETTERED
+from emporium.contracts import message_types
 
 __all__ = ["NatsTransport", "stream_names"]
 
@@ -182,6 +197,67 @@ class NatsTransport(Transport):
             stream=self.stream,
             timeout=self.publish_timeout,
         )
+
+    async def list_dead_letters(self, service: str, limit: int = 100) -> list[DeadLetterRecord]:
+        js = self.broker.config.connection_state.stream
+        state = (await js.stream_info(self.dlq_stream)).state
+        prefix = f"dlq.{self.namespace}.{service}."
+        found: list[DeadLetterRecord] = []
+        # Newest first; a small DLQ is the normal case, so a bounded scan is enough.
+        for seq in range(state.last_seq, max(state.first_seq, state.last_seq - 1000) - 1, -1):
+            if len(found) >= limit or seq <= 0:
+                break
+            try:
+                raw = await js.get_msg(self.dlq_stream, seq)
+            except NotFoundError:
+                continue
+            if raw.subject is None or not raw.subject.startswith(prefix):
+                continue
+            headers = dict(raw.headers or {})
+            found.append(
+                DeadLetterRecord(
+                    id=str(seq),
+                    consumer=headers.get(DEAD_LETTER_CONSUMER, ""),
+                    message_type=headers.get(MESSAGE_TYPE_HEADER, ""),
+                    message_id=headers.get(MESSAGE_ID_HEADER, ""),
+                    reason=headers.get(DEAD_LETTER_REASON, ""),
+                    deliveries=int(headers.get(DELIVERY_COUNT, "0") or 0),
+                    payload=raw.data or b"",
+                    headers=headers,
+                )
+            )
+        return found
+
+    async def replay(self, service: str, letter_id: str) -> bool:
+        js = self.broker.config.connection_state.stream
+        try:
+            raw = await js.get_msg(self.dlq_stream, int(letter_id))
+        except (NotFoundError, ValueError):
+            return False
+        if raw.subject is None or not raw.subject.startswith(f"dlq.{self.namespace}.{service}."):
+            return False
+        headers = original_headers(dict(raw.headers or {}))
+        message_type = message_types().get(headers.get(MESSAGE_TYPE_HEADER, ""))
+        if message_type is None:
+            return False
+        # The original message id (the inbox deduplicates on it), but a fresh
+        # broker dedup id: inside the duplicate window NATS would drop it.
+        await self.publish(
+            Envelope(
+                subject=subject_for(message_type, self.namespace),
+                payload=raw.data or b"",
+                message_id=headers.get(MESSAGE_ID_HEADER, ""),
+                headers=headers,
+                dedup_id=f"{headers.get(MESSAGE_ID_HEADER, '')}:replay:{letter_id}",
+            )
+        )
+        await js.delete_msg(self.dlq_stream, int(letter_id))
+        return True
+
+    async def lag(self, consumer: Consumer) -> int:
+        js = self.broker.config.connection_state.stream
+        info = await js.consumer_info(self.stream, _safe(consumer.spec.name))
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def ready(self) -> bool:
         try:

@@ -143,6 +143,13 @@ class RabbitTransport(Transport):
         if self._consumers:
             await self._replay_unrouted()
 
+    async def lag(self, consumer: Consumer) -> int:
+        for known, queue in self._consumers:
+            if known is consumer:
+                declared = await (await self.broker.declare_queue(queue)).declare()
+                return int(declared.message_count or 0)
+        return 0
+
     async def _replay_unrouted(self) -> None:
         """Send parked messages through the exchange again, now that queues are bound.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from faststream.message import StreamMessage
@@ -15,14 +16,47 @@ __all__ = [
     "DEAD_LETTER_CONSUMER",
     "DEAD_LETTER_REASON",
     "DELIVERY_COUNT",
+    "DeadLetterRecord",
     "Transport",
     "dead_letter_headers",
+    "original_headers",
     "raw_body",
 ]
 
 DEAD_LETTER_REASON = "x-dead-letter-reason"
 DEAD_LETTER_CONSUMER = "x-dead-letter-consumer"
 DELIVERY_COUNT = "x-delivery-count"
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    """One dead letter as an operator sees it; ``id`` is what :meth:`Transport.replay` takes."""
+
+    id: str
+    consumer: str
+    message_type: str
+    message_id: str
+    reason: str
+    deliveries: int
+    payload: bytes
+    headers: Mapping[str, str]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "consumer": self.consumer,
+            "type": self.message_type,
+            "message_id": self.message_id,
+            "reason": self.reason,
+            "deliveries": self.deliveries,
+            "payload": self.payload.decode(errors="replace")[:4000],
+        }
+
+
+def original_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A dead letter's headers without what dead-lettering added."""
+    added = {DEAD_LETTER_REASON, DEAD_LETTER_CONSUMER, DELIVERY_COUNT}
+    return {k: v for k, v in headers.items() if k not in added and not k.startswith("Nats-")}
 
 
 class Transport(ABC):
@@ -58,6 +92,18 @@ class Transport(ABC):
 
     @abstractmethod
     async def ready(self) -> bool: ...
+
+    async def list_dead_letters(self, service: str, limit: int = 100) -> list[DeadLetterRecord]:
+        """The service's dead letters, newest first (a broker that cannot list them says so)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list dead letters")
+
+    async def replay(self, service: str, letter_id: str) -> bool:
+        """Publish a dead letter's original envelope again and drop it; False if unknown."""
+        raise NotImplementedError(f"{type(self).__name__} cannot replay dead letters")
+
+    @abstractmethod
+    async def lag(self, consumer: Consumer) -> int:
+        """Messages waiting for ``consumer`` on the broker (delivered or not, unacknowledged)."""
 
     @abstractmethod
     async def close(self) -> None: ...

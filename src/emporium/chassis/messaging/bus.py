@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -32,6 +34,7 @@ from emporium.chassis.messaging._rabbit import RabbitTransport
 from emporium.chassis.messaging._transport import Transport
 from emporium.chassis.messaging.consumer import Consumer, ConsumerSpec, Handler
 from emporium.chassis.messaging.inbox import INBOX, Inbox, InboxPruner, make_inbox_table
+from emporium.chassis.messaging.metrics import CONSUMER_LAG
 from emporium.chassis.messaging.outbox import OUTBOX, Outbox, make_outbox_table
 from emporium.chassis.messaging.relay import OutboxRelay
 from emporium.contracts._base import Message
@@ -94,6 +97,7 @@ class Messaging:
         inbox_table: sa.Table = INBOX,
         transport: Transport | None = None,
         outbox: Outbox | None = None,
+        lag_interval: float = 2.0,
     ) -> None:
         if max_deliveries < 1:
             raise ValueError("max_deliveries must be at least 1")
@@ -129,6 +133,21 @@ class Messaging:
                 retention=outbox_retention,
             )
         self._started = False
+        self._lag_task: asyncio.Task[None] | None = None
+        self.lag_interval = lag_interval
+
+    async def _probe_lag(self) -> None:
+        # Runs while the process lives, consumers stopped or not: a stopped
+        # consumer is exactly when the lag must keep being reported.
+        while True:
+            for consumer in self.consumers:
+                try:
+                    pending = await self.transport.lag(consumer)
+                except Exception as exc:
+                    logger.debug("lag probe failed", extra={"error": repr(exc)})
+                    continue
+                CONSUMER_LAG.labels(consumer=consumer.spec.name).set(pending)
+            await asyncio.sleep(self.lag_interval)
 
     async def start(self) -> None:
         await self.transport.connect()
@@ -140,6 +159,7 @@ class Messaging:
         await self.transport.start_consumers()
         if self.consumers:
             await self.pruner.start()
+            self._lag_task = asyncio.create_task(self._probe_lag(), name=f"lag-{self.service}")
         self._started = True
         logger.info(
             "messaging started",
@@ -154,6 +174,11 @@ class Messaging:
         # Consumers first (in-flight handlers finish), then the relay (it
         # finishes the batch in hand; rows left go out on the next start or
         # from another replica), and the connection last, which both need.
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+            self._lag_task = None
         try:
             await self.pruner.stop()
             await self.transport.stop_consumers()

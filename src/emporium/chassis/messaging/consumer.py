@@ -11,19 +11,22 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
 from emporium.chassis.backoff import Backoff
 from emporium.chassis.db import Database
-from emporium.chassis.messaging.context import bound_context
+from emporium.chassis.messaging.context import TRACEPARENT_HEADER, bound_context
 from emporium.chassis.messaging.envelope import PoisonMessageError, decode, subject_for
 from emporium.chassis.messaging.inbox import Inbox
 from emporium.chassis.messaging.metrics import (
     MESSAGES_CONSUMED,
     MESSAGES_DUPLICATE,
     MESSAGES_FAILED,
+    MESSAGES_RETRIED,
 )
+from emporium.chassis.tracing import SpanKind, mark_error, span
 from emporium.contracts._base import Message
 
 __all__ = [
@@ -139,14 +142,34 @@ class Consumer:
             logger.error("unparseable message", extra={"consumer": name, "error": str(exc)})
             return DeadLetter(str(exc))
         log = {"consumer": name, "message_id": str(message.id), "attempt": delivery.attempt}
-        with bound_context(delivery.headers):
+        attributes: dict[str, str | int] = {
+            "messaging.consumer.group.name": name,
+            "messaging.message.id": str(message.id),
+            "message.type": message.type,
+            "attempt": delivery.attempt,
+        }
+        if isinstance(order_id := getattr(message, "order_id", None), UUID | str):
+            attributes["order_id"] = str(order_id)
+        with (
+            bound_context(delivery.headers),
+            span(
+                f"process {message.type}",
+                SpanKind.CONSUMER,
+                parent=delivery.headers.get(TRACEPARENT_HEADER),
+                remote_parent=True,
+                attributes=attributes,
+            ) as consumer,
+        ):
             try:
                 duplicate = await self._apply(message)
             except Exception as exc:
                 if isinstance(exc, IntegrityError) and await self._recorded(message):
                     duplicate = True
                 else:
+                    mark_error(consumer, f"{type(exc).__name__}: {exc}")
                     return self._failed(delivery, exc, log)
+            if consumer is not None:
+                consumer.set_attribute("duplicate", duplicate)
         if duplicate:
             MESSAGES_DUPLICATE.labels(consumer=name).inc()
             logger.info("duplicate message acknowledged", extra=log)
@@ -179,5 +202,6 @@ class Consumer:
             logger.error("handler failed, dead-lettering", extra={**log, "error": error})
             return DeadLetter(error)
         delay = self.spec.backoff.delay(delivery.attempt)
+        MESSAGES_RETRIED.labels(consumer=self.spec.name).inc()
         logger.warning("handler failed, will retry", extra={**log, "error": error, "delay": delay})
         return Retry(delay, error)

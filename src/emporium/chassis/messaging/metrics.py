@@ -5,13 +5,38 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 __all__ = [
+    "CONSUMER_LAG",
     "MESSAGES_CONSUMED",
     "MESSAGES_DEAD_LETTERED",
     "MESSAGES_DUPLICATE",
     "MESSAGES_FAILED",
+    "MESSAGES_PUBLISHED",
+    "MESSAGES_RETRIED",
     "OUTBOX_BACKLOG",
+    "OUTBOX_OLDEST_AGE",
     "RELAY_PUBLISHED",
 ]
+
+MESSAGES_PUBLISHED = Counter(
+    "emporium_messages_published_total",
+    "Messages the outbox relay published, by service and message type.",
+    ["service", "type"],
+)
+MESSAGES_RETRIED = Counter(
+    "emporium_messages_retried_total",
+    "Deliveries handed back to the broker for a later retry.",
+    ["consumer"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "emporium_outbox_oldest_age_seconds",
+    "Age of the oldest unpublished outbox row (0 when the outbox is empty).",
+    ["service"],
+)
+CONSUMER_LAG = Gauge(
+    "emporium_consumer_lag",
+    "Messages waiting for a consumer (NATS num_pending, RabbitMQ queue depth).",
+    ["consumer"],
+)
 
 MESSAGES_CONSUMED = Counter(
     "emporium_messages_consumed_total",

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
@@ -27,9 +28,16 @@ import sqlalchemy as sa
 from emporium.chassis.backoff import Backoff
 from emporium.chassis.clock import utcnow
 from emporium.chassis.db import Database
+from emporium.chassis.messaging.context import TRACEPARENT_HEADER
 from emporium.chassis.messaging.envelope import Envelope
-from emporium.chassis.messaging.metrics import OUTBOX_BACKLOG, RELAY_PUBLISHED
+from emporium.chassis.messaging.metrics import (
+    MESSAGES_PUBLISHED,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    RELAY_PUBLISHED,
+)
 from emporium.chassis.messaging.outbox import OUTBOX, row_envelope
+from emporium.chassis.tracing import SpanKind, span, traceparent_of
 
 __all__ = ["OutboxRelay"]
 
@@ -137,7 +145,7 @@ class OutboxRelay:
             for row in rows:
                 if self._stopping and published:
                     break
-                await self.publish(row_envelope(row))
+                await self._publish(row)
                 published.append(row["id"])
         finally:
             # Mark what went out even if a later row failed; release the rest
@@ -149,6 +157,33 @@ class OutboxRelay:
             RELAY_PUBLISHED.labels(service=self.service).inc(len(published))
             logger.debug("outbox rows published", extra={"count": len(published)})
         return len(published)
+
+    async def _publish(self, row: Mapping[str, Any]) -> None:
+        # The producer span continues the trace of the request that wrote the
+        # row (its traceparent rides in the row), and replaces it in the
+        # headers so the consumer's span is its child.
+        envelope = row_envelope(row)
+        attributes: dict[str, str] = {
+            "messaging.system": "emporium",
+            "messaging.destination.name": envelope.subject,
+            "messaging.message.id": envelope.message_id,
+            "message.type": row["type"],
+        }
+        payload = row["payload"]
+        if isinstance(payload, dict) and isinstance(payload.get("order_id"), str):
+            attributes["order_id"] = payload["order_id"]
+        with span(
+            f"publish {row['type']}",
+            SpanKind.PRODUCER,
+            parent=envelope.headers.get(TRACEPARENT_HEADER),
+            remote_parent=True,
+            attributes=attributes,
+        ) as producer:
+            if producer is not None:
+                headers = {**envelope.headers, TRACEPARENT_HEADER: traceparent_of(producer)}
+                envelope = replace(envelope, headers=headers)
+            await self.publish(envelope)
+        MESSAGES_PUBLISHED.labels(service=self.service, type=row["type"]).inc()
 
     def _claimable(self, now: Any) -> sa.ColumnElement[bool]:
         t = self.table
@@ -217,9 +252,13 @@ class OutboxRelay:
     async def _update_backlog(self) -> None:
         t = self.table
         async with self.database.session() as session:
-            query = sa.select(sa.func.count()).select_from(t).where(t.c.published_at.is_(None))
-            backlog = (await session.execute(query)).scalar_one()
+            query = sa.select(sa.func.count(), sa.func.min(t.c.created_at)).where(
+                t.c.published_at.is_(None)
+            )
+            backlog, oldest = (await session.execute(query)).one()
         OUTBOX_BACKLOG.labels(service=self.service).set(backlog)
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        OUTBOX_OLDEST_AGE.labels(service=self.service).set(max(age, 0.0))
 
     async def prune(self) -> int:
         """Delete rows published longer ago than the retention period."""

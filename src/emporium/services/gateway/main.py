@@ -20,6 +20,7 @@ from emporium.chassis.problems import problem_response
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.browser import BrowserSecurityMiddleware
 from emporium.services.gateway.discovery import Discovery
+from emporium.services.gateway.docs import docs_router
 from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
 from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
@@ -83,7 +84,10 @@ def create_app(
         "gateway",
         chassis=chassis,
         settings=settings,
-        routers=[gateway_router(upstreams, balancer, aggregator)],
+        routers=[
+            gateway_router(upstreams, balancer, aggregator, lambda: proxy.session),
+            docs_router(),
+        ],
         components=lambda _runtime: {
             "proxy": proxy,
             "discovery": discovery,
@@ -105,12 +109,17 @@ def create_app(
     )
     # The chassis' /metrics would tell anyone every instance: the public port
     # answers 404 (and never proxies the path to the storefront either).
+    # So would /internal/spans; the gateway's own spans go out admin-only,
+    # through /api/gateway/traces. Nothing under /internal/ is ever proxied.
     app.router.routes[:] = [
-        Route("/metrics", _no_public_metrics, include_in_schema=False)
-        if isinstance(route, Route) and route.path == "/metrics"
+        Route(route.path, _no_public_metrics, include_in_schema=False)
+        if isinstance(route, Route) and route.path in {"/metrics", "/internal/spans"}
         else route
         for route in app.router.routes
     ]
+    app.router.routes.append(
+        Route("/internal/{path:path}", _no_public_metrics, include_in_schema=False)
+    )
     # Last, so /health/*, /metrics and the gateway's own /api routes win.
     app.router.routes.append(Route("/{path:path}", proxy, include_in_schema=False))
     app.state.upstreams = upstreams

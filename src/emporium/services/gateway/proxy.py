@@ -31,6 +31,7 @@ from yarl import URL
 
 from emporium.chassis import context
 from emporium.chassis.problems import problem_response
+from emporium.chassis.tracing import SpanKind, span
 from emporium.services.gateway._headers import request_headers, response_headers
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
@@ -165,6 +166,24 @@ class Proxy:
         raw_path: bytes = scope.get("raw_path") or path.encode()
         query: bytes = scope.get("query_string", b"")
         target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        with span(
+            f"{method} {service}",
+            SpanKind.CLIENT,
+            attributes={"http.request.method": method, "server.address": service},
+        ):
+            await self._proxy(scope, receive, send, service, instances, method, target, path)
+
+    async def _proxy(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        service: str,
+        instances: list[Instance],
+        method: str,
+        target: str,
+        path: str,
+    ) -> None:
         client = scope.get("client")
         headers = request_headers(
             scope["headers"],

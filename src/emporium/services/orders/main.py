@@ -8,6 +8,7 @@ from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
 from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.upstreams import Upstreams
+from emporium.services.orders.entrypoints.admin import router as admin_router
 from emporium.services.orders.entrypoints.messages import message_handlers
 from emporium.services.orders.entrypoints.routes import router
 from emporium.services.orders.entrypoints.sweeper import DeadlineSweeper
@@ -56,7 +57,7 @@ def create_app(
         "orders",
         chassis=chassis,
         settings=settings,
-        routers=[router],
+        routers=[router, admin_router],
         migrations=MIGRATIONS,
         unit_of_work=SqlOrdersUnitOfWork,
         handlers=lambda runtime: message_handlers(runtime.get(Saga)),

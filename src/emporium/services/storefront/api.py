@@ -39,6 +39,9 @@ SERVICES = (
     "shipping",
     "notifications",
     "recommendations",
+    "payments",
+    # The gateway's own admin API (instances, traces) for the ops page.
+    "gateway",
 )
 # Refresh this long before the access token expires, so no call races its expiry.
 REFRESH_MARGIN = 30.0

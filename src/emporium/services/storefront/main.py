@@ -8,7 +8,7 @@ from starlette.staticfiles import StaticFiles
 from emporium.chassis import ChassisSettings, create_service, serve
 from emporium.services.storefront.api import Upstreams
 from emporium.services.storefront.errors import install_html_errors
-from emporium.services.storefront.pages import account, admin, cart, orders, shop
+from emporium.services.storefront.pages import account, admin, cart, ops, orders, shop
 from emporium.services.storefront.session import SessionCodec, SessionMiddleware
 from emporium.services.storefront.settings import StorefrontSettings
 from emporium.services.storefront.web import STATIC_DIR
@@ -28,7 +28,7 @@ def create_app(
         "storefront",
         chassis=chassis,
         settings=settings,
-        routers=[shop.router, account.router, cart.router, orders.router, admin.router],
+        routers=[shop.router, account.router, cart.router, orders.router, admin.router, ops.router],
         components=lambda _runtime: {"upstreams": Upstreams(chassis, settings)},
     )
     install_html_errors(app)

@@ -13,6 +13,8 @@ from datetime import timedelta
 from typing import TypeVar
 from uuid import UUID
 
+from prometheus_client import Counter, Histogram
+
 from emporium.chassis import Clock, utcnow
 from emporium.contracts import inventory as inv
 from emporium.contracts import payments as pay
@@ -24,6 +26,18 @@ from emporium.services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
+
+TRANSITIONS = Counter(
+    "emporium_saga_transitions_total",
+    "Orders entering a saga state (CONFIRMED, SHIPPED, CANCELLED), from a participant's reply",
+    ["status"],
+)
+STEP_DURATION = Histogram(
+    "emporium_saga_step_duration_seconds",
+    "Time an order waited in a saga step before the reply that ended it",
+    ["step"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 
 
 class Saga:
@@ -41,12 +55,17 @@ class Saga:
         if order is None:
             logger.warning("%s for unknown order %s dropped", reply, order_id)
             return None
-        before = order.status
+        before, step, waited_since = order.status, order.step, order.updated_at
         result = transition(order)
         await publish_recorded(uow, order)
         # Flush here so a lost race (StaleDataError) fails this delivery, which is retried.
         await uow.flush()
+        if order.step != step or order.status != before:
+            STEP_DURATION.labels(step=str(step)).observe(
+                max((order.updated_at - waited_since).total_seconds(), 0.0)
+            )
         if order.status != before:
+            TRANSITIONS.labels(status=str(order.status)).inc()
             logger.info("order %s %s -> %s on %s", order.id, before, order.status, reply)
         return result
 

@@ -1,0 +1,276 @@
+"""OpenTelemetry tracing for every service: one trace across HTTP and the broker.
+
+Each service gets its own :class:`Tracing` (its own ``TracerProvider``, so
+tests that run several services in one process still tell them apart). Its
+spans always go to a bounded in-memory :class:`SpanRing` served at
+``GET /internal/spans``; with ``EMPORIUM_OTLP_ENDPOINT`` they are also exported
+over OTLP/HTTP in batches. ``EMPORIUM_TRACE_SAMPLE_RATIO`` samples new traces;
+a request that arrives with a sampled parent is always kept (parent-based).
+
+The spans are written by the chassis itself, not by instrumentation packages:
+the request middleware (server), :class:`~emporium.chassis.http.ServiceClient`
+and the gateway's proxy (client), the outbox relay (producer), the consumer
+(consumer) and SQLAlchemy cursor events (database). Each sets
+:data:`emporium.chassis.context.traceparent` to its own span while it runs, so
+whatever goes out next (a header, an outbox row) names it as the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.status import Status, StatusCode
+
+from emporium.chassis import context
+
+__all__ = [
+    "SpanKind",
+    "SpanRing",
+    "Tracing",
+    "current_tracing",
+    "mark_error",
+    "parent_context",
+    "span",
+    "span_record",
+    "traceparent_of",
+    "use_tracing",
+]
+
+logger = logging.getLogger(__name__)
+
+_current: ContextVar[Tracing | None] = ContextVar("emporium_tracing", default=None)
+_KINDS = {
+    SpanKind.SERVER: "server",
+    SpanKind.CLIENT: "client",
+    SpanKind.PRODUCER: "producer",
+    SpanKind.CONSUMER: "consumer",
+    SpanKind.INTERNAL: "internal",
+}
+
+
+class SpanRing(SpanProcessor):
+    """The last ``size`` finished spans of one instance, oldest dropped first.
+
+    It only appends on ``on_end`` (a deque append, no serialisation), so it
+    costs next to nothing per span; converting to JSON happens when asked.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._spans: deque[ReadableSpan] = deque(maxlen=size)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._spans.append(span)
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def find(self, trace_id: str | None = None, match: str | None = None) -> list[dict[str, Any]]:
+        """Spans of one trace, or of every trace with a span whose attributes name ``match``.
+
+        ``match`` is a request id, an order id or a trace id, as ``emporium trace`` takes.
+        """
+        spans = list(self._spans)
+        wanted: set[int] = set()
+        if trace_id:
+            try:
+                wanted.add(int(trace_id, 16))
+            except ValueError:
+                return []
+        if match:
+            key = match.lower()
+            for recorded in spans:
+                ctx = recorded.context
+                if ctx is None:
+                    continue
+                if f"{ctx.trace_id:032x}" == key or any(
+                    isinstance(v, str) and v.lower() == key
+                    for v in (recorded.attributes or {}).values()
+                ):
+                    wanted.add(ctx.trace_id)
+        return [
+            span_record(s) for s in spans if s.context is not None and s.context.trace_id in wanted
+        ]
+
+    def recent_traces(self, limit: int = 20) -> list[str]:
+        """Trace ids of the latest server spans with no parent (trace roots), newest first."""
+        found: list[str] = []
+        for recorded in reversed(self._spans):
+            if recorded.parent is None and recorded.context is not None:
+                tid = f"{recorded.context.trace_id:032x}"
+                if tid not in found:
+                    found.append(tid)
+                if len(found) >= limit:
+                    break
+        return found
+
+
+def span_record(recorded: ReadableSpan) -> dict[str, Any]:
+    """A finished span as the JSON ``/internal/spans`` serves."""
+    ctx = recorded.context
+    resource = recorded.resource.attributes
+    start = recorded.start_time or 0
+    end = recorded.end_time or start
+    return {
+        "trace_id": f"{ctx.trace_id:032x}" if ctx else "",
+        "span_id": f"{ctx.span_id:016x}" if ctx else "",
+        "parent_id": f"{recorded.parent.span_id:016x}" if recorded.parent else None,
+        "name": recorded.name,
+        "kind": _KINDS.get(recorded.kind, "internal"),
+        "service": str(resource.get("service.name", "")),
+        "instance": str(resource.get("service.instance.id", "")),
+        "start_ms": start / 1e6,
+        "duration_ms": round((end - start) / 1e6, 3),
+        "error": recorded.status.status_code is StatusCode.ERROR,
+        "attributes": {k: v for k, v in (recorded.attributes or {}).items()},
+    }
+
+
+class Tracing:
+    """One service instance's tracer, its span ring and (optionally) its OTLP export.
+
+    Lifecycle: built by ``create_service``; :meth:`shutdown` flushes the OTLP
+    exporter at stop. :func:`use_tracing` makes it the one chassis code uses
+    in the current context (requests, the relay, consumers).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        instance: str,
+        *,
+        sample_ratio: float = 1.0,
+        buffer: int = 4096,
+        otlp_endpoint: str = "",
+    ) -> None:
+        self.service = service
+        self.instance = instance
+        self.ring = SpanRing(buffer)
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": service, "service.instance.id": instance}),
+            sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+        )
+        self.provider.add_span_processor(self.ring)
+        self.otlp_endpoint = otlp_endpoint
+        self.otlp_exporter: SpanExporter | None = None
+        if otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+            self.otlp_exporter = OTLPSpanExporter(endpoint=_traces_url(otlp_endpoint))
+            self.provider.add_span_processor(BatchSpanProcessor(self.otlp_exporter))
+        self.tracer = self.provider.get_tracer("emporium.chassis")
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+
+def _traces_url(endpoint: str) -> str:
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith("/v1/traces") else f"{endpoint}/v1/traces"
+
+
+def use_tracing(tracing: Tracing | None) -> None:
+    """Make ``tracing`` current for this context and the tasks it starts from now on."""
+    _current.set(tracing)
+
+
+def current_tracing() -> Tracing | None:
+    return _current.get()
+
+
+def parent_context(traceparent: str | None) -> Any:
+    """The OTel context whose remote parent is ``traceparent`` (None: a new trace)."""
+    if traceparent is None:
+        return None
+    parts = traceparent.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        parent = SpanContext(
+            trace_id=int(parts[1], 16),
+            span_id=int(parts[2], 16),
+            is_remote=True,
+            trace_flags=TraceFlags(int(parts[3][:2], 16) & 1),
+        )
+    except ValueError:
+        return None
+    if not parent.is_valid:
+        return None
+    return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+def traceparent_of(current: Span) -> str:
+    ctx = current.get_span_context()
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+@contextmanager
+def span(
+    name: str,
+    kind: SpanKind,
+    *,
+    parent: str | None = None,
+    remote_parent: bool = False,
+    attributes: Mapping[str, str | int | float | bool] | None = None,
+) -> Iterator[Span | None]:
+    """A span of the current service around the block, current while it runs.
+
+    ``remote_parent``: start from ``parent`` (a traceparent from headers or an
+    outbox row) instead of the span already current. While the block runs,
+    ``context.traceparent`` names this span, so what the block sends carries it.
+    Without tracing it yields ``None`` and only keeps the traceparent moving
+    (a new span id in the same trace, as before tracing existed).
+    """
+    tracing = _current.get()
+    if tracing is None:
+        if remote_parent:
+            token = context.traceparent.set(_next_traceparent(parent))
+            try:
+                yield None
+            finally:
+                context.traceparent.reset(token)
+        else:
+            yield None
+        return
+    ctx = parent_context(parent) if remote_parent else None
+    # start_span + attach by hand rather than start_as_current_span: the same
+    # result without three nested generator context managers on every span.
+    current = tracing.tracer.start_span(name, context=ctx, kind=kind, attributes=attributes)
+    otel_token = otel_context.attach(trace.set_span_in_context(current))
+    token = context.traceparent.set(traceparent_of(current))
+    try:
+        yield current
+    except BaseException as exc:
+        current.record_exception(exc)
+        current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        context.traceparent.reset(token)
+        otel_context.detach(otel_token)
+        current.end()
+
+
+def mark_error(current: Span | None, description: str) -> None:
+    if current is not None:
+        current.set_status(Status(StatusCode.ERROR, description))
+
+
+def _next_traceparent(parent: str | None) -> str:
+    if parent is not None:
+        parts = parent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+            return f"{parts[0]}-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"

@@ -1,0 +1,110 @@
+"""Chassis tracing: a bounded ring per instance, parent-based sampling, OTLP when configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+from emporium.chassis import context
+from emporium.chassis.settings import ChassisSettings
+from emporium.chassis.tracing import SpanKind, Tracing, span, use_tracing
+
+SAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.fixture(autouse=True)
+def no_tracing_left_behind() -> Iterator[None]:
+    # The current tracing is a context variable; tests after these must not inherit it.
+    yield
+    use_tracing(None)
+
+
+@pytest.fixture
+def tracing() -> Tracing:
+    made = Tracing("catalog", "catalog-1", buffer=16)
+    use_tracing(made)
+    return made
+
+
+def test_the_ring_keeps_only_the_latest_spans(tracing: Tracing) -> None:
+    for n in range(20):
+        with span(f"step {n}", SpanKind.INTERNAL):
+            pass
+    assert len(tracing.ring) == 16
+    names = [s["name"] for s in tracing.ring.find(match=None, trace_id=None)]
+    assert names == []  # nothing asked, nothing returned
+    kept = {s.name for s in tracing.ring._spans}
+    assert "step 19" in kept
+    assert "step 0" not in kept
+
+
+def test_a_server_span_continues_the_callers_trace_and_names_itself_as_the_next_parent(
+    tracing: Tracing,
+) -> None:
+    with span("GET /x", SpanKind.SERVER, parent=SAMPLED_PARENT, remote_parent=True) as server:
+        assert server is not None
+        outgoing = context.traceparent.get()
+        assert outgoing is not None
+        with span("SELECT sqlite", SpanKind.CLIENT):
+            pass
+    assert outgoing.split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
+    spans = tracing.ring.find(trace_id="0af7651916cd43dd8448eb211c80319c")
+    by_name = {s["name"]: s for s in spans}
+    assert by_name["GET /x"]["parent_id"] == "b7ad6b7169203331"
+    assert by_name["GET /x"]["span_id"] == outgoing.split("-")[2]
+    assert by_name["SELECT sqlite"]["parent_id"] == by_name["GET /x"]["span_id"]
+    assert by_name["GET /x"]["service"] == "catalog"
+    assert by_name["GET /x"]["kind"] == "server"
+
+
+def test_a_span_is_found_by_an_attribute_value_such_as_an_order_id(tracing: Tracing) -> None:
+    with (
+        span("process StockReserved", SpanKind.CONSUMER, attributes={"order_id": "abc-123"}),
+        span("SELECT sqlite", SpanKind.CLIENT),
+    ):
+        pass
+    found = tracing.ring.find(match="ABC-123")
+    assert {s["name"] for s in found} == {"process StockReserved", "SELECT sqlite"}
+
+
+def test_sampling_drops_new_traces_at_ratio_zero_but_keeps_a_sampled_parents_children() -> None:
+    tracing = Tracing("orders", "orders-1", sample_ratio=0.0)
+    use_tracing(tracing)
+    with span("new trace", SpanKind.SERVER, parent=None, remote_parent=True):
+        pass
+    with span("child of sampled", SpanKind.SERVER, parent=SAMPLED_PARENT, remote_parent=True):
+        pass
+    assert [s.name for s in tracing.ring._spans] == ["child of sampled"]
+
+
+def test_without_tracing_the_traceparent_still_moves_on_in_the_same_trace() -> None:
+    use_tracing(None)
+    with span("GET /x", SpanKind.SERVER, parent=SAMPLED_PARENT, remote_parent=True) as server:
+        assert server is None
+        moved = context.traceparent.get()
+    assert moved is not None
+    assert moved.split("-")[1] == SAMPLED_PARENT.split("-")[1]
+    assert moved.split("-")[2] != SAMPLED_PARENT.split("-")[2]
+
+
+def test_an_otlp_endpoint_adds_an_otlp_exporter_to_the_traces_path() -> None:
+    tracing = Tracing("cart", "cart-1", otlp_endpoint="http://collector.internal:4318")
+    try:
+        assert isinstance(tracing.otlp_exporter, OTLPSpanExporter)
+        assert tracing.otlp_exporter._endpoint == "http://collector.internal:4318/v1/traces"
+    finally:
+        tracing.shutdown()
+    assert Tracing("cart", "cart-1").otlp_exporter is None
+
+
+def test_tracing_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMPORIUM_TRACE_SAMPLE_RATIO", "0.25")
+    monkeypatch.setenv("EMPORIUM_OTLP_ENDPOINT", "http://collector:4318")
+    settings = ChassisSettings()
+    assert settings.trace_sample_ratio == 0.25
+    assert settings.otlp_endpoint == "http://collector:4318"
+    monkeypatch.setenv("EMPORIUM_TRACE_SAMPLE_RATIO", "1.5")
+    with pytest.raises(ValueError, match="trace_sample_ratio"):
+        ChassisSettings()
