@@ -1,14 +1,20 @@
-"""What tracing costs: product-by-id through the gateway, tracing on vs off, side by side.
+"""What tracing costs: product-by-id through the gateway, tracing on vs off, on ONE system.
 
-    .venv/bin/python -m bench.tracing [--rounds 5] [--duration 3] [--concurrency 16]
+    .venv/bin/python -m bench.tracing [--pairs 5] [--duration 5] [--concurrency 16]
+                                      [--ratio 1.0] [--control]
 
-Starts three whole systems with ``emporium up --detach`` (each in its own var
-dir and broker namespace): tracing on with every trace sampled
-(``EMPORIUM_TRACE_SAMPLE_RATIO=1``, the worst case: gateway server and client
-spans, catalog server span, database spans, all kept in the rings), tracing on
-sampling one trace in ten, and ``EMPORIUM_TRACING=false``. Rounds rotate the
-order so drift from other work on the machine hits all alike; reports medians
-and the ratios, and writes bench/results/tracing.md. Not a test.
+Starts one whole system with ``emporium up --detach`` (its own var dir and
+broker namespace, loopback only). Before each round it restarts only the
+instances the route passes through, the gateway and the catalog, through the
+launcher's control API (``POST /restart``) with tracing on, sampling
+``--ratio`` of the traces (default 1, every trace, as shipped: the worst case,
+gateway server and client spans, catalog server and database spans) or off.
+Every other process, the database file and the machine stay the same, so the
+two modes differ in tracing alone. Rounds interleave A B A B ...; reports each
+mode's median, the ratio of medians, the spread (min-max, and the ratio within
+each adjacent A/B pair), and writes bench/results/tracing.md. ``--control``
+runs tracing off in both A and B: the ratio it reports is what the method
+shows when nothing differs. It stops the system itself. Not a test.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._load import run_load
+from emporium.launcher.control import ControlClient
 from emporium.launcher.nats import free_port
+from emporium.launcher.settings import VarLayout
 
 EMPORIUM = str(Path(sys.executable).parent / "emporium")
 RESULTS = Path(__file__).parent / "results" / "tracing.md"
@@ -38,14 +47,8 @@ BASE_ENV = {
     "EMPORIUM_GATEWAY_ADDRESS_RATE": "1000000",
     "EMPORIUM_GATEWAY_ADDRESS_BURST": "1000000",
 }
-MODES = {
-    "tracing on, every trace sampled (ratio 1.0)": {
-        "EMPORIUM_TRACING": "true",
-        "EMPORIUM_TRACE_SAMPLE_RATIO": "1",
-    },
-    "tracing on, ratio 0.1": {"EMPORIUM_TRACING": "true", "EMPORIUM_TRACE_SAMPLE_RATIO": "0.1"},
-    "tracing off": {"EMPORIUM_TRACING": "false"},
-}
+OFF = {"EMPORIUM_TRACING": "false", "EMPORIUM_TRACE_SAMPLE_RATIO": "1"}
+ROUTE = ("catalog", "gateway")  # the processes a product-by-id request passes through
 
 
 def cli(var_dir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,97 +68,138 @@ def product_url(gateway: str) -> str:
     return f"{gateway}/api/catalog/products/{page['items'][len(page['items']) // 2]['id']}"
 
 
+def answers(url: str, within: float = 30.0) -> None:
+    """Until ``url`` answers 200 five times in a row: the gateway has the new catalog."""
+    deadline, streak = time.monotonic() + within, 0
+    while streak < 5:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                streak = streak + 1 if response.status == 200 else 0
+        except OSError:
+            streak = 0
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer within {within:.0f} s") from None
+            time.sleep(0.2)
+
+
+async def switch(control: ControlClient, env: dict[str, str], url: str) -> None:
+    for service in ROUTE:
+        code, body = await control.restart(service, env, ready_timeout=90)
+        if code != 200 or body["not_ready"]:
+            raise SystemExit(f"restarting {service} failed: {code} {body}")
+    await asyncio.to_thread(answers, url)
+
+
 async def measure(
-    urls: dict[str, str], rounds: int, duration: float, concurrency: int
+    control: ControlClient,
+    url: str,
+    modes: dict[str, dict[str, str]],
+    pairs: int,
+    duration: float,
+    concurrency: int,
 ) -> dict[str, list[dict[str, float]]]:
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
-    for url in urls.values():
-        await run_load(url, concurrency, 1.0)
-    names = list(urls)
-    for round_ in range(rounds):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            runs[name].append(await run_load(urls[name], concurrency, duration))
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in modes}
+    for _ in range(pairs):
+        for name, env in modes.items():  # A B A B ...
+            await switch(control, env, url)
+            await run_load(url, concurrency, 1.0)  # warm-up, not counted
+            runs[name].append(await run_load(url, concurrency, duration))
+            print(f"{name}: {runs[name][-1]['rps']:.0f} req/s", file=sys.stderr)
     return runs
 
 
-def report(runs: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> str:
-    def med(name: str, key: str) -> float:
-        return statistics.median(v[key] for v in runs[name])
-
-    *on, off = list(MODES)
+def report(
+    runs: dict[str, list[dict[str, float]]], args: argparse.Namespace, load: tuple[float, float]
+) -> str:
+    (a, b) = list(runs)
+    rps = {name: [v["rps"] for v in runs[name]] for name in runs}
+    med = {name: statistics.median(values) for name, values in rps.items()}
+    ratio = med[a] / med[b]
+    pair_ratios = [x / y for x, y in zip(rps[a], rps[b], strict=True)]
+    command = "`.venv/bin/python -m bench.tracing" + (" --control" if args.control else "")
+    command += f" --ratio {args.ratio:g}" if args.ratio != 1.0 and not args.control else ""
+    command += f" --pairs {args.pairs} --duration {args.duration:g}`"
     lines = [
-        "# Tracing cost: product by id through the gateway",
+        "# Tracing cost: product by id through the gateway, on one system",
         "",
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- machine: nproc={os.cpu_count()}, {platform.machine()}, load average at start "
-        f"{os.getloadavg()[0]:.2f} (shared with other work: expect noise)",
-        "- three whole systems (`emporium up`, SQLite, embedded NATS), one catalog instance each,"
-        " measured in alternating rounds",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: {command}",
+        f"- machine: nproc={os.cpu_count()}, {platform.machine()}, load average "
+        f"{load[0]:.2f} at start, {load[1]:.2f} at end (shared with other work)",
+        "- one system (`emporium up`, SQLite, embedded NATS, one catalog instance); before "
+        "each round the gateway and the catalog are restarted through the launcher's "
+        "control API with the round's tracing setting; nothing else changes",
         f"- workload: closed loop (bench/_load.py), concurrency {args.concurrency}, "
-        f"{args.rounds} rounds of {args.duration:.0f} s per mode; medians over rounds",
-        "- command: `.venv/bin/python -m bench.tracing`",
+        f"{args.pairs} rounds of {args.duration:g} s per mode, interleaved A B A B ...,"
+        " each after a 1 s warm-up",
         "",
-        "| mode | req/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|",
+        "| mode | median req/s | min-max req/s | median p50 ms | median p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name in runs:
         errors = sum(v["errors"] for v in runs[name])
+        p50 = statistics.median(v["p50_ms"] for v in runs[name])
+        p99 = statistics.median(v["p99_ms"] for v in runs[name])
         lines.append(
-            f"| {name} | {med(name, 'rps'):.0f} | {med(name, 'p50_ms'):.2f} "
-            f"| {med(name, 'p99_ms'):.2f} | {errors:.0f} |"
+            f"| {name} | {med[name]:.0f} | {min(rps[name]):.0f}-{max(rps[name]):.0f} "
+            f"| {p50:.2f} | {p99:.2f} | {errors:.0f} |"
         )
-    lines.append("")
-    for name in on:
-        ratio = med(name, "rps") / med(off, "rps")
-        lines.append(f"- {name} / tracing off: **{ratio:.3f}** of the throughput (target 0.9)")
-    lines.append("")
+    lines += [
+        "",
+        f"- rounds, req/s: A = {', '.join(f'{v:.0f}' for v in rps[a])}; "
+        f"B = {', '.join(f'{v:.0f}' for v in rps[b])}",
+        f"- ratio of medians A / B: **{ratio:.3f}** (target ≥ 0.9)",
+        f"- ratio within each adjacent pair: {', '.join(f'{r:.3f}' for r in pair_ratios)} "
+        f"(median {statistics.median(pair_ratios):.3f}, "
+        f"min {min(pair_ratios):.3f}, max {max(pair_ratios):.3f})",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--pairs", type=int, default=5, help="rounds per mode (at least 3)")
+    parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--ratio", type=float, default=1.0, help="trace sample ratio when on")
     parser.add_argument(
-        "--control",
-        action="store_true",
-        help="tracing off in the first and last system too: shows the bias of start order alone",
+        "--control", action="store_true", help="tracing off in A and B: the method's own bias"
     )
     args = parser.parse_args()
-    if args.control:
-        MODES.clear()
-        MODES.update(
-            {
-                "tracing off (first started)": {"EMPORIUM_TRACING": "false"},
-                "tracing on, ratio 1.0 (second)": {
-                    "EMPORIUM_TRACING": "true",
-                    "EMPORIUM_TRACE_SAMPLE_RATIO": "1",
-                },
-                "tracing off": {"EMPORIUM_TRACING": "false"},
-            }
-        )
-    systems: list[tuple[Path, dict[str, str]]] = []
-    urls: dict[str, str] = {}
+    if args.pairs < 3:
+        parser.error("--pairs must be at least 3")
+    on = {"EMPORIUM_TRACING": "true", "EMPORIUM_TRACE_SAMPLE_RATIO": f"{args.ratio:g}"}
+    modes = (
+        {"A: tracing off": OFF, "B: tracing off": OFF}
+        if args.control
+        else {f"A: tracing on, sample ratio {args.ratio:g}": on, "B: tracing off": OFF}
+    )
+    var_dir = Path(tempfile.mkdtemp(prefix="emp-trace-"))
+    env = {"EMPORIUM_BROKER_NAMESPACE": f"b{uuid.uuid4().hex[:8]}"}
+    load_start = os.getloadavg()[0]
     try:
-        for name, env in MODES.items():
-            var_dir = Path(tempfile.mkdtemp(prefix="emp-trace-"))
-            env = {**env, "EMPORIUM_BROKER_NAMESPACE": f"b{uuid.uuid4().hex[:8]}"}
-            systems.append((var_dir, env))
-            port = free_port()
-            started = cli(var_dir, env, "up", "--detach", "--gateway-port", str(port))
-            if started.returncode != 0:
-                sys.exit(f"emporium up failed:\n{started.stdout}\n{started.stderr}")
-            urls[name] = product_url(f"http://127.0.0.1:{port}")
-        runs = asyncio.run(measure(urls, args.rounds, args.duration, args.concurrency))
+        port = free_port()
+        started = cli(var_dir, env, "up", "--detach", "--gateway-port", str(port))
+        if started.returncode != 0:
+            sys.exit(f"emporium up failed:\n{started.stdout}\n{started.stderr}")
+        url = product_url(f"http://127.0.0.1:{port}")
+        control = ControlClient(VarLayout.at(var_dir).socket)
+        runs = asyncio.run(
+            measure(control, url, modes, args.pairs, args.duration, args.concurrency)
+        )
     finally:
-        for var_dir, env in systems:
-            cli(var_dir, env, "down")
-            shutil.rmtree(var_dir, ignore_errors=True)
-    text = report(runs, args)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+        cli(var_dir, env, "down")
+        shutil.rmtree(var_dir, ignore_errors=True)
+    text = report(runs, args, (load_start, os.getloadavg()[0]))
+    target = (
+        RESULTS.with_name("tracing-control.md")
+        if args.control
+        else RESULTS.with_name(f"tracing-ratio-{args.ratio:g}.md")
+        if args.ratio != 1.0
+        else RESULTS
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
     print(text)
 
 

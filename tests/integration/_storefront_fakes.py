@@ -58,6 +58,9 @@ class FakeApi:
     cart_lines: list[dict[str, Any]] = field(default_factory=list)
     stock: int = 3
     refresh_status: int = 200
+    role: str = "customer"
+    sagas: list[dict[str, Any]] = field(default_factory=list)  # orders' admin saga list
+    retried: list[str] = field(default_factory=list)  # order ids POSTed to .../retry
     port: int = 0
 
     @property
@@ -120,7 +123,17 @@ class FakeApi:
         return self._tokens()
 
     async def _me(self, _request: web.Request) -> web.Response:
-        return web.json_response(USER)
+        return web.json_response({**USER, "role": self.role})
+
+    async def _instances(self, _request: web.Request) -> web.Response:
+        return web.json_response({"instances": []})
+
+    async def _sagas(self, _request: web.Request) -> web.Response:
+        return web.json_response({"items": self.sagas, "total": len(self.sagas)})
+
+    async def _retry(self, request: web.Request) -> web.Response:
+        self.retried.append(request.match_info["order_id"])
+        return web.json_response({"status": "PENDING"})
 
     async def _cart(self, request: web.Request) -> web.Response:
         if not request.headers.get("Authorization", "").startswith("Bearer access-"):
@@ -190,6 +203,9 @@ class FakeApi:
         app.router.add_get("/api/cart", self._cart)
         app.router.add_post("/api/shipping/quotes", self._quote)
         app.router.add_post("/api/orders", self._place_order)
+        app.router.add_get("/api/gateway/instances", self._instances)
+        app.router.add_get("/api/orders/admin/sagas", self._sagas)
+        app.router.add_post("/api/orders/admin/sagas/{order_id}/retry", self._retry)
         runner = web.AppRunner(app)
         await runner.setup()
         self.port = self.port or free_port()

@@ -1,4 +1,7 @@
-"""Operating messaging: replaying a dead letter, and seeing a stopped consumer's lag grow."""
+"""Operating messaging: replaying a dead letter, and seeing a stopped consumer's lag grow.
+
+Every test runs on the embedded NATS and on the machine's RabbitMQ (``broker_url``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from emporium.chassis.db import UnitOfWork
 from emporium.chassis.messaging import Messaging, encode
 from emporium.chassis.messaging._transport import DeadLetterRecord
 from emporium.contracts.catalog import ProductCreated
-from emporium.launcher.nats import EmbeddedNats
 from tests._poll import eventually_async
 from tests.integration._messaging_support import TEST_BACKOFF, Store, product, unique
 
@@ -50,10 +52,10 @@ def _messaging(store: Store, url: str, ns: str, broken: list[bool]) -> Messaging
 
 
 async def test_a_replayed_dead_letter_keeps_its_message_id_and_has_exactly_one_effect(
-    embedded_nats: EmbeddedNats, store: Store
+    broker_url: str, store: Store
 ) -> None:
     ns, broken = unique(), [True]
-    messaging = _messaging(store, embedded_nats.url, ns, broken)
+    messaging = _messaging(store, broker_url, ns, broken)
     await messaging.start()
     try:
         message = product("dead-then-fine")
@@ -80,20 +82,49 @@ async def test_a_replayed_dead_letter_keeps_its_message_id_and_has_exactly_one_e
         assert await messaging.transport.list_dead_letters("inventory") == []
         assert not await messaging.transport.replay("inventory", letter.id)
         # A fresh broker dedup id, so NATS delivers it: only the inbox stands in the way.
+        duplicates = _duplicates()
         await messaging.transport.publish(replace(envelope, dedup_id="a-second-copy"))
-        await eventually_async(
-            _consumed_duplicate, timeout=10, message="the duplicate was not seen"
-        )
+
+        async def consumed_duplicate() -> bool:
+            return _duplicates() > duplicates
+
+        await eventually_async(consumed_duplicate, timeout=10, message="the duplicate was not seen")
         assert await store.effect_skus() == ["dead-then-fine"]
     finally:
         await messaging.stop()
 
 
-async def _consumed_duplicate() -> bool:
+def _duplicates() -> float:
     value = REGISTRY.get_sample_value(
         "emporium_messages_duplicate_total", {"consumer": "inventory.ProductCreated"}
     )
-    return value is not None and value >= 1
+    return value or 0.0
+
+
+async def test_a_dead_letter_stays_listed_until_replayed_and_unknown_ids_replay_nothing(
+    broker_url: str, store: Store
+) -> None:
+    """Listing must not consume: on RabbitMQ it takes letters off the queue and puts them back."""
+    ns = unique()
+    messaging = _messaging(store, broker_url, ns, [True])
+    await messaging.start()
+    try:
+        for sku in ("first", "second"):
+            await messaging.transport.publish(encode(product(sku), namespace=ns))
+
+        async def dead() -> list[DeadLetterRecord]:
+            return await messaging.transport.list_dead_letters("inventory")
+
+        letters = await eventually_async(
+            dead, lambda found: len(found) == 2, timeout=15, message="not two dead letters"
+        )
+        for _ in range(3):
+            assert await dead() == letters
+        assert not await messaging.transport.replay("inventory", "no-such-letter")
+        assert not await messaging.transport.replay("shipping", letters[0].id)
+        assert await dead() == letters
+    finally:
+        await messaging.stop()
 
 
 def _lag() -> float | None:
@@ -103,10 +134,10 @@ def _lag() -> float | None:
 
 
 async def test_a_consumer_stopped_on_purpose_shows_its_lag_growing(
-    embedded_nats: EmbeddedNats, store: Store
+    broker_url: str, store: Store
 ) -> None:
     ns = unique()
-    messaging = _messaging(store, embedded_nats.url, ns, [False])
+    messaging = _messaging(store, broker_url, ns, [False])
     await messaging.start()
     try:
         await messaging.transport.stop_consumers()

@@ -43,6 +43,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _environ(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+
+
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=2) as response:
         return json.loads(response.read())
@@ -309,3 +313,25 @@ def test_cli_up_in_the_foreground_streams_prefixed_output_and_drains_on_sigterm(
         line.startswith("alpha-1") and "| alpha-1 listening" in line for line in output.splitlines()
     )
     assert not any(_alive(pid) for pid in pids)
+
+
+async def test_restart_replaces_one_services_instances_with_the_added_environment(
+    launcher: Launcher, short_var: Path
+) -> None:
+    """What the tracing bench relies on: the same names, new processes, the new env, others kept."""
+    assert launcher.supervisor is not None
+    before = _by_name(launcher)
+    result = await launcher.supervisor.restart("alpha", {"EMPORIUM_TRACING": "false"})
+    assert sorted(result["restarted"]) == ["alpha-1", "alpha-2"]
+    assert result["not_ready"] == []
+    after = _by_name(launcher)
+    for name in ("alpha-1", "alpha-2"):
+        assert after[name]["pid"] != before[name]["pid"]
+        assert not _alive(before[name]["pid"])
+        assert "EMPORIUM_TRACING=false" in _environ(after[name]["pid"])
+    assert after["beta-1"]["pid"] == before["beta-1"]["pid"]
+    registered = {e["instance"]: e["url"] for e in _registry(short_var)["instances"]}
+    assert registered["alpha-1"] == after["alpha-1"]["url"]
+
+    with pytest.raises(ReplicaError, match="only EMPORIUM_"):
+        await launcher.supervisor.restart("alpha", {"PATH": "/tmp"})

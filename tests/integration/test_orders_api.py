@@ -13,6 +13,7 @@ from emporium.chassis.testing import TokenFactory
 from emporium.contracts import inventory as inv
 from emporium.contracts import payments as pay
 from emporium.launcher.nats import EmbeddedNats
+from tests._poll import eventually_async
 from tests.integration._orders_fakes import (
     ADDRESS,
     GOOD_CARD,
@@ -222,3 +223,42 @@ async def test_listing_is_newest_first_paginated_and_admin_sees_all(
     audit = (await api.client.get("/api/orders?scope=all&status=PENDING", headers=admin)).json()
     assert set(ids) <= {o["id"] for o in audit["items"]}
     assert all(o["idempotency_key"] for o in audit["items"])
+
+
+async def test_an_admin_retry_sends_the_waiting_steps_command_again_with_one_effect(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, participants = orders
+    user = customer(api)
+    order_id = (await api.place(user)).json()["id"]
+    await participants.eventually(pay.CapturePayment, uuid.UUID(order_id))  # held: no answer
+    await participants.eventually(inv.CommitStock, uuid.UUID(order_id))
+    admin = api.tokens.headers(uuid.uuid4(), role="admin")
+    before = (await api.client.get("/api/orders/admin/sagas", headers=admin)).json()
+    [saga] = [s for s in before["items"] if s["order_id"] == order_id]
+
+    retried = await api.client.post(f"/api/orders/admin/sagas/{order_id}/retry", headers=admin)
+
+    assert retried.status_code == 200, retried.text
+    assert (retried.json()["status"], retried.json()["step"]) == ("PENDING", "CONFIRMING")
+    assert retried.json()["deadline"] > saga["deadline"]
+
+    async def captures() -> int:
+        return participants.count(pay.CapturePayment, uuid.UUID(order_id))
+
+    # A new message id, so it is delivered again; CommitStock was answered, so not re-sent.
+    await eventually_async(captures, lambda n: n == 2, timeout=10, message="no second capture")
+    assert participants.count(inv.CommitStock, uuid.UUID(order_id)) == 1
+    assert (await api.client.post(f"/api/orders/{order_id}/cancel", headers=user)).is_success
+    again = await api.client.post(f"/api/orders/admin/sagas/{order_id}/retry", headers=admin)
+    assert again.status_code == 409
+
+
+async def test_saga_retry_is_admin_only_and_404_for_an_unknown_order(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, _ = orders
+    unknown = f"/api/orders/admin/sagas/{uuid.uuid4()}/retry"
+    assert (await api.client.post(unknown, headers=customer(api))).status_code == 403
+    admin = api.tokens.headers(uuid.uuid4(), role="admin")
+    assert (await api.client.post(unknown, headers=admin)).status_code == 404

@@ -334,3 +334,23 @@ async def test_a_busy_identity_during_refresh_keeps_the_shopper_signed_in(
     assert answer.headers["content-type"].startswith("text/html")
     # No new cookie: the browser keeps the session it has and tries again later.
     assert not [h for h in answer.headers.get_list("set-cookie") if h.startswith(COOKIE_NAME)]
+
+
+async def test_a_stuck_saga_on_the_ops_page_has_a_retry_button_that_asks_orders_to_retry(
+    api: FakeApi, shop: httpx.AsyncClient
+) -> None:
+    order_id = "0b7f3c2e-1d9a-4f55-9c43-5a0d2b7e9e11"
+    stuck = {"order_id": order_id, "status": "PENDING", "step": "AUTHORIZING", "stuck": True}
+    api.role = "admin"
+    api.sagas = [{**stuck, "steps": [{"status": "PENDING", "at": "2030-01-01T12:00:00"}]}]
+    await sign_in(shop)
+    page = await shop.get("/admin/ops")
+    assert page.status_code == 200, page.text
+    assert f'action="/admin/ops/sagas/{order_id}/retry"' in page.text
+
+    answer = await shop.post(
+        f"/admin/ops/sagas/{order_id}/retry", data={"csrf_token": csrf_token(page.text)}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/admin/ops#sagas"
+    assert api.retried == [order_id]

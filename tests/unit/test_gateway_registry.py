@@ -123,3 +123,25 @@ def test_settings_read_static_upstreams_and_timeouts(monkeypatch: pytest.MonkeyP
     assert settings.upstreams == {"catalog": ["http://catalog:8000"]}
     assert settings.timeout_for("orders") == 30
     assert settings.timeout_for("catalog") == settings.request_timeout == 15
+
+
+def test_a_new_restart_count_updates_the_kept_instance_without_replacing_it() -> None:
+    table = Upstreams()
+    (kept,), _ = table.update([InstanceSpec("catalog", "catalog-1", "http://a:1", 0)])
+    kept.healthy = True
+    added, removed = table.update([InstanceSpec("catalog", "catalog-1", "http://a:1", 3)])
+    assert (added, removed) == ([], [])
+    assert table.get("catalog") == [kept]
+    assert kept.healthy
+    assert kept.describe(0.0)["restarts"] == 3
+
+
+def test_the_registry_document_carries_restarts_and_static_upstreams_do_not() -> None:
+    raw = (
+        '{"version": 2, "instances": [{"service": "catalog", "instance": "catalog-1",'
+        ' "url": "http://a:1", "pid": 9, "restarts": 1}]}'
+    )
+    _, (spec,), _ = parse_registry(raw)
+    assert spec.restarts == 1
+    (static,) = parse_static({"catalog": ["http://catalog:8000"]})
+    assert static.restarts is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -267,3 +268,57 @@ def test_refused_capture_cancels_and_releases_the_stock() -> None:
     order.mark_capture_refused(T0)
     assert (order.status, order.reason) == (Status.CANCELLED, Reason.PAYMENT_DECLINED)
     assert kinds(order) == ["ReleaseStock", "OrderCancelled"]
+
+
+# -- an operator's retry -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reach", "expected"),
+    [
+        (lambda o: None, ["ReserveStock"]),
+        (lambda o: o.mark_stock_reserved(T0, TIMEOUT), ["AuthorizePayment"]),
+        (lambda o: authorized(o), ["CapturePayment", "CommitStock"]),
+    ],
+    ids=["reserving", "authorizing", "confirming"],
+)
+def test_retry_records_the_current_steps_command_again_and_extends_the_deadline(
+    reach: Callable[[Order], object], expected: list[str]
+) -> None:
+    order = new_order()
+    reach(order)
+    order.collect_events()
+    step, late = order.step, T0 + 5 * TIMEOUT  # stuck: long past its deadline
+    assert order.retry_step(late, TIMEOUT)
+    assert kinds(order) == expected
+    assert (order.status, order.step) == (Status.PENDING, step)
+    assert order.deadline == late + TIMEOUT
+    assert not order.time_out(late + TIMEOUT - timedelta(seconds=1))
+
+
+def test_retry_before_the_deadline_adds_one_step_timeout_to_it() -> None:
+    order = new_order()
+    order.collect_events()
+    assert order.deadline == T0 + TIMEOUT
+    assert order.retry_step(T0, TIMEOUT)
+    assert order.deadline == T0 + 2 * TIMEOUT
+
+
+def test_retry_while_confirming_resends_only_what_is_unanswered() -> None:
+    order = authorized()
+    order.mark_payment_captured(T0)
+    order.collect_events()
+    assert order.retry_step(T0, TIMEOUT)
+    assert kinds(order) == ["CommitStock"]
+
+
+@pytest.mark.parametrize("end", ["confirmed", "cancelled"])
+def test_retry_is_refused_once_the_saga_left_pending(end: str) -> None:
+    order = confirmed() if end == "confirmed" else new_order()
+    if end == "cancelled":
+        order.cancel_by_customer(T0)
+    order.collect_events()
+    deadline = order.deadline
+    assert not order.retry_step(T0, TIMEOUT)
+    assert kinds(order) == []
+    assert order.deadline == deadline

@@ -1,4 +1,5 @@
-"""The launcher's control API on a Unix socket: ``GET /status`` and ``POST /scale``.
+"""The launcher's control API on a Unix socket: ``GET /status``, ``POST /scale``
+and ``POST /restart`` (one service's instances, with environment added).
 
 Only the user who owns the var directory can reach the socket, and nothing
 listens on TCP. :class:`ControlClient` is what the CLI uses; it raises
@@ -73,6 +74,7 @@ class ControlServer:
         app = web.Application()
         app.router.add_get("/status", self._status)
         app.router.add_post("/scale", self._scale)
+        app.router.add_post("/restart", self._restart)
         # A scale request still waiting for readiness must not hold up shutdown.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -109,6 +111,23 @@ class ControlServer:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response(result)
 
+    async def _restart(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            service = str(body["service"])
+            env = {str(k): str(v) for k, v in dict(body.get("env") or {}).items()}
+            timeout = float(body.get("ready_timeout", 60.0))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return web.json_response(
+                {"error": 'expected {"service": "catalog", "env": {"EMPORIUM_...": "..."}}'},
+                status=400,
+            )
+        try:
+            result = await self.supervisor.restart(service, env, ready_timeout=timeout)
+        except ReplicaError as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response(result)
+
 
 class ControlClient:
     def __init__(self, socket_path: Path, timeout: float = 120.0) -> None:
@@ -139,4 +158,13 @@ class ControlClient:
     async def scale(self, argument: str, ready_timeout: float = 60.0) -> tuple[int, Any]:
         return await self.request(
             "POST", "/scale", {"scale": argument, "ready_timeout": ready_timeout}
+        )
+
+    async def restart(
+        self, service: str, env: dict[str, str] | None = None, ready_timeout: float = 60.0
+    ) -> tuple[int, Any]:
+        return await self.request(
+            "POST",
+            "/restart",
+            {"service": service, "env": env or {}, "ready_timeout": ready_timeout},
         )

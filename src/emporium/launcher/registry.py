@@ -24,6 +24,7 @@ class RegistryEntry:
     instance: str
     url: str
     pid: int
+    restarts: int = 0  # crashes the supervisor restarted, shown on the ops page
 
 
 def build_document(
@@ -36,7 +37,13 @@ def build_document(
         "version": version,
         "services": sorted(set(services) | {entry.service for entry in ordered}),
         "instances": [
-            {"service": e.service, "instance": e.instance, "url": e.url, "pid": e.pid}
+            {
+                "service": e.service,
+                "instance": e.instance,
+                "url": e.url,
+                "pid": e.pid,
+                "restarts": e.restarts,
+            }
             for e in ordered
         ],
     }

@@ -16,7 +16,7 @@ from typing import Any
 
 from emporium.launcher.instance import Instance, InstanceContext, tail
 from emporium.launcher.registry import RegistryEntry, RegistryWriter
-from emporium.launcher.specs import ServiceSpec, ServiceTable, parse_scale
+from emporium.launcher.specs import ReplicaError, ServiceSpec, ServiceTable, parse_scale
 
 __all__ = ["Supervisor"]
 
@@ -41,13 +41,15 @@ class Supervisor:
         self.instances: list[Instance] = []
         self._published: frozenset[RegistryEntry] | None = None
         self._scale_lock = asyncio.Lock()
+        # Set by :meth:`restart`: environment added to a service's later instances.
+        self.service_env: dict[str, dict[str, str]] = {}
         context.on_change = self.publish
 
     # -- registry -----------------------------------------------------------
 
     def registry_entries(self) -> frozenset[RegistryEntry]:
         return frozenset(
-            RegistryEntry(i.spec.name, i.name, i.url, pid)
+            RegistryEntry(i.spec.name, i.name, i.url, pid, i.restarts)
             for i in self.instances
             if not i.spec.gateway
             and not i.stopping
@@ -68,9 +70,12 @@ class Supervisor:
 
     def _new_instance(self, spec: ServiceSpec, index: int) -> Instance:
         if spec.gateway:
-            env = {"EMPORIUM_GATEWAY_REGISTRY": str(self.registry.path)}
+            env = {
+                **self.service_env.get(spec.name, {}),
+                "EMPORIUM_GATEWAY_REGISTRY": str(self.registry.path),
+            }
             return Instance(spec, index, self.context, fixed_port=self.gateway_port, extra_env=env)
-        return Instance(spec, index, self.context)
+        return Instance(spec, index, self.context, extra_env=self.service_env.get(spec.name))
 
     def _live(self, service: str) -> list[Instance]:
         return sorted(
@@ -140,6 +145,30 @@ class Supervisor:
             "replicas": replicas,
             "started": [i.name for i in started],
             "stopped": [i.name for i in removed],
+            "not_ready": [i.name for i in not_ready],
+        }
+
+    async def restart(
+        self, service: str, env: Mapping[str, str], *, ready_timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Stop every instance of ``service`` and start as many again, under the same
+        names (the gateway on its port), with ``env`` added to their environment
+        from now on (a crash restart keeps it). Only ``EMPORIUM_*`` variables;
+        other services are untouched."""
+        spec = self.table.get(service)
+        refused = sorted(key for key in env if not key.startswith("EMPORIUM_"))
+        if refused:
+            raise ReplicaError(f"only EMPORIUM_* variables may be set, not {', '.join(refused)}")
+        async with self._scale_lock:
+            live = self._live(service)
+            self.service_env[service] = {**self.service_env.get(service, {}), **env}
+            await self._stop(live)
+            started = self._add(spec, len(live))
+            not_ready = await self.wait_ready(started, ready_timeout)
+        return {
+            "service": service,
+            "restarted": [i.name for i in started],
+            "env": self.service_env[service],
             "not_ready": [i.name for i in not_ready],
         }
 

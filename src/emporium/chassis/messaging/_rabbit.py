@@ -12,7 +12,10 @@ Topology, all durable, for namespace ``ns``:
   with that TTL, dead-lettering back to the consumer's queue. A failed
   message is re-published there with its attempt count in a header and the
   original acknowledged, so it never blocks the queue and nothing spins;
-- topic exchange ``ns.dlx`` and queue ``ns.dlq`` for dead letters.
+- topic exchange ``ns.dlx`` and queue ``ns.dlq`` for dead letters, routed by
+  ``dlq.ns.<service>.<type>``; each carries an ``x-dead-letter-id``.
+
+Dead letters are listed and replayed by :mod:`._rabbit_dead_letters`.
 
 Retention, so nothing grows without bound (the same as the NATS stream's
 ``max_age``): a message waits in a consumer's queue or the dead-letter queue at
@@ -25,7 +28,8 @@ not parked for ever and replayed to every consumer that starts.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+import uuid
+from typing import Annotated
 
 from aio_pika import IncomingMessage
 from faststream import Context
@@ -33,7 +37,17 @@ from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.message import RabbitMessage
 
-from emporium.chassis.messaging._transport import Transport, dead_letter_headers, raw_body
+from emporium.chassis.messaging._rabbit_dead_letters import (
+    DEAD_LETTER_ID,
+    RabbitDeadLetters,
+    header_text,
+)
+from emporium.chassis.messaging._transport import (
+    DeadLetterRecord,
+    Transport,
+    dead_letter_headers,
+    raw_body,
+)
 from emporium.chassis.messaging.consumer import Ack, Consumer, DeadLetter, Delivery, Retry
 from emporium.chassis.messaging.envelope import Envelope
 from emporium.chassis.messaging.metrics import MESSAGES_DEAD_LETTERED
@@ -46,10 +60,6 @@ ATTEMPT_HEADER = "x-emporium-attempt"
 RETENTION_MS = 7 * 24 * 3600 * 1000
 UNROUTED_TTL_MS = 3600 * 1000
 UNROUTED_MAX = 10_000
-
-
-def _header_text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RabbitTransport(Transport):
@@ -168,7 +178,7 @@ class RabbitTransport(Transport):
 
     async def _handle(self, consumer: Consumer, queue: RabbitQueue, message: RabbitMessage) -> None:
         raw: IncomingMessage = message.raw_message
-        headers = {k: _header_text(v) for k, v in (raw.headers or {}).items()}
+        headers = {k: header_text(v) for k, v in (raw.headers or {}).items()}
         attempt = int(headers.pop(ATTEMPT_HEADER, "1"))
         delivery = Delivery(payload=raw.body, headers=headers, attempt=attempt)
         outcome = await consumer.process(delivery)
@@ -182,7 +192,10 @@ class RabbitTransport(Transport):
             elif isinstance(outcome, DeadLetter):
                 await self._publish_raw(
                     raw,
-                    headers=dead_letter_headers(headers, consumer, outcome, attempt),
+                    headers={
+                        **dead_letter_headers(headers, consumer, outcome, attempt),
+                        DEAD_LETTER_ID: uuid.uuid4().hex,
+                    },
                     exchange=self.dlx,
                     routing_key=consumer.spec.dead_letter_subject,
                 )
@@ -231,6 +244,17 @@ class RabbitTransport(Transport):
             # Unroutable messages go to the alternate exchange, not back to us.
             mandatory=False,
             timeout=self.publish_timeout,
+        )
+
+    async def list_dead_letters(self, service: str, limit: int = 100) -> list[DeadLetterRecord]:
+        return await self._dead_letters().list(service, limit)
+
+    async def replay(self, service: str, letter_id: str) -> bool:
+        return await self._dead_letters().replay(service, letter_id, self.publish)
+
+    def _dead_letters(self) -> RabbitDeadLetters:
+        return RabbitDeadLetters(
+            self.url, self.dlq.name, namespace=self.namespace, timeout=self.publish_timeout
         )
 
     async def ready(self) -> bool:

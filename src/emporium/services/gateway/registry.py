@@ -29,11 +29,16 @@ class RegistryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class InstanceSpec:
-    """An instance as discovery announces it; identity is all three fields."""
+    """An instance as discovery announces it; identity is the first three fields.
+
+    ``restarts`` is what the launcher reports about the instance, not part of
+    its identity: a new count updates the kept instance instead of replacing it.
+    """
 
     service: str
     name: str
     url: str
+    restarts: int | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True, eq=False)
@@ -59,6 +64,7 @@ class Instance:
     consecutive_5xx: int = 0
     slow_checks: int = 0
     checked: bool = False
+    restarts: int | None = None  # None: discovery does not know (static upstreams)
 
     @property
     def spec(self) -> InstanceSpec:
@@ -78,6 +84,7 @@ class Instance:
             "in_flight": self.in_flight,
             "requests": self.requests,
             "failures": self.failures,
+            "restarts": self.restarts,
         }
 
 
@@ -107,7 +114,9 @@ def parse_registry(raw: str | bytes) -> tuple[int, list[InstanceSpec], list[str]
             raise RegistryError(f"registry instance lacks 'service' or 'url': {entry!r}")
         name = entry.get("instance")
         name = name if isinstance(name, str) and name else f"{service}@{url}"
-        specs.append(InstanceSpec(service, name, _clean_url(url)))
+        restarts = entry.get("restarts")
+        restarts = restarts if isinstance(restarts, int) and restarts >= 0 else None
+        specs.append(InstanceSpec(service, name, _clean_url(url), restarts))
     services = document.get("services", [])
     if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
         raise RegistryError("registry 'services' must be a list of names")
@@ -155,6 +164,7 @@ class Upstreams:
             if instance is None:
                 instance = Instance(spec.service, spec.name, spec.url)
                 added.append(instance)
+            instance.restarts = spec.restarts
             services.setdefault(spec.service, []).append(instance)
         self.services = services
         self.version = version

@@ -244,6 +244,38 @@ class Order(Aggregate[ev.DomainEvent]):
         self._send(ev.OrderShipped(self.id, tracking_number))
         return True
 
+    # -- an operator's retry ----------------------------------------------------------
+
+    def retry_step(self, now: datetime, timeout: timedelta) -> bool:
+        """Ask again what the current step waits for; True if it did (PENDING only).
+
+        The command is recorded again (ReserveStock, AuthorizePayment, or what of
+        CapturePayment and CommitStock is still unanswered) under a new message
+        id; the participants act once per order, so a duplicate has one effect,
+        and its compensation stays the step's own. The deadline moves one step
+        timeout past the later of itself and ``now``, so a stuck saga gets a
+        whole step's time again before the sweeper times it out.
+        """
+        if self.status != Status.PENDING or self.step == Step.DONE:
+            return False
+        if self.step == Step.RESERVING:
+            lines = tuple((line.sku, line.quantity) for line in self.lines)
+            self._send(ev.ReserveStock(self.id, lines))
+        elif self.step == Step.AUTHORIZING:
+            self._send(
+                ev.AuthorizePayment(
+                    self.id, self.user_id, self.total, self.currency, self.card_token
+                )
+            )
+        else:  # CONFIRMING
+            if not self.payment_captured:
+                self._send(ev.CapturePayment(self.id))
+            if not self.stock_committed:
+                self._send(ev.CommitStock(self.id))
+        base = self.deadline if self.deadline is not None and self.deadline > now else now
+        self.deadline, self.updated_at = base + timeout, now
+        return True
+
     # -- failures ----------------------------------------------------------------
 
     def mark_stock_rejected(self, now: datetime) -> None:

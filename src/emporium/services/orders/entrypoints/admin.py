@@ -1,8 +1,9 @@
-"""Admin views of the saga: recent orders as timelines, and compensating a stuck one.
+"""Admin views of the saga: recent orders as timelines; compensating or retrying a stuck one.
 
 A saga is *stuck* when it is still PENDING past its step's deadline: the
 sweeper will time it out on its next pass; an operator may do it now, which
-compensates exactly as a timeout does (refund or void, release stock).
+compensates exactly as a timeout does (refund or void, release stock), or
+retry it, which sends the step's command again and gives it one more step timeout.
 """
 
 from __future__ import annotations
@@ -77,3 +78,22 @@ async def compensate(request: Request, order_id: UUID, _admin: AdminUser) -> JSO
         await publish_recorded(uow, order)
         await uow.commit()
         return JSONResponse(_timeline(order, now))
+
+
+@router.post("/{order_id}/retry")
+async def retry(request: Request, order_id: UUID, _admin: AdminUser) -> JSONResponse:
+    """Send a PENDING saga's current command again; its deadline moves one step on."""
+    runtime = request.app.state.runtime
+    saga: Saga = runtime.get(Saga)
+    database: Database[SqlOrdersUnitOfWork] = runtime.db
+    async with database.unit_of_work() as uow:
+        retried = await saga.retry(order_id, uow)
+        if retried is None:
+            raise Problem(404, f"no order {order_id}")
+        if not retried:
+            raise Problem(409, "Only a PENDING saga is retried")
+        order = await uow.orders.get(order_id)  # the one just retried, from the session
+        assert order is not None
+        answer = _timeline(order, saga.clock())
+        await uow.commit()
+        return JSONResponse(answer)

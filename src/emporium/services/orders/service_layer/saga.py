@@ -39,6 +39,11 @@ STEP_DURATION = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
+RETRIES = Counter(
+    "emporium_saga_retries_total",
+    "Saga steps whose command an operator sent again from the ops page",
+)
+
 
 class Saga:
     """Applies participants' replies to orders; the outbox carries what follows."""
@@ -121,6 +126,16 @@ class Saga:
                 logger.warning("shipment of order %s in status %s", order.id, order.status)
 
         await self._apply(uow, event.order_id, event.type, ship_it)
+
+    async def retry(self, order_id: UUID, uow: OrdersUnitOfWork) -> bool | None:
+        """Re-send the current step's command and extend its deadline (an operator's
+        retry); None for an unknown order, False unless it is PENDING."""
+        now, timeout = self.clock(), self.step_timeout
+        retried = await self._apply(uow, order_id, "retry", lambda o: o.retry_step(now, timeout))
+        if retried:
+            RETRIES.inc()
+            logger.info("order %s: saga step retried by an operator", order_id)
+        return retried
 
     async def time_out(self, order_id: UUID, uow: OrdersUnitOfWork) -> bool:
         """Cancel one order if it is still past its step deadline (the sweeper's work)."""

@@ -126,3 +126,16 @@ async def compensate(request: Request, order_id: str, _form: PostedForm) -> Resp
     if answer.status not in (200, 409):
         raise HTTPException(503, "The saga could not be compensated right now")
     return redirect("/admin/ops#sagas")
+
+
+@router.post("/sagas/{order_id}/retry")
+async def retry(request: Request, order_id: str, _form: PostedForm) -> Response:
+    require_admin(request)
+    if not _KEY.fullmatch(order_id):
+        raise HTTPException(404)
+    answer = await api_of(request).as_user(
+        "orders", "POST", f"/api/orders/admin/sagas/{order_id}/retry"
+    )
+    if answer.status not in (200, 409):
+        raise HTTPException(503, "The saga step could not be sent again right now")
+    return redirect("/admin/ops#sagas")
