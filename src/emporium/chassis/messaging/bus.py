@@ -134,20 +134,26 @@ class Messaging:
             )
         self._started = False
         self._lag_task: asyncio.Task[None] | None = None
+        self._lag_stop = asyncio.Event()
         self.lag_interval = lag_interval
 
     async def _probe_lag(self) -> None:
         # Runs while the process lives, consumers stopped or not: a stopped
         # consumer is exactly when the lag must keep being reported.
-        while True:
+        while not self._lag_stop.is_set():
             for consumer in self.consumers:
                 try:
                     pending = await self.transport.lag(consumer)
                 except Exception as exc:
+                    # nats-py turns a cancelled request into a TimeoutError, so a
+                    # cancel can arrive here as an ordinary exception: honour it.
+                    if self._lag_stop.is_set():
+                        return
                     logger.debug("lag probe failed", extra={"error": repr(exc)})
                     continue
                 CONSUMER_LAG.labels(consumer=consumer.spec.name).set(pending)
-            await asyncio.sleep(self.lag_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lag_stop.wait(), self.lag_interval)
 
     async def start(self) -> None:
         await self.transport.connect()
@@ -159,6 +165,7 @@ class Messaging:
         await self.transport.start_consumers()
         if self.consumers:
             await self.pruner.start()
+            self._lag_stop.clear()
             self._lag_task = asyncio.create_task(self._probe_lag(), name=f"lag-{self.service}")
         self._started = True
         logger.info(
@@ -175,6 +182,9 @@ class Messaging:
         # finishes the batch in hand; rows left go out on the next start or
         # from another replica), and the connection last, which both need.
         if self._lag_task is not None:
+            # A stop flag, not only a cancel: the broker client may swallow the
+            # cancellation of a request in flight (see _probe_lag).
+            self._lag_stop.set()
             self._lag_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._lag_task
