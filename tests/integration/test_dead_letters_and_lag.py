@@ -120,7 +120,8 @@ async def test_a_dead_letter_stays_listed_until_replayed_and_unknown_ids_replay_
         )
         for _ in range(3):
             assert await dead() == letters
-        assert not await messaging.transport.replay("inventory", "no-such-letter")
+        for unknown in ("no-such-letter", "0", "-1", "1_0", "99999999999999999999999", "7.5"):
+            assert not await messaging.transport.replay("inventory", unknown), unknown
         assert not await messaging.transport.replay("shipping", letters[0].id)
         assert await dead() == letters
     finally:

@@ -50,6 +50,14 @@ DEDUP_HEADER = "Nats-Msg-Id"
 _DAY = 24 * 3600.0
 
 
+def _stream_sequence(letter_id: str) -> int | None:
+    """A dead letter's id is its DLQ stream sequence: 1 up to the stream's uint64 range."""
+    if not letter_id.isascii() or not letter_id.isdigit():
+        return None
+    seq = int(letter_id)
+    return seq if 0 < seq < 2**63 else None
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
@@ -230,9 +238,12 @@ class NatsTransport(Transport):
 
     async def replay(self, service: str, letter_id: str) -> bool:
         js = self.broker.config.connection_state.stream
+        seq = _stream_sequence(letter_id)
+        if seq is None:
+            return False
         try:
-            raw = await js.get_msg(self.dlq_stream, int(letter_id))
-        except (NotFoundError, ValueError):
+            raw = await js.get_msg(self.dlq_stream, seq)
+        except (NotFoundError, BadRequestError):
             return False
         if raw.subject is None or not raw.subject.startswith(f"dlq.{self.namespace}.{service}."):
             return False
@@ -251,7 +262,7 @@ class NatsTransport(Transport):
                 dedup_id=f"{headers.get(MESSAGE_ID_HEADER, '')}:replay:{letter_id}",
             )
         )
-        await js.delete_msg(self.dlq_stream, int(letter_id))
+        await js.delete_msg(self.dlq_stream, seq)
         return True
 
     async def lag(self, consumer: Consumer) -> int:
