@@ -237,6 +237,44 @@ async def test_publisher_only_process_publishes_before_any_consumer_exists(
         await consumer.stop()
 
 
+async def test_every_consumer_gets_what_was_published_before_any_of_them_started(
+    broker_url: str, make_store: StoreFactory
+) -> None:
+    """The first consumer to start must not take the early messages from the later ones.
+
+    On RabbitMQ this needs every consumer's queue bound before the first publish:
+    replaying parked messages when one consumer starts reaches only the queues bound
+    by then (recommendations started before inventory and inventory never got its stock).
+    """
+    ns = unique()
+    publisher = await make_store("publisher")
+    source = publisher.messaging(broker_url, ns, "catalog", consume=False)
+    await source.start()
+    try:
+        async with publisher.database.unit_of_work() as uow:
+            await source.outbox.add(uow.session, product("early"))
+            await uow.commit()
+
+        async def published() -> bool:
+            return await publisher.unpublished() == 0
+
+        await eventually_async(published, timeout=15, message="waiting for the relay")
+    finally:
+        await source.stop()
+    for service in ("recommendations", "inventory"):
+        consumer_store = await make_store(service)
+        consumer = consumer_store.messaging(broker_url, ns, service)
+        await consumer.start()
+        try:
+
+            async def processed(store: Store = consumer_store) -> bool:
+                return await store.effect_skus() == ["early"]
+
+            await eventually_async(processed, timeout=15, message=f"{service} never got it")
+        finally:
+            await consumer.stop()
+
+
 async def test_relays_on_postgresql_claim_disjoint_rows(
     postgres_url: str,
 ) -> None:

@@ -5,9 +5,13 @@ Topology, all durable, for namespace ``ns``:
 - topic exchange ``ns``; routing key is the subject (``ns.<context>.<type>``);
   its alternate exchange ``ns.unrouted`` (fanout) parks messages that no queue
   is bound for yet in queue ``ns.unrouted``;
-- one queue per consumer, ``ns.<service>.<type>``, bound to ``ns``; when a
-  consumer starts it re-publishes the parked messages once, so a consumer that
-  appears after a publisher still gets what was published before it existed;
+- one queue per consumer, ``ns.<service>.<type>``, bound to ``ns``. Before a
+  process first publishes a type it declares and binds the queue of every
+  consumer :data:`emporium.contracts.routing.CONSUMERS` names for it, so a
+  consumer that starts after the publisher (or after another consumer of the
+  same type) still finds everything published before it started;
+- a consumer the table does not name (a test's, say) is covered by the parking
+  above: when a consumer starts it re-publishes the parked messages once;
 - per consumer, one retry queue per backoff delay, ``<queue>.retry.<ms>``,
   with that TTL, dead-lettering back to the consumer's queue. A failed
   message is re-published there with its attempt count in a header and the
@@ -48,9 +52,18 @@ from emporium.chassis.messaging._transport import (
     dead_letter_headers,
     raw_body,
 )
-from emporium.chassis.messaging.consumer import Ack, Consumer, DeadLetter, Delivery, Retry
+from emporium.chassis.messaging.consumer import (
+    Ack,
+    Consumer,
+    ConsumerSpec,
+    DeadLetter,
+    Delivery,
+    Retry,
+)
 from emporium.chassis.messaging.envelope import Envelope
 from emporium.chassis.messaging.metrics import MESSAGES_DEAD_LETTERED
+from emporium.contracts import message_types
+from emporium.contracts.routing import CONSUMERS
 
 __all__ = ["ATTEMPT_HEADER", "RabbitTransport"]
 
@@ -99,6 +112,7 @@ class RabbitTransport(Transport):
             f"{ns}.dlq", durable=True, routing_key="#", arguments={"x-message-ttl": RETENTION_MS}
         )
         self._consumers: list[tuple[Consumer, RabbitQueue]] = []
+        self._routed: set[str] = set()  # types whose consumers' queues are declared
 
     async def connect(self) -> None:
         await self.broker.connect()
@@ -108,9 +122,8 @@ class RabbitTransport(Transport):
         await (await self.broker.declare_queue(self.unrouted_queue)).bind(unrouted)
         await (await self.broker.declare_queue(self.dlq)).bind(dlx, routing_key="#")
 
-    def add_consumer(self, consumer: Consumer) -> None:
-        spec = consumer.spec
-        queue = RabbitQueue(
+    def _consumer_queue(self, spec: ConsumerSpec) -> RabbitQueue:
+        return RabbitQueue(
             f"{self.namespace}.{spec.name}",
             durable=True,
             routing_key=spec.subject,
@@ -123,6 +136,9 @@ class RabbitTransport(Transport):
                 "x-message-ttl": RETENTION_MS,
             },
         )
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        queue = self._consumer_queue(consumer.spec)
         self._consumers.append((consumer, queue))
         subscriber = self.broker.subscriber(
             queue, self.exchange, ack_policy=AckPolicy.MANUAL, decoder=raw_body
@@ -232,7 +248,26 @@ class RabbitTransport(Transport):
             timeout=self.publish_timeout,
         )
 
+    async def _ensure_consumer_queues(self, subject: str) -> None:
+        """Declare the queues of every consumer of ``subject``'s type, once per process.
+
+        A topic exchange delivers only to queues bound when it publishes; these
+        queues exist from the first publish on, whichever consumer starts first.
+        """
+        type_name = subject.rpartition(".")[2]
+        if type_name in self._routed:
+            return
+        message_type = message_types().get(type_name)
+        if message_type is not None:
+            exchange = await self.broker.declare_exchange(self.exchange)
+            for service in CONSUMERS.get(type_name, ()):
+                spec = ConsumerSpec(service, message_type, namespace=self.namespace)
+                queue = await self.broker.declare_queue(self._consumer_queue(spec))
+                await queue.bind(exchange, routing_key=spec.subject)
+        self._routed.add(type_name)
+
     async def publish(self, envelope: Envelope) -> None:
+        await self._ensure_consumer_queues(envelope.subject)
         await self.broker.publish(
             envelope.payload,
             exchange=self.exchange,
