@@ -37,6 +37,7 @@ def service_apps(var_dir: Path) -> Iterator[tuple[str, FastAPI]]:
     from emporium.services.notifications.main import create_app as notifications
     from emporium.services.orders.main import create_app as orders
     from emporium.services.payments.main import create_app as payments
+    from emporium.services.recommendations.main import create_app as recommendations
     from emporium.services.shipping.main import create_app as shipping
 
     chassis = ChassisSettings(var_dir=var_dir, log_level="WARNING")
@@ -48,6 +49,7 @@ def service_apps(var_dir: Path) -> Iterator[tuple[str, FastAPI]]:
         "notifications": notifications,
         "orders": orders,
         "payments": payments,
+        "recommendations": recommendations,
         "shipping": shipping,
     }
     for name, create in makers.items():

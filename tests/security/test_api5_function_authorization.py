@@ -20,6 +20,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.security]
 
 SOME_ID = str(uuid.uuid4())
 PRODUCT = {"sku": "SEC-ADMIN-ONLY", "name": "Nope", "price": {"amount": 100, "currency": "USD"}}
+MESSAGING_SERVICES = (
+    "cart",
+    "catalog",
+    "inventory",
+    "notifications",
+    "orders",
+    "payments",
+    "recommendations",
+    "shipping",
+)
 # (method, path template, path as called, body)
 ADMIN_ROUTES: list[tuple[str, str, str, Any]] = [
     ("POST", "/api/catalog/products", "/api/catalog/products", PRODUCT),
@@ -42,6 +52,30 @@ ADMIN_ROUTES: list[tuple[str, str, str, Any]] = [
         None,
     ),
     ("GET", "/api/payments", "/api/payments", None),
+    ("GET", "/api/orders/admin/sagas", "/api/orders/admin/sagas", None),
+    *[
+        (
+            "POST",
+            f"/api/orders/admin/sagas/{{order_id}}/{action}",
+            f"/api/orders/admin/sagas/{SOME_ID}/{action}",
+            None,
+        )
+        for action in ("compensate", "retry")
+    ],
+    # Every service with messaging: its dead letters, listed and replayed.
+    *[
+        route
+        for service in MESSAGING_SERVICES
+        for route in (
+            ("GET", f"/api/{service}/admin/deadletters", f"/api/{service}/admin/deadletters", None),
+            (
+                "POST",
+                f"/api/{service}/admin/deadletters/{{letter_id}}/replay",
+                f"/api/{service}/admin/deadletters/1/replay",
+                None,
+            ),
+        )
+    ],
 ]
 # Admin-only by a parameter or at the edge rather than by the route's dependency.
 OTHER_ADMIN_CALLS = [

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from emporium.chassis.auth import AdminUser
 from emporium.chassis.messaging import Messaging
-from emporium.chassis.problems import Problem
+from emporium.chassis.problems import Problem, problem_responses
 
 __all__ = ["dead_letter_router"]
 
@@ -28,7 +28,7 @@ def _messaging(request: Request) -> Messaging:
 def dead_letter_router(service: str) -> APIRouter:
     router = APIRouter(prefix=f"/api/{service}/admin/deadletters", tags=["operations"])
 
-    @router.get("")
+    @router.get("", responses=problem_responses(501))
     async def list_dead_letters(request: Request, _admin: AdminUser) -> JSONResponse:
         """This service's dead letters, newest first."""
         try:
@@ -37,7 +37,7 @@ def dead_letter_router(service: str) -> APIRouter:
             raise Problem(501, str(exc)) from exc
         return JSONResponse({"items": [letter.describe() for letter in letters]})
 
-    @router.post("/{letter_id}/replay", status_code=202)
+    @router.post("/{letter_id}/replay", status_code=202, responses=problem_responses(404, 501))
     async def replay_dead_letter(
         request: Request,
         _admin: AdminUser,

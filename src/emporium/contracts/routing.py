@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from emporium.contracts._base import IntegrationEvent, Message
 
-__all__ = ["COMMAND_SENDER", "CONSUMERS", "consumers_of", "producer_of"]
+__all__ = [
+    "COMMAND_SENDER",
+    "CONSUMERS",
+    "CONSUMING_SERVICES",
+    "consumers_of",
+    "producer_of",
+]
 
 COMMAND_SENDER = "orders"
 
@@ -38,6 +44,9 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
     "StockReserved": ("orders",),
     "VoidPayment": ("payments",),
 }
+
+# Every service that consumes messages, so has dead letters (the ops page, the CLI).
+CONSUMING_SERVICES: tuple[str, ...] = tuple(sorted({s for c in CONSUMERS.values() for s in c}))
 
 
 def producer_of(message_type: type[Message]) -> str:

@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 
+from emporium.contracts.routing import CONSUMING_SERVICES
+
 __all__ = ["DEAD_LETTER_SERVICES", "admin_headers", "list_dead_letters", "replay_dead_letter"]
 
-DEAD_LETTER_SERVICES = ("cart", "inventory", "notifications", "orders", "payments", "shipping")
+DEAD_LETTER_SERVICES = CONSUMING_SERVICES
 ADMIN_EMAIL = "admin@emporium.local"
 
 

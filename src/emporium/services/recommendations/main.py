@@ -39,6 +39,9 @@ def create_app(
         handlers=lambda runtime: message_handlers(runtime.get(RecommendationStore)),
         components=lambda runtime: {"store": make_store(settings, runtime.db)},
         workers=workers,
+        # Its own routes are public; tokens are verified for the admin routes
+        # the chassis adds (its dead letters, listed and replayed).
+        auth=True,
     )
 
 

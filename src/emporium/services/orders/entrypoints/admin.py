@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from emporium.chassis import Database, Problem, utcnow
 from emporium.chassis.auth import AdminUser
+from emporium.chassis.problems import problem_responses
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.domain import Order, Status
 from emporium.services.orders.service_layer import Saga, SqlOrdersUnitOfWork
@@ -61,7 +62,7 @@ async def recent_sagas(
         return JSONResponse({"items": [_timeline(o, now) for o in orders], "total": total})
 
 
-@router.post("/{order_id}/compensate")
+@router.post("/{order_id}/compensate", responses=problem_responses(404, 409))
 async def compensate(request: Request, order_id: UUID, _admin: AdminUser) -> JSONResponse:
     """Time a stuck saga out now: its compensations go out through the outbox."""
     runtime = request.app.state.runtime
@@ -80,7 +81,7 @@ async def compensate(request: Request, order_id: UUID, _admin: AdminUser) -> JSO
         return JSONResponse(_timeline(order, now))
 
 
-@router.post("/{order_id}/retry")
+@router.post("/{order_id}/retry", responses=problem_responses(404, 409))
 async def retry(request: Request, order_id: UUID, _admin: AdminUser) -> JSONResponse:
     """Send a PENDING saga's current command again; its deadline moves one step on."""
     runtime = request.app.state.runtime

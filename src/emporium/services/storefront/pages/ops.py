@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from emporium.contracts.routing import CONSUMING_SERVICES
 from emporium.services.storefront.api import Api
 from emporium.services.storefront.charts import bars, saga_line, waterfall
 from emporium.services.storefront.forms import PostedForm
@@ -26,7 +27,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/admin/ops", include_in_schema=False)
 
-DEAD_LETTER_SERVICES = ("cart", "inventory", "notifications", "orders", "payments", "shipping")
+DEAD_LETTER_SERVICES = CONSUMING_SERVICES
 _KEY = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
