@@ -1,14 +1,15 @@
 """What tracing costs: product-by-id through the gateway, tracing on vs off, on ONE system.
 
     .venv/bin/python -m bench.tracing [--pairs 5] [--duration 5] [--concurrency 16]
-                                      [--ratio 1.0] [--control]
+                                      [--read-ratio 0.1] [--control]
 
 Starts one whole system with ``emporium up --detach`` (its own var dir and
 broker namespace, loopback only). Before each round it restarts only the
 instances the route passes through, the gateway and the catalog, through the
 launcher's control API (``POST /restart``) with tracing on, sampling
-``--ratio`` of the traces (default 1, every trace, as shipped: the worst case,
-gateway server and client spans, catalog server and database spans) or off.
+``--read-ratio`` of the traces a GET starts (default 0.1, as shipped; 1 is the
+worst case, every request with gateway server and client spans, catalog server
+and database spans) or off.
 Every other process, the database file and the machine stay the same, so the
 two modes differ in tracing alone. Rounds interleave A B A B ...; reports each
 mode's median, the ratio of medians, the spread (min-max, and the ratio within
@@ -36,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._load import run_load
+from emporium.chassis.settings import ChassisSettings
 from emporium.launcher.control import ControlClient
 from emporium.launcher.nats import free_port
 from emporium.launcher.settings import VarLayout
@@ -47,7 +49,8 @@ BASE_ENV = {
     "EMPORIUM_GATEWAY_ADDRESS_RATE": "1000000",
     "EMPORIUM_GATEWAY_ADDRESS_BURST": "1000000",
 }
-OFF = {"EMPORIUM_TRACING": "false", "EMPORIUM_TRACE_SAMPLE_RATIO": "1"}
+OFF = {"EMPORIUM_TRACING": "false"}
+DEFAULT_READ_RATIO = ChassisSettings.model_fields["trace_read_sample_ratio"].default
 ROUTE = ("catalog", "gateway")  # the processes a product-by-id request passes through
 
 
@@ -90,6 +93,21 @@ async def switch(control: ControlClient, env: dict[str, str], url: str) -> None:
     await asyncio.to_thread(answers, url)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+async def route_pids(control: ControlClient) -> list[int]:
+    instances = (await control.status())["instances"]
+    return [int(i["pid"]) for i in instances if i["service"] in ROUTE and i["pid"]]
+
+
 async def measure(
     control: ControlClient,
     url: str,
@@ -98,13 +116,26 @@ async def measure(
     duration: float,
     concurrency: int,
 ) -> dict[str, list[dict[str, float]]]:
+    """Each round's load figures, plus ``cpu_ms``: gateway + catalog CPU per request.
+
+    CPU per request barely moves with what else runs on the machine, where
+    req/s does, so it is the steadier of the two measures of tracing's cost.
+    """
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in modes}
     for _ in range(pairs):
         for name, env in modes.items():  # A B A B ...
             await switch(control, env, url)
             await run_load(url, concurrency, 1.0)  # warm-up, not counted
-            runs[name].append(await run_load(url, concurrency, duration))
-            print(f"{name}: {runs[name][-1]['rps']:.0f} req/s", file=sys.stderr)
+            pids = await route_pids(control)
+            before = cpu_seconds(pids)
+            result = await run_load(url, concurrency, duration)
+            requests = max(result["rps"] * duration, 1.0)
+            result["cpu_ms"] = (cpu_seconds(pids) - before) / requests * 1000
+            runs[name].append(result)
+            print(
+                f"{name}: {result['rps']:.0f} req/s, {result['cpu_ms']:.3f} ms CPU/request",
+                file=sys.stderr,
+            )
     return runs
 
 
@@ -117,7 +148,8 @@ def report(
     ratio = med[a] / med[b]
     pair_ratios = [x / y for x, y in zip(rps[a], rps[b], strict=True)]
     command = "`.venv/bin/python -m bench.tracing" + (" --control" if args.control else "")
-    command += f" --ratio {args.ratio:g}" if args.ratio != 1.0 and not args.control else ""
+    shipped = args.read_ratio == DEFAULT_READ_RATIO
+    command += f" --read-ratio {args.read_ratio:g}" if not shipped and not args.control else ""
     command += f" --pairs {args.pairs} --duration {args.duration:g}`"
     lines = [
         "# Tracing cost: product by id through the gateway, on one system",
@@ -143,7 +175,21 @@ def report(
             f"| {name} | {med[name]:.0f} | {min(rps[name]):.0f}-{max(rps[name]):.0f} "
             f"| {p50:.2f} | {p99:.2f} | {errors:.0f} |"
         )
+    cpu = {name: [v["cpu_ms"] for v in runs[name]] for name in runs}
+    cpu_med = {name: statistics.median(values) for name, values in cpu.items()}
     lines += [
+        "",
+        "CPU of the gateway and the catalog per request (user + system, from /proc):",
+        "",
+        "| mode | median ms CPU / request | min-max |",
+        "|---|---:|---:|",
+        *(
+            f"| {name} | {cpu_med[name]:.3f} | {min(cpu[name]):.3f}-{max(cpu[name]):.3f} |"
+            for name in runs
+        ),
+        "",
+        f"- throughput the CPU cost allows, A / B (B's CPU per request over A's): "
+        f"**{cpu_med[b] / cpu_med[a]:.3f}** (target ≥ 0.9)",
         "",
         f"- rounds, req/s: A = {', '.join(f'{v:.0f}' for v in rps[a])}; "
         f"B = {', '.join(f'{v:.0f}' for v in rps[b])}",
@@ -161,18 +207,23 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5, help="rounds per mode (at least 3)")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--ratio", type=float, default=1.0, help="trace sample ratio when on")
+    parser.add_argument(
+        "--read-ratio",
+        type=float,
+        default=DEFAULT_READ_RATIO,
+        help="sample ratio of traces a read starts",
+    )
     parser.add_argument(
         "--control", action="store_true", help="tracing off in A and B: the method's own bias"
     )
     args = parser.parse_args()
     if args.pairs < 3:
         parser.error("--pairs must be at least 3")
-    on = {"EMPORIUM_TRACING": "true", "EMPORIUM_TRACE_SAMPLE_RATIO": f"{args.ratio:g}"}
+    on = {"EMPORIUM_TRACING": "true", "EMPORIUM_TRACE_READ_SAMPLE_RATIO": f"{args.read_ratio:g}"}
     modes = (
         {"A: tracing off": OFF, "B: tracing off": OFF}
         if args.control
-        else {f"A: tracing on, sample ratio {args.ratio:g}": on, "B: tracing off": OFF}
+        else {f"A: tracing on, read sample ratio {args.read_ratio:g}": on, "B: tracing off": OFF}
     )
     var_dir = Path(tempfile.mkdtemp(prefix="emp-trace-"))
     env = {"EMPORIUM_BROKER_NAMESPACE": f"b{uuid.uuid4().hex[:8]}"}
@@ -194,8 +245,8 @@ def main() -> None:
     target = (
         RESULTS.with_name("tracing-control.md")
         if args.control
-        else RESULTS.with_name(f"tracing-ratio-{args.ratio:g}.md")
-        if args.ratio != 1.0
+        else RESULTS.with_name(f"tracing-read-ratio-{args.read_ratio:g}.md")
+        if args.read_ratio != DEFAULT_READ_RATIO
         else RESULTS
     )
     target.parent.mkdir(parents=True, exist_ok=True)

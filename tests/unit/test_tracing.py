@@ -79,6 +79,48 @@ def test_sampling_drops_new_traces_at_ratio_zero_but_keeps_a_sampled_parents_chi
     assert [s.name for s in tracing.ring._spans] == ["child of sampled"]
 
 
+UNSAMPLED_PARENT = SAMPLED_PARENT[:-2] + "00"
+
+
+def test_a_read_starts_a_trace_at_the_read_ratio_and_a_write_at_the_other() -> None:
+    tracing = Tracing("catalog", "catalog-1", sample_ratio=1.0, read_sample_ratio=0.0)
+    use_tracing(tracing)
+    with span("GET /p", SpanKind.SERVER, remote_parent=True, read=True) as server:
+        assert server is None
+        unsampled = context.traceparent.get()
+    with span("POST /p", SpanKind.SERVER, remote_parent=True) as writer:
+        assert writer is not None
+    assert [s.name for s in tracing.ring._spans] == ["POST /p"]
+    assert unsampled is not None and unsampled.endswith("-00")
+
+
+def test_nothing_under_an_unsampled_trace_is_recorded_and_the_decision_travels() -> None:
+    tracing = Tracing("orders", "orders-1", sample_ratio=1.0, read_sample_ratio=1.0)
+    use_tracing(tracing)
+    with span("GET /o", SpanKind.SERVER, parent=UNSAMPLED_PARENT, remote_parent=True) as server:
+        assert server is None
+        inside = context.traceparent.get()
+        with span("GET inventory", SpanKind.CLIENT) as client:
+            assert client is None
+            assert context.traceparent.get() == inside  # what goes out says "not sampled"
+    assert len(tracing.ring) == 0
+    assert inside is not None
+    assert inside.split("-")[1] == UNSAMPLED_PARENT.split("-")[1]
+    assert inside.endswith("-00")
+    with span("publish OrderPlaced", SpanKind.PRODUCER, parent=inside, remote_parent=True) as p:
+        assert p is None  # the outbox row carried the request's decision
+    assert len(tracing.ring) == 0
+
+
+def test_a_call_outside_any_request_starts_its_own_trace() -> None:
+    tracing = Tracing("recommendations", "recommendations-1")
+    use_tracing(tracing)
+    context.traceparent.set(None)
+    with span("GET catalog", SpanKind.CLIENT) as client:
+        assert client is not None
+    assert [s.name for s in tracing.ring._spans] == ["GET catalog"]
+
+
 def test_without_tracing_the_traceparent_still_moves_on_in_the_same_trace() -> None:
     use_tracing(None)
     with span("GET /x", SpanKind.SERVER, parent=SAMPLED_PARENT, remote_parent=True) as server:
@@ -101,9 +143,11 @@ def test_an_otlp_endpoint_adds_an_otlp_exporter_to_the_traces_path() -> None:
 
 def test_tracing_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMPORIUM_TRACE_SAMPLE_RATIO", "0.25")
+    monkeypatch.setenv("EMPORIUM_TRACE_READ_SAMPLE_RATIO", "0.05")
     monkeypatch.setenv("EMPORIUM_OTLP_ENDPOINT", "http://collector:4318")
     settings = ChassisSettings()
     assert settings.trace_sample_ratio == 0.25
+    assert settings.trace_read_sample_ratio == 0.05
     assert settings.otlp_endpoint == "http://collector:4318"
     monkeypatch.setenv("EMPORIUM_TRACE_SAMPLE_RATIO", "1.5")
     with pytest.raises(ValueError, match="trace_sample_ratio"):

@@ -235,6 +235,7 @@ def create_service(
             name,
             runtime.instance,
             sample_ratio=chassis.trace_sample_ratio,
+            read_sample_ratio=chassis.trace_read_sample_ratio,
             buffer=chassis.trace_buffer,
             otlp_endpoint=chassis.otlp_endpoint,
         )

@@ -35,6 +35,7 @@ logger = logging.getLogger("emporium.access")
 
 _UNTRACKED = frozenset({"/metrics", "/health/live", "/health/ready", "/internal/spans"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_READS = frozenset({"GET", "HEAD"})
 
 
 def acceptable_request_id(value: str | None) -> str | None:
@@ -116,6 +117,7 @@ class RequestContextMiddleware:
             SpanKind.SERVER,
             parent=incoming,
             remote_parent=True,
+            read=method in _READS,
             attributes={"http.request.method": method, "url.path": path, "request_id": rid},
         ) as server:
             state = await self._handle(scope, receive, send, rid)

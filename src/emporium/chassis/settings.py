@@ -73,9 +73,12 @@ class ChassisSettings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Tracing: spans always go to a bounded ring per instance (/internal/spans);
     # with an OTLP endpoint they are exported there as well. The ratio applies
-    # to new traces only: a sampled parent's children are always kept.
+    # to new traces only: a sampled parent's children are always kept. Traces
+    # started by a read (GET/HEAD) have their own ratio: the hot path, and
+    # rarely what anyone looks for (an order's trace starts with a POST).
     tracing: bool = True
     trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    trace_read_sample_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
     trace_buffer: int = Field(default=4096, ge=16)
     otlp_endpoint: str = ""
 

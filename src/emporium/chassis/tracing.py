@@ -4,8 +4,15 @@ Each service gets its own :class:`Tracing` (its own ``TracerProvider``, so
 tests that run several services in one process still tell them apart). Its
 spans always go to a bounded in-memory :class:`SpanRing` served at
 ``GET /internal/spans``; with ``EMPORIUM_OTLP_ENDPOINT`` they are also exported
-over OTLP/HTTP in batches. ``EMPORIUM_TRACE_SAMPLE_RATIO`` samples new traces;
-a request that arrives with a sampled parent is always kept (parent-based).
+over OTLP/HTTP in batches.
+
+Sampling is decided once, where a trace starts, and travels in the
+traceparent's flags (parent-based): ``EMPORIUM_TRACE_SAMPLE_RATIO`` for new
+traces that change something (a checkout, a message flow), and
+``EMPORIUM_TRACE_READ_SAMPLE_RATIO`` for those started by a GET or HEAD, the
+hot read path. An unsampled request never reaches the OpenTelemetry SDK: it
+only moves the traceparent on (flags ``00``), as tracing off does, so it
+costs what tracing off costs.
 
 The spans are written by the chassis itself, not by instrumentation packages:
 the request middleware (server), :class:`~emporium.chassis.http.ServiceClient`
@@ -18,6 +25,7 @@ whatever goes out next (a header, an outbox row) names it as the parent.
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -30,7 +38,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 
@@ -152,15 +160,21 @@ class Tracing:
         instance: str,
         *,
         sample_ratio: float = 1.0,
+        read_sample_ratio: float | None = None,
         buffer: int = 4096,
         otlp_endpoint: str = "",
     ) -> None:
         self.service = service
         self.instance = instance
+        self.sample_ratio = sample_ratio
+        self.read_sample_ratio = sample_ratio if read_sample_ratio is None else read_sample_ratio
         self.ring = SpanRing(buffer)
+        # :func:`span` decides new traces and drops unsampled ones before the
+        # SDK sees them; what reaches it is a root already chosen or a child of
+        # a sampled span.
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": service, "service.instance.id": instance}),
-            sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+            sampler=ParentBased(ALWAYS_ON),
         )
         self.provider.add_span_processor(self.ring)
         self.otlp_endpoint = otlp_endpoint
@@ -172,6 +186,10 @@ class Tracing:
             self.otlp_exporter = OTLPSpanExporter(endpoint=_traces_url(otlp_endpoint))
             self.provider.add_span_processor(BatchSpanProcessor(self.otlp_exporter))
         self.tracer = self.provider.get_tracer("emporium.chassis")
+
+    def samples_new_trace(self, *, read: bool) -> bool:
+        ratio = self.read_sample_ratio if read else self.sample_ratio
+        return ratio >= 1.0 or random.random() < ratio
 
     def shutdown(self) -> None:
         self.provider.shutdown()
@@ -224,6 +242,7 @@ def span(
     *,
     parent: str | None = None,
     remote_parent: bool = False,
+    read: bool = False,
     attributes: Mapping[str, str | int | float | bool] | None = None,
 ) -> Iterator[Span | None]:
     """A span of the current service around the block, current while it runs.
@@ -231,13 +250,14 @@ def span(
     ``remote_parent``: start from ``parent`` (a traceparent from headers or an
     outbox row) instead of the span already current. While the block runs,
     ``context.traceparent`` names this span, so what the block sends carries it.
-    Without tracing it yields ``None`` and only keeps the traceparent moving
-    (a new span id in the same trace, as before tracing existed).
+    ``read``: if this starts a trace, it is a read (GET/HEAD), sampled at the
+    read ratio. Yields ``None`` when nothing is recorded (tracing off, or the
+    trace not sampled); a block's traceparent still moves on in the same trace.
     """
     tracing = _current.get()
-    if tracing is None:
+    if tracing is None or not _sampled(tracing, parent, remote_parent=remote_parent, read=read):
         if remote_parent:
-            token = context.traceparent.set(_next_traceparent(parent))
+            token = context.traceparent.set(_next_traceparent(parent, sampled=tracing is None))
             try:
                 yield None
             finally:
@@ -263,14 +283,40 @@ def span(
         current.end()
 
 
+def _sampled(tracing: Tracing, parent: str | None, *, remote_parent: bool, read: bool) -> bool:
+    """Whether this span is recorded: its parent's decision, or a new one for a new trace."""
+    if remote_parent:
+        flags = _flags(parent)
+        return tracing.samples_new_trace(read=read) if flags is None else bool(flags & 1)
+    if trace.get_current_span().is_recording():
+        return True
+    # No recorded span is current: inside an unsampled request or message (its
+    # traceparent says so), or outside any (a worker's call starts a trace).
+    flags = _flags(context.traceparent.get())
+    if flags is not None and not flags & 1:
+        return False
+    return tracing.samples_new_trace(read=read)
+
+
+def _flags(traceparent: str | None) -> int | None:
+    """The trace flags of a well-formed traceparent, else None."""
+    if traceparent is None or len(traceparent) != 55 or traceparent[2] != "-":
+        return None
+    try:
+        return int(traceparent[53:55], 16)
+    except ValueError:
+        return None
+
+
 def mark_error(current: Span | None, description: str) -> None:
     if current is not None:
         current.set_status(Status(StatusCode.ERROR, description))
 
 
-def _next_traceparent(parent: str | None) -> str:
+def _next_traceparent(parent: str | None, *, sampled: bool) -> str:
+    """The same trace with a new span id; a new trace (flagged ``sampled``) without a parent."""
     if parent is not None:
         parts = parent.split("-")
         if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
             return f"{parts[0]}-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{'01' if sampled else '00'}"
