@@ -91,7 +91,8 @@ def test_a_read_starts_a_trace_at_the_read_ratio_and_a_write_at_the_other() -> N
     with span("POST /p", SpanKind.SERVER, remote_parent=True) as writer:
         assert writer is not None
     assert [s.name for s in tracing.ring._spans] == ["POST /p"]
-    assert unsampled is not None and unsampled.endswith("-00")
+    assert unsampled is not None
+    assert unsampled.endswith("-00")
 
 
 def test_nothing_under_an_unsampled_trace_is_recorded_and_the_decision_travels() -> None:
