@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from emporium.audit.command import audit
+from emporium.chaos.command import chaos
 from emporium.chassis import ChassisSettings
 from emporium.chassis.settings import ConfigurationError
 from emporium.launcher import (
@@ -559,6 +560,7 @@ def deadletters_command(
 app.command("audit")(audit)
 app.command("seed")(seed)
 app.command("load")(load)
+app.command("chaos")(chaos)
 
 
 def main() -> None:
