@@ -22,6 +22,11 @@ def test_faults_are_spread_evenly_and_each_ends_before_the_next() -> None:
     assert faults[2].target == "broker"
 
 
+def test_kills_and_the_freeze_hit_different_instances_while_there_are_enough() -> None:
+    faults = plan_faults(40, kills=2, freeze=1, broker=0, instances=INSTANCES, rng=random.Random(3))
+    assert sorted(f.target for f in faults) == INSTANCES
+
+
 def test_a_fault_that_would_overlap_the_next_is_refused() -> None:
     with pytest.raises(PlanError, match="longer --duration"):
         plan_faults(10, kills=0, freeze=4, broker=3, instances=INSTANCES, rng=random.Random(1))

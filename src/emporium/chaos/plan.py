@@ -87,10 +87,14 @@ def plan_faults(
         raise PlanError("no faults asked for (--kill, --freeze, --broker-stop)")
     if not instances and any(kind is not FaultKind.BROKER for kind, _ in wanted):
         raise PlanError("no instance to kill or freeze")
+    # Different instances while there are enough: a second kill of one still in
+    # its restart backoff would find no process to signal.
+    needed = sum(kind is not FaultKind.BROKER for kind, _ in wanted)
+    targets = rng.sample(list(instances), min(needed, len(instances))) if needed else []
     faults: list[Fault] = []
     for index, (kind, seconds) in enumerate(wanted):
         at = round(duration * (index + 1) / (len(wanted) + 1), 1)
-        target = "broker" if kind is FaultKind.BROKER else rng.choice(list(instances))
+        target = "broker" if kind is FaultKind.BROKER else targets[index % len(targets)]
         faults.append(Fault(kind, at, seconds, target))
     for fault, following in zip(faults, [*faults[1:], None], strict=True):
         limit = following.at if following is not None else duration
