@@ -229,6 +229,21 @@ async def _run(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _interruptible(options: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_run`, cancelled (so its ``finally`` undoes every fault) on SIGINT or
+    SIGTERM: Ctrl-C, ``kill``, or a CI runner giving up on the job."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        return await _run(options)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
 def chaos(
     duration: Annotated[
         float, typer.Option(help=f"Seconds of load (required; at most {MAX_DURATION:g})", min=5)
@@ -279,14 +294,14 @@ def chaos(
         "password": admin_password,
     }  # fmt: skip
     try:
-        result = asyncio.run(_run(options))
+        result = asyncio.run(_interruptible(options))
     except PlanError as error:
         errors.print(f"error: {error}")
         raise typer.Exit(2) from None
     except (NotRunningError, RuntimeError, OSError) as error:
         errors.print(f"error: {error}")
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         errors.print("chaos: interrupted; every frozen instance resumed, the broker running")
         raise typer.Exit(130) from None
     (folder / "chaos.json").write_text(json.dumps(result, indent=2) + "\n")
