@@ -215,7 +215,13 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
                     load.kill()
     summary = json.loads((out / "load" / "results.json").read_text())
     for index, fault in enumerate(faults):
-        following = faults[index + 1].at if index + 1 < len(faults) else summary["duration_s"]
+        # Up to the next fault as it really started: each waits until every
+        # instance is ready again after the one before, so it may start late.
+        following = (
+            (faults[index + 1].started or faults[index + 1].at)
+            if index + 1 < len(faults)
+            else summary["duration_s"]
+        )
         window_start = fault.started if fault.started is not None else fault.at
         fault.errors, fault.requests, fault.last_error = errors_in_window(
             summary["route_seconds"], window_start, following
