@@ -221,8 +221,8 @@ class Supervisor:
             self._resume(pid)
         else:
             os.kill(pid, signum)
-        if signum is signal.SIGSTOP:
-            self._frozen.setdefault(pid, asyncio.create_task(self._resume_later(pid, resume_after)))
+        if signum is signal.SIGSTOP and pid not in self._frozen:
+            self._frozen[pid] = asyncio.create_task(self._resume_later(pid, resume_after))
         logger.warning("%s (pid %d) sent %s", name, pid, signum.name)
         return {"instance": name, "pid": pid, "signal": signum.name}
 
