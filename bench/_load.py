@@ -1,5 +1,8 @@
 """A small closed-loop HTTP load generator (aiohttp), shared by the benchmarks.
 
+(The open loop, timed from each request's intended send time, and the
+percentiles are :mod:`emporium.loadgen`'s, shared with ``emporium load``.)
+
 ``concurrency`` workers each send the next request as soon as the previous one
 answered, for ``duration`` seconds, against loopback only. The generator runs
 on the same two cores as the system under test, so absolute numbers are lower
@@ -11,20 +14,13 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 
+from emporium.loadgen import percentile
+
 __all__ = ["percentile", "run_load"]
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def run_load(

@@ -11,7 +11,9 @@ admin sets every SKU's stock high so nothing runs out. Before each phase, untime
 one user per checkout is registered, logged in and given a cart of 1-2 products
 (4 at a time; argon2 is made cheap for the system this benchmark starts, since
 the checkout path never hashes a password). Then, for each phase, a checkout starts
-every 1/rate seconds whatever the earlier ones are doing (open loop): ``POST
+every 1/rate seconds whatever the earlier ones are doing (open loop,
+``emporium.loadgen.OpenLoop``; its times count from when it was meant to start, so
+a late generator or a stalled server shows in them): ``POST
 /api/orders`` with an ``Idempotency-Key``, then ``GET /api/orders/{id}`` every
 ``--poll-interval`` until ``CONFIRMED``/``SHIPPED`` or ``CANCELLED`` (bounded). After
 each phase the orders drain, ``emporium audit --json`` checks the invariants, and
@@ -41,8 +43,8 @@ from typing import Any
 
 import aiohttp
 
-from bench._load import percentile
 from emporium.launcher.nats import free_port
+from emporium.loadgen import OpenLoop, percentile
 
 EMPORIUM = str(Path(sys.executable).parent / "emporium")
 RESULTS = Path(__file__).parent / "results" / "checkout.md"
@@ -281,12 +283,17 @@ def saga_seconds(order: dict[str, Any]) -> float | None:
 
 
 async def checkout(
-    session: aiohttp.ClientSession, gateway: str, user: User, poll: float, bound: float
+    session: aiohttp.ClientSession,
+    gateway: str,
+    user: User,
+    poll: float,
+    bound: float,
+    started: float,
 ) -> Outcome:
+    """One checkout, timed from ``started``: its intended send time (open loop)."""
     outcome = Outcome()
     headers = {**user.headers, "Idempotency-Key": str(uuid.uuid4())}
     body = {"shipping_address": ADDRESS, "payment": CARD}
-    started = time.perf_counter()
     try:
         async with session.post(f"{gateway}/api/orders", json=body, headers=headers) as r:
             payload = await r.json(content_type=None)
@@ -382,21 +389,15 @@ async def run_phase(
         pids = processes(var_dir)
         window = CpuWindow(pids)
         since = datetime.now(UTC)
-        tasks: list[asyncio.Task[Outcome]] = []
-        lag = 0.0
+        loop: OpenLoop[Outcome] = OpenLoop(rate)
         began = time.perf_counter()
-        for index, user in enumerate(users):
-            due = began + index / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            lag = max(lag, time.perf_counter() - due)
-            tasks.append(
-                asyncio.create_task(
-                    checkout(session, gateway, user, args.poll_interval, args.bound)
-                )
-            )
-        outcomes = list(await asyncio.gather(*tasks))
+        outcomes = await loop.run(
+            len(users),
+            lambda index, intended: checkout(
+                session, gateway, users[index], args.poll_interval, args.bound, intended
+            ),
+        )
+        lag = loop.max_lag
         elapsed = time.perf_counter() - began
         cpu = window.close()
         rss: dict[str, float] = defaultdict(float)

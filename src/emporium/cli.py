@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from emporium.audit.command import audit
+from emporium.chaos.command import chaos
 from emporium.chassis import ChassisSettings
 from emporium.chassis.settings import ConfigurationError
 from emporium.launcher import (
@@ -50,6 +51,7 @@ from emporium.launcher.preflight import preflight
 from emporium.launcher.secrets import mask_text
 from emporium.launcher.seed import seed
 from emporium.launcher.trace import gather_spans, span_tree
+from emporium.loadgen.command import load
 
 app = typer.Typer(
     help="Emporium: a microservice e-commerce system, whole, on your machine.",
@@ -340,6 +342,27 @@ def scale(
             raise _fail(f"not ready in {timeout:g}s: {', '.join(body['not_ready'])}")
 
 
+@app.command()
+def restart(
+    service: Annotated[str, typer.Argument(help="The service whose instances to replace")],
+    var_dir: VarDirOption = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each new instance")] = 60.0,
+) -> None:
+    """Replace a service's instances one at a time (rolling; no failed requests)."""
+    try:
+        code, body = asyncio.run(_client(var_dir).restart(service, ready_timeout=timeout))
+    except NotRunningError as error:
+        raise _fail(str(error)) from None
+    if code != 200:
+        raise _fail(body.get("error", f"the launcher answered {code}"), 2)
+    console.print(f"{service}: now {', '.join(body['restarted'])}", markup=False)
+    if body["not_ready"]:
+        raise _fail(
+            f"not ready in {timeout:g}s: {', '.join(body['not_ready'])}; "
+            "the instances not yet replaced keep serving"
+        )
+
+
 def _log_files(layout: VarLayout, service: str) -> list[Path]:
     found = [
         p
@@ -536,6 +559,8 @@ def deadletters_command(
 
 app.command("audit")(audit)
 app.command("seed")(seed)
+app.command("load")(load)
+app.command("chaos")(chaos)
 
 
 def main() -> None:

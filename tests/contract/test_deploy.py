@@ -274,6 +274,31 @@ def test_every_deployment_has_probes_resources_and_runs_as_non_root(
             assert security["capabilities"]["drop"] == ["ALL"], where
 
 
+# uvicorn's graceful shutdown (chassis.app.serve, timeout_graceful_shutdown).
+UVICORN_DRAIN_SECONDS = 10
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_rolls_one_ready_pod_at_a_time_and_drains_before_it_stops(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    """What `emporium restart` does locally: a new pod ready before an old one goes
+    (maxUnavailable 0, readiness), the old one out of the endpoints before SIGTERM
+    (preStop sleep), and time for the requests in flight (grace period)."""
+    deployments = _of_kind(rendered[overlay], "Deployment")
+    for name in SERVICES:
+        spec = deployments[name]["spec"]
+        assert spec["strategy"]["type"] == "RollingUpdate", name
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, name
+        assert spec["strategy"]["rollingUpdate"]["maxSurge"] not in (0, "0%"), name
+        pod = spec["template"]["spec"]
+        [container] = [c for c in _containers(deployments[name]) if c["name"] == "app"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready", name
+        pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pre_stop >= 5, name  # endpoint removal reaches kube-proxy and the gateway
+        assert pod["terminationGracePeriodSeconds"] >= pre_stop + UVICORN_DRAIN_SECONDS + 5, name
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_deployment_has_a_service_autoscaler_and_disruption_budget(
     rendered: dict[str, list[Manifest]], overlay: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -318,20 +319,84 @@ def test_cli_up_in_the_foreground_streams_prefixed_output_and_drains_on_sigterm(
 async def test_restart_replaces_one_services_instances_with_the_added_environment(
     launcher: Launcher, short_var: Path
 ) -> None:
-    """What the tracing bench relies on: the same names, new processes, the new env, others kept."""
+    """What the tracing bench relies on: new processes, the new env, others kept."""
     assert launcher.supervisor is not None
     before = _by_name(launcher)
     result = await launcher.supervisor.restart("alpha", {"EMPORIUM_TRACING": "false"})
-    assert sorted(result["restarted"]) == ["alpha-1", "alpha-2"]
+    assert len(result["restarted"]) == 2
     assert result["not_ready"] == []
     after = _by_name(launcher)
+    assert sorted(n for n in after if n.startswith("alpha")) == sorted(result["restarted"])
     for name in ("alpha-1", "alpha-2"):
-        assert after[name]["pid"] != before[name]["pid"]
         assert not _alive(before[name]["pid"])
+    for name in result["restarted"]:
         assert "EMPORIUM_TRACING=false" in _environ(after[name]["pid"])
     assert after["beta-1"]["pid"] == before["beta-1"]["pid"]
     registered = {e["instance"]: e["url"] for e in _registry(short_var)["instances"]}
-    assert registered["alpha-1"] == after["alpha-1"]["url"]
+    for name in result["restarted"]:
+        assert registered[name] == after[name]["url"]
 
     with pytest.raises(ReplicaError, match="only EMPORIUM_"):
         await launcher.supervisor.restart("alpha", {"PATH": "/tmp"})
+
+
+async def test_restart_is_rolling_the_registry_never_has_fewer_instances_than_before(
+    launcher: Launcher,
+) -> None:
+    """Each replacement is registered (ready) before the instance it replaces leaves."""
+    supervisor = launcher.supervisor
+    assert supervisor is not None
+    counts: list[int] = []
+    write = supervisor.registry.write
+
+    def counting(entries: Any, services: Any = ()) -> dict[str, Any]:
+        entries = list(entries)
+        counts.append(sum(e.service == "alpha" for e in entries))
+        return write(entries, services)
+
+    supervisor.registry.write = counting  # type: ignore[method-assign]
+    await supervisor.restart("alpha", {})
+    assert counts, "the registry was never rewritten"
+    assert min(counts) >= 2, counts
+    assert max(counts) == 3, counts  # one extra at a time, never all at once
+
+
+async def test_a_frozen_instance_is_resumed_by_the_launcher_after_its_seconds(
+    launcher: Launcher,
+) -> None:
+    supervisor = launcher.supervisor
+    assert supervisor is not None
+    pid = _by_name(launcher)["beta-1"]["pid"]
+    supervisor.send_signal("beta-1", signal.SIGSTOP, resume_after=1.0)
+
+    async def state() -> str:
+        return _state(pid)
+
+    # A signal is delivered asynchronously: the state letter changes a moment later.
+    await eventually_async(state, lambda s: s == "T", timeout=1, message="beta-1 not frozen")
+    await eventually_async(state, lambda s: s != "T", timeout=5, message="beta-1 not resumed")
+    with pytest.raises(ReplicaError, match="no running instance"):
+        supervisor.send_signal("nobody-1", signal.SIGKILL)
+
+
+async def test_shutdown_resumes_a_frozen_instance_so_it_can_drain(
+    short_var: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = Launcher(_settings(short_var), table=SERVICES)
+    await running.start()
+    assert running.supervisor is not None
+    pid = _by_name(running)["beta-1"]["pid"]
+    running.supervisor.send_signal("beta-1", signal.SIGSTOP)  # no timer: until resumed
+    with caplog.at_level(logging.INFO, logger="emporium.launcher.instance"):
+        await running.stop()
+    assert not _alive(pid)
+    # Frozen, it would ignore SIGTERM until the stop timeout and be SIGKILLed (exit -9).
+    [stopped] = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("beta-1 stopped")
+    ]
+    assert "exit -9" not in stopped, stopped
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc (T: stopped by a signal)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

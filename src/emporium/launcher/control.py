@@ -1,5 +1,8 @@
-"""The launcher's control API on a Unix socket: ``GET /status``, ``POST /scale``
-and ``POST /restart`` (one service's instances, with environment added).
+"""The launcher's control API on a Unix socket: ``GET /status``, ``POST /scale``,
+``POST /restart`` (one service's instances, one at a time, with environment
+added), and the chaos tools' faults: ``POST /signal`` (one instance: KILL, STOP
+with an optional ``resume_after``, CONT, TERM) and ``POST /broker`` (stop the
+embedded broker, optionally for ``resume_after`` seconds, or start it again).
 
 Only the user who owns the var directory can reach the socket, and nothing
 listens on TCP. :class:`ControlClient` is what the CLI uses; it raises
@@ -9,9 +12,10 @@ listens on TCP. :class:`ControlClient` is what the CLI uses; it raises
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -19,10 +23,32 @@ from aiohttp import web
 from emporium.launcher.specs import ReplicaError
 from emporium.launcher.supervisor import Supervisor
 
-__all__ = ["ControlClient", "ControlServer", "NotRunningError", "probe_health"]
+__all__ = [
+    "SIGNALS",
+    "BrokerSwitch",
+    "ControlClient",
+    "ControlServer",
+    "NotRunningError",
+    "probe_health",
+]
 
 # sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
 MAX_SOCKET_PATH = 107
+
+
+# The signals a client may send: a crash, a freeze and its end, a polite stop.
+SIGNALS = {
+    s.name.removeprefix("SIG"): s
+    for s in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCONT, signal.SIGTERM)
+}
+
+
+class BrokerSwitch(Protocol):
+    """The launcher's own broker, stopped and started on request."""
+
+    async def stop_broker(self, resume_after: float | None) -> dict[str, Any]: ...
+
+    async def start_broker(self) -> dict[str, Any]: ...
 
 
 class NotRunningError(RuntimeError):
@@ -57,8 +83,10 @@ class ControlServer:
         supervisor: Supervisor,
         session: aiohttp.ClientSession,
         info: Callable[[], dict[str, Any]],
+        broker: BrokerSwitch | None = None,
     ) -> None:
         self.supervisor = supervisor
+        self.broker = broker
         self.session = session
         self.info = info
         self._runner: web.AppRunner | None = None
@@ -75,6 +103,8 @@ class ControlServer:
         app.router.add_get("/status", self._status)
         app.router.add_post("/scale", self._scale)
         app.router.add_post("/restart", self._restart)
+        app.router.add_post("/signal", self._signal)
+        app.router.add_post("/broker", self._broker)
         # A scale request still waiting for readiness must not hold up shutdown.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -128,6 +158,47 @@ class ControlServer:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response(result)
 
+    async def _signal(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            name = str(body["instance"])
+            signum = SIGNALS[str(body["signal"]).upper().removeprefix("SIG")]
+            after = body.get("resume_after")
+            resume_after = None if after is None else float(after)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            choices = ", ".join(SIGNALS)
+            return web.json_response(
+                {"error": f'expected {{"instance": "catalog-1", "signal": one of {choices}}}'},
+                status=400,
+            )
+        try:
+            result = self.supervisor.send_signal(name, signum, resume_after=resume_after)
+        except ReplicaError as error:
+            return web.json_response({"error": str(error)}, status=404)
+        return web.json_response(result)
+
+    async def _broker(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            action = str(body["action"])
+            after = body.get("resume_after")
+            resume_after = None if after is None else float(after)
+            if action not in ("stop", "start"):
+                raise ValueError(action)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return web.json_response(
+                {"error": 'expected {"action": "stop" | "start", "resume_after": seconds}'},
+                status=400,
+            )
+        if self.broker is None:
+            return web.json_response(
+                {"error": "this launcher uses an external broker; it can only stop its own"},
+                status=409,
+            )
+        if action == "stop":
+            return web.json_response(await self.broker.stop_broker(resume_after))
+        return web.json_response(await self.broker.start_broker())
+
 
 class ControlClient:
     def __init__(self, socket_path: Path, timeout: float = 120.0) -> None:
@@ -167,4 +238,18 @@ class ControlClient:
             "POST",
             "/restart",
             {"service": service, "env": env or {}, "ready_timeout": ready_timeout},
+        )
+
+    async def signal(
+        self, instance: str, signal_name: str, resume_after: float | None = None
+    ) -> tuple[int, Any]:
+        return await self.request(
+            "POST",
+            "/signal",
+            {"instance": instance, "signal": signal_name, "resume_after": resume_after},
+        )
+
+    async def broker(self, action: str, resume_after: float | None = None) -> tuple[int, Any]:
+        return await self.request(
+            "POST", "/broker", {"action": action, "resume_after": resume_after}
         )

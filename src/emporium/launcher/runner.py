@@ -97,6 +97,8 @@ class Launcher:
         self._started = time.monotonic()
         self._stop_requested = asyncio.Event()
         self._tls: TlsFiles | None = None
+        self._broker_timer: asyncio.Task[None] | None = None
+        self._broker_lock = asyncio.Lock()
 
     @property
     def gateway_url(self) -> str:
@@ -150,7 +152,9 @@ class Launcher:
             gateway_port=self.settings.gateway_port,
             drain=self.settings.launcher_drain_seconds,
         )
-        self._control = ControlServer(self.supervisor, self._session, self._info)
+        self._control = ControlServer(
+            self.supervisor, self._session, self._info, broker=self if self._nats else None
+        )
         await self._control.start(self.layout.socket)
         started = self.supervisor.start(self.replicas)
         not_ready = await self.supervisor.wait_ready(started, self.settings.launcher_ready_timeout)
@@ -171,6 +175,38 @@ class Launcher:
         await asyncio.to_thread(self._nats.start, log_file=self.layout.log / "nats.log")
         logger.info("NATS JetStream at %s", self._nats.url)
         return self._nats.url
+
+    # -- the embedded broker, stopped on purpose (emporium chaos) -----------
+
+    async def stop_broker(self, resume_after: float | None) -> dict[str, Any]:
+        """Stop the embedded NATS; start it again on the same port and store after
+        ``resume_after`` seconds, when given (the launcher does it, so a chaos
+        client that dies cannot leave the broker down)."""
+        assert self._nats is not None
+        async with self._broker_lock:
+            await asyncio.to_thread(self._nats.stop)
+            logger.warning("broker stopped on request")
+            if self._broker_timer is not None:
+                self._broker_timer.cancel()
+            if resume_after is not None:
+                self._broker_timer = asyncio.create_task(self._start_broker_after(resume_after))
+        return {"broker": "stopped", "resume_after": resume_after}
+
+    async def _start_broker_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._broker_timer = None
+        await self.start_broker()
+
+    async def start_broker(self) -> dict[str, Any]:
+        assert self._nats is not None
+        async with self._broker_lock:
+            if self._broker_timer is not None and self._broker_timer is not asyncio.current_task():
+                self._broker_timer.cancel()
+                self._broker_timer = None
+            if self._nats.process is None or self._nats.process.poll() is not None:
+                await asyncio.to_thread(self._nats.start, log_file=self.layout.log / "nats.log")
+                logger.warning("broker started again at %s", self._nats.url)
+        return {"broker": "running", "url": self._nats.url}
 
     def _base_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -265,6 +301,9 @@ class Launcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._broker_timer is not None:
+            self._broker_timer.cancel()
+            self._broker_timer = None
         if self._nats is not None:
             await asyncio.to_thread(self._nats.stop)
             self._nats = None

@@ -5,12 +5,22 @@ whose process is running, that has passed readiness, and is not being
 stopped". Stopping (scale-down or shutdown) always takes an instance out of the
 registry first, waits ``drain`` seconds so the gateway stops routing to it, and
 only then sends SIGTERM.
+
+:meth:`Supervisor.restart` replaces a service's instances one at a time (start
+the new one, wait until it is ready and the gateway has seen it, then drain the
+old one), so a service with traffic never has fewer ready instances than
+before. :meth:`Supervisor.send_signal` is the chaos tools' hand: it signals one
+instance's process, and a frozen (SIGSTOP) process is always resumed, by a
+timer, by SIGCONT, or at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -43,6 +53,8 @@ class Supervisor:
         self._scale_lock = asyncio.Lock()
         # Set by :meth:`restart`: environment added to a service's later instances.
         self.service_env: dict[str, dict[str, str]] = {}
+        # pid -> the timer that resumes it: every process frozen by send_signal.
+        self._frozen: dict[int, asyncio.Task[None]] = {}
         context.on_change = self.publish
 
     # -- registry -----------------------------------------------------------
@@ -151,10 +163,17 @@ class Supervisor:
     async def restart(
         self, service: str, env: Mapping[str, str], *, ready_timeout: float = 60.0
     ) -> dict[str, Any]:
-        """Stop every instance of ``service`` and start as many again, under the same
-        names (the gateway on its port), with ``env`` added to their environment
-        from now on (a crash restart keeps it). Only ``EMPORIUM_*`` variables;
-        other services are untouched."""
+        """Replace every instance of ``service``, one at a time, with ``env`` added
+        to their environment from now on (a crash restart keeps it). Only
+        ``EMPORIUM_*`` variables; other services are untouched.
+
+        Each step starts the replacement, waits until it is ready and one drain
+        period more (the gateway reads the registry and health-checks the new
+        instance in that time), then drains the old one (out of the registry, a
+        drain period, SIGTERM: uvicorn finishes the requests in flight). The
+        gateway has a fixed port, so it alone is stopped before it is started.
+        A replacement that is not ready in time stops the rollout with the old
+        instances still serving."""
         spec = self.table.get(service)
         refused = sorted(key for key in env if not key.startswith("EMPORIUM_"))
         if refused:
@@ -162,9 +181,24 @@ class Supervisor:
         async with self._scale_lock:
             live = self._live(service)
             self.service_env[service] = {**self.service_env.get(service, {}), **env}
-            await self._stop(live)
-            started = self._add(spec, len(live))
-            not_ready = await self.wait_ready(started, ready_timeout)
+            started: list[Instance] = []
+            not_ready: list[Instance] = []
+            for old in live:
+                if spec.gateway:
+                    await self._stop([old])
+                    started += self._add(spec, 1)
+                    not_ready = await self.wait_ready(started[-1:], ready_timeout)
+                    continue
+                [new] = self._add(spec, 1)
+                started.append(new)
+                not_ready = await self.wait_ready([new], ready_timeout)
+                if not_ready:
+                    logger.warning("%s not ready in %gs; rollout of %s stopped", new.name,
+                                   ready_timeout, service)  # fmt: skip
+                    break
+                if self.drain:
+                    await asyncio.sleep(self.drain)
+                await self._stop([old])
         return {
             "service": service,
             "restarted": [i.name for i in started],
@@ -172,8 +206,51 @@ class Supervisor:
             "not_ready": [i.name for i in not_ready],
         }
 
+    # -- faults (the chaos tools) -------------------------------------------
+
+    def send_signal(
+        self, name: str, signum: signal.Signals, *, resume_after: float | None = None
+    ) -> dict[str, Any]:
+        """Send ``signum`` to instance ``name``'s process now. A SIGKILL is a crash
+        like any other: the instance restarts with backoff. A SIGSTOP freezes it
+        until SIGCONT, or for ``resume_after`` seconds when given."""
+        found = [i for i in self.instances if i.name == name and not i.stopping]
+        if not found or (pid := found[0].pid) is None:
+            raise ReplicaError(f"no running instance {name!r}")
+        if signum is signal.SIGCONT:
+            self._resume(pid)
+        else:
+            os.kill(pid, signum)
+        if signum is signal.SIGSTOP and pid not in self._frozen:
+            self._frozen[pid] = asyncio.create_task(self._resume_later(pid, resume_after))
+        logger.warning("%s (pid %d) sent %s", name, pid, signum.name)
+        return {"instance": name, "pid": pid, "signal": signum.name}
+
+    async def _resume_later(self, pid: int, after: float | None) -> None:
+        if after is None:
+            await asyncio.Event().wait()  # until SIGCONT or shutdown cancels us
+        await asyncio.sleep(after or 0)
+        self._frozen.pop(pid, None)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+    def _resume(self, pid: int) -> None:
+        timer = self._frozen.pop(pid, None)
+        if timer is not None:
+            timer.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+    def resume_all(self) -> list[int]:
+        """SIGCONT every process still frozen; return their pids."""
+        frozen = list(self._frozen)
+        for pid in frozen:
+            self._resume(pid)
+        return frozen
+
     async def shutdown(self) -> None:
         """Drain: leave the registry, then the gateway, then the services in parallel."""
+        self.resume_all()  # a frozen process cannot drain
         async with self._scale_lock:
             for instance in self.instances:
                 instance.begin_stop()

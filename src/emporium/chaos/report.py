@@ -1,0 +1,87 @@
+"""A chaos run's report: per fault, errors by route and time to recover; the audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from emporium.loadgen.report import route_table
+
+__all__ = ["markdown", "print_report"]
+
+
+def _num(value: float | None, unit: str = " s") -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def _errors(fault: dict[str, Any]) -> str:
+    return ", ".join(f"{route} x{n}" for route, n in fault["errors"].items()) or "none"
+
+
+def _verdict(result: dict[str, Any]) -> str:
+    audit = result["audit"]
+    if audit.get("error"):
+        return f"audit could not read the system: {audit['error']}"
+    parts = ["clean" if not audit["violations"] else f"{len(audit['violations'])} violation(s)"]
+    parts.append(f"{audit['pending']} order(s) PENDING")
+    statuses = ", ".join(f"{n} {s}" for s, n in audit.get("orders_by_status", {}).items())
+    return f"{'; '.join(parts)} ({statuses or 'no orders'}), after {result['settled_after_s']} s"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    load = result["load"]
+    total = load["total"]
+    lines = [
+        f"# Chaos run, {result['date']}",
+        "",
+        f"Load: {load['label']}, {load['duration_s']:.0f} s, {total['requests']} requests, "
+        f"{total['errors']} errors; p50/p99 {total['p50_ms']:.0f}/{total['p99_ms']:.0f} ms.",
+        "",
+        "| fault | target | at | lasted | requests in window | errors by route | "
+        "ready again after | recovered after |",
+        "|---|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for f in result["faults"]:
+        ready = None if f["ready_again"] is None or f["ended"] is None else round(
+            max(0.0, f["ready_again"] - f["ended"]), 1
+        )  # fmt: skip
+        lines.append(
+            f"| {f['kind']} | {f['target']} | {_num(f['started'])} | {_num(f['seconds'])} "
+            f"| {f['requests']} | {_errors(f)} | {_num(ready)} | {_num(f['recovered_after'])} |"
+        )
+    lines += [
+        "",
+        "'recovered after': from the end of the fault until the last error clients saw in its "
+        "window and every instance ready again (launcher's view), whichever is later.",
+        "",
+        "| route | requests | p50 ms | p99 ms | max ms | errors |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for route, r in load["routes"].items():
+        causes = ", ".join(f"{c}x{n}" for c, n in r["causes"].items())
+        lines.append(
+            f"| {route} | {r['requests']} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} "
+            f"| {r['max_ms']:.0f} | {r['errors']}{f' ({causes})' if causes else ''} |"
+        )
+    lines += ["", f"**Audit: {_verdict(result)}**", ""]
+    for v in result["audit"].get("violations", [])[:50]:
+        lines.append(f"- {v['invariant']} {v['subject']}: {v['detail']}")
+    return "\n".join(lines) + "\n"
+
+
+def print_report(console: Console, result: dict[str, Any]) -> None:
+    table = Table(title="faults", header_style="bold", box=None)
+    for column in ("fault", "target", "at", "lasted", "errors by route", "recovered after"):
+        table.add_column(column)
+    for f in result["faults"]:
+        table.add_row(
+            f["kind"], f["target"], _num(f["started"]), _num(f["seconds"]), _errors(f),
+            _num(f["recovered_after"]),
+        )  # fmt: skip
+    console.print(table)
+    load = result["load"]
+    console.print(route_table({"routes": load["routes"], "total": load["total"]}, "load"))
+    style = "green" if result["ok"] else "bold red"
+    console.print(f"[{style}]audit: {_verdict(result)}[/]")
