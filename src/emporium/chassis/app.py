@@ -76,6 +76,10 @@ class Component(Protocol):
 
     async def ready(self) -> bool: ...
 
+    # A component may set ``gates_readiness = False``: its check is reported at
+    # /health/ready but an instance stays in rotation while it fails (see
+    # emporium.chassis.health; the broker is one).
+
 
 @dataclass
 class Runtime:
@@ -354,7 +358,11 @@ def _lifespan(
             for component_name, component in runtime.components.items():
                 await component.start()
                 started.append(component)
-                health.checks[component_name] = component.ready
+                health.add(
+                    component_name,
+                    component.ready,
+                    gating=getattr(component, "gates_readiness", True),
+                )
             health.started = True
             logger.info("%s ready on %s:%d", runtime.instance, chassis.host, chassis.port)
             yield
@@ -386,7 +394,7 @@ async def _start_store(
         await database.ping()
         return True
 
-    health.checks["store"] = store_ready
+    health.add("store", store_ready)
 
 
 def _verifier(auth: Verifier, runtime: Runtime) -> TokenVerifier:

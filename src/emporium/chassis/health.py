@@ -1,9 +1,13 @@
 """Liveness and readiness.
 
 ``/health/live`` answers 200 while the process runs. ``/health/ready`` answers
-200 only when every readiness check passes (store and broker reachable) and the
-process is not draining; otherwise 503 with the failing checks named, so the
-gateway, the launcher and Kubernetes stop sending it traffic.
+200 only when every gating check passes (the store reachable, the service's
+components ready) and the process is not draining; otherwise 503 with the
+failing checks named, so the gateway, the launcher and Kubernetes stop sending
+it traffic. Some checks are reported without gating: the broker's, because a
+service without its broker still serves reads and takes writes (their events
+wait in the outbox), and taking every instance out of rotation during a broker
+outage would turn a delay into an outage.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Health:
 
     def __init__(self, checks: Mapping[str, ReadinessCheck], *, timeout: float = 1.0) -> None:
         self.checks = dict(checks)
+        self.reported_only: set[str] = set()  # checks shown in the answer, never gating it
         self.timeout = timeout
         self.started = False
         self.draining = False
@@ -41,8 +46,14 @@ class Health:
     async def live(self, _request: Request) -> JSONResponse:
         return JSONResponse({"status": "live"})
 
+    def add(self, name: str, check: ReadinessCheck, *, gating: bool = True) -> None:
+        self.checks[name] = check
+        if not gating:
+            self.reported_only.add(name)
+
     async def ready(self, _request: Request) -> JSONResponse:
         results = dict(await asyncio.gather(*(self._run(n, c) for n, c in self.checks.items())))
-        ok = self.started and not self.draining and all(results.values())
+        gating = (ok for name, ok in results.items() if name not in self.reported_only)
+        ok = self.started and not self.draining and all(gating)
         status = "ready" if ok else ("draining" if self.draining else "not-ready")
         return JSONResponse({"status": status, "checks": results}, status_code=200 if ok else 503)

@@ -201,6 +201,10 @@ class Messaging:
             self._started = False
         logger.info("messaging stopped", extra={"service": self.service})
 
+    # Reported at /health/ready, never gating it: without its broker a service
+    # still serves reads and takes writes, whose events wait in the outbox.
+    gates_readiness = False
+
     async def ready(self) -> bool:
         """True while the broker connection is up (for ``/health/ready``)."""
         return self._started and await self.transport.ready()
