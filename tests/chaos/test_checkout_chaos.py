@@ -6,6 +6,7 @@ on loopback, and ends with ``emporium audit`` finding the invariants intact.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from emporium.launcher.control import ControlClient
+from emporium.launcher.settings import VarLayout
 from tests._poll import eventually
 from tests._system import System, running_system
 from tests.e2e._shop import (
@@ -124,6 +127,43 @@ def test_payments_down_the_order_waits_and_confirms_when_payments_returns(
             os.kill(pid, signal.SIGCONT)
         wait_for_status(client, user, order["id"], "CONFIRMED", within=20)
     audit(system)
+
+
+def test_broker_down_reads_and_checkouts_go_on_and_the_outbox_drains_when_it_returns(
+    slow_payments: System,
+) -> None:
+    """Fault isolation: the broker is not on the request path, so its outage delays, never fails."""
+    system = slow_payments
+    with system.client() as client:
+        user = signed_in(client)
+        product = product_at(client, offset=8)
+        add_to_cart(client, user, product, quantity=1)
+        code, answer = _broker(system, "stop", resume_after=60)  # the launcher's own safety net
+        assert code == 200, answer
+        try:
+            # Every service stays in rotation: reads answer, the checkout is taken.
+            for _ in range(20):
+                assert client.get(f"/api/catalog/products/{product['id']}").status_code == 200
+            order = checkout(client, user)
+            assert order["status"] == "PENDING"
+            ready = httpx.get(f"{_instance_url(system, 'orders')}/health/ready", timeout=5)
+            assert ready.status_code == 200
+            assert ready.json()["checks"]["broker"] is False
+        finally:
+            code, answer = _broker(system, "start")
+            assert code == 200, answer
+        # The order's events waited in the outbox; the saga finishes once the broker is back.
+        wait_for_status(client, user, order["id"], "CONFIRMED", within=30)
+    audit(system)
+
+
+def _broker(system: System, action: str, resume_after: float | None = None) -> tuple[int, Any]:
+    control = ControlClient(VarLayout.at(system.var_dir).socket)
+    return asyncio.run(control.broker(action, resume_after))
+
+
+def _instance_url(system: System, service: str) -> str:
+    return f"http://127.0.0.1:{system.instances(service)[0]['port']}"
 
 
 def test_payments_down_past_the_deadline_cancels_with_timeout_and_releases_stock(
