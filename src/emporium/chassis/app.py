@@ -37,7 +37,7 @@ from emporium.chassis.db import Database, Publisher, UnitOfWork
 from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging
-from emporium.chassis.messaging import Handler, Messaging, Outbox, messaging_tables
+from emporium.chassis.messaging import Handler, Listener, Messaging, Outbox, messaging_tables
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
 from emporium.chassis.migrations import Migrations
@@ -150,6 +150,7 @@ def provided(wanted: type[T]) -> Callable[[Request], T]:
 UnitOfWorkFactory = Callable[[AsyncSession, Publisher | None], UnitOfWork]
 Components = Callable[[Runtime], Mapping[str, object]]
 Handlers = Callable[[Runtime], HandlerTable]
+Listeners = Callable[[Runtime], Mapping[type[Message], Listener]]
 Verifier = bool | TokenVerifier | Callable[[Runtime], TokenVerifier]
 
 
@@ -164,6 +165,7 @@ def create_service(
     unit_of_work: UnitOfWorkFactory = UnitOfWork,
     publishes: bool = False,
     handlers: Handlers | None = None,
+    listeners: Listeners | None = None,
     components: Components | None = None,
     workers: Components | None = None,
     auth: Verifier = False,
@@ -187,6 +189,9 @@ def create_service(
       through an outbox in its store / consumes the messages in the table that
       ``handlers(runtime)`` returns (which implies an outbox too). The outbox
       and inbox tables join ``metadata``.
+    - ``listeners(runtime)``: message types this process hears however many
+      replicas run, at most once and with no inbox (cache invalidation, never
+      an effect); built after the components, so they can name one.
     - ``components(runtime)``: named objects the service needs; each is
       provided by its type, and those with a lifecycle (:class:`Component`) are
       started in order, checked for readiness under their name, and stopped in
@@ -211,7 +216,7 @@ def create_service(
     runtime.provide(chassis)
     if settings is not None:
         runtime.provide(settings)
-    messaging = publishes or handlers is not None
+    messaging = publishes or handlers is not None or listeners is not None
     if migrations is not None:
         metadata = migrations.metadata
     if metadata is not None:
@@ -241,7 +246,7 @@ def create_service(
 
     health = Health({})
     lifespan = _lifespan(
-        runtime, health, components, workers, handlers if messaging else None, auth
+        runtime, health, components, workers, handlers if messaging else None, listeners, auth
     )
     app = FastAPI(
         title=f"Emporium {name}",
@@ -309,6 +314,7 @@ def _lifespan(
     components: Components | None,
     workers: Components | None,
     handlers: Handlers | None,
+    listeners: Listeners | None,
     auth: Verifier,
 ) -> Callable[[FastAPI], Any]:
     chassis = runtime.settings
@@ -342,6 +348,7 @@ def _lifespan(
                         outbox=runtime.outbox,
                         inbox_table=inbox_table,
                         inbox_retention=timedelta(hours=chassis.inbox_retention_hours),
+                        listeners=listeners(runtime) if listeners else None,
                     )
                 )
             for obj in (background := workers(runtime) if workers else {}).values():
