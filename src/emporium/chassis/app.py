@@ -255,6 +255,11 @@ def create_service(
         openapi_url=f"/api/{name}/openapi.json",
         docs_url=f"/api/{name}/docs",
         redoc_url=None,
+        # The chassis writes its own spans at its own seams (decision 0019).
+        # FastAPI's native telemetry, left on, would look up the global OTel
+        # providers (environment reads included) on every request to find
+        # them unconfigured, or double every span if someone configured them.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     app.state.health = health
