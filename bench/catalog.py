@@ -140,10 +140,12 @@ def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"(\d+) requests in", out)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": float(rps[1]) if rps else 0.0,
+        "requests": float(done[1]) if done else 0.0,
         "p50_ms": latency("50%"),
         "p99_ms": latency("99%"),
         "errors": float(bad[1] if bad else 0) + (sum(map(float, sock.groups())) if sock else 0),
@@ -172,9 +174,21 @@ def targets(var_dir: Path, gateway: str, nginx: str) -> dict[tuple[str, str], st
     return chosen
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
-    chosen: dict[tuple[str, str], str], rounds: int, duration: float, connections: int
+    chosen: dict[tuple[str, str], str],
+    rounds: int,
+    duration: float,
+    connections: int,
+    pids: dict[str, int],
 ) -> dict[tuple[str, str], list[dict[str, float]]]:
+    """wrk per cell in rotating rounds; with each run, the CPU time each process in
+    ``pids`` spent per request: unlike req/s, it hardly depends on what else runs."""
     runs: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in chosen}
     keys = list(chosen)
     for key in keys:  # warm-up: read models, connection pools, JIT-less caches
@@ -182,9 +196,29 @@ def measure(
     for round_ in range(rounds):
         shift = (round_ * len(keys)) // max(rounds, 1)
         for key in keys[shift:] + keys[:shift]:
-            runs[key].append(wrk(chosen[key], connections, duration))
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            run = wrk(chosen[key], connections, duration)
+            for name, pid in pids.items():
+                spent = cpu_seconds(pid) - before[name]
+                run[f"cpu_us_{name}"] = 1e6 * spent / max(run["requests"], 1.0)
+            runs[key].append(run)
         print(f"round {round_ + 1}/{rounds} done", file=sys.stderr)
     return runs
+
+
+PROCESSES = ["gateway", "catalog", "nginx", "storefront", "inventory", "recommendations"]
+
+
+def path_processes(scenario: str, via: str) -> list[str]:
+    """The processes a request of the cell passes through."""
+    if scenario == "storefront page":  # the storefront calls back through the gateway
+        return ["gateway", "storefront", "catalog", "inventory", "recommendations"]
+    return {"gateway": ["gateway", "catalog"], "nginx": ["nginx", "catalog"]}.get(via, ["catalog"])
+
+
+def nginx_worker(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return int(children[0])
 
 
 def profile(
@@ -267,6 +301,21 @@ def report(
             f"| {key[0]} | {key[1]} | {med(key, 'rps'):.0f} | {med(key, 'p50_ms'):.2f} "
             f"| {med(key, 'p99_ms'):.2f} | {errors:.0f} |"
         )
+    lines += [
+        "",
+        "CPU time per request, µs (median over rounds), of each process on the path; the "
+        "last column is the requests per second one core could serve at that cost (wrk "
+        "not counted):",
+        "",
+        "| scenario | path | " + " | ".join(PROCESSES) + " | req/s per core |",
+        "|---|---|" + "---:|" * (len(PROCESSES) + 1),
+    ]
+    for key in runs:
+        on_path = path_processes(*key)
+        costs = {name: med(key, f"cpu_us_{name}") for name in on_path}
+        shown = [f"{costs[name]:.0f}" if name in costs else "" for name in PROCESSES]
+        capacity = 1e6 / sum(costs.values())
+        lines.append(f"| {key[0]} | {key[1]} | {' | '.join(shown)} | {capacity:.0f} |")
     lines += ["", "| scenario | gateway / direct | gateway / nginx |", "|---|---:|---:|"]
     for scenario in dict.fromkeys(key[0] for key in runs):
         gateway = med((scenario, "gateway"), "rps")
@@ -305,11 +354,14 @@ def main() -> None:
         nginx, nginx_port = start_nginx(var_dir / "nginx", found["catalog"]["port"])
         gateway = f"http://127.0.0.1:{port}"
         chosen = targets(var_dir, gateway, f"http://127.0.0.1:{nginx_port}")
-        runs = measure(chosen, args.rounds, args.duration, args.connections)
+        pids = {name: found[name]["pid"] for name in PROCESSES if name != "nginx"}
+        pids["nginx"] = nginx_worker(nginx.pid)
+        runs = measure(chosen, args.rounds, args.duration, args.connections, pids)
         if args.profile:
-            pids = {name: found[name]["pid"] for name in ("gateway", "catalog")}
             url = chosen[("product `/{id}`", "gateway")]
-            frames = profile(url, pids, args.connections, 8.0, var_dir)
+            frames = profile(
+                url, {n: pids[n] for n in ("gateway", "catalog")}, args.connections, 8.0, var_dir
+            )
     finally:
         if nginx is not None:
             nginx.terminate()
