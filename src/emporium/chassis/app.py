@@ -37,7 +37,7 @@ from emporium.chassis.db import Database, Publisher, UnitOfWork
 from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging
-from emporium.chassis.messaging import Handler, Messaging, Outbox, messaging_tables
+from emporium.chassis.messaging import Handler, Listener, Messaging, Outbox, messaging_tables
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
 from emporium.chassis.migrations import Migrations
@@ -154,6 +154,7 @@ def provided(wanted: type[T]) -> Callable[[Request], T]:
 UnitOfWorkFactory = Callable[[AsyncSession, Publisher | None], UnitOfWork]
 Components = Callable[[Runtime], Mapping[str, object]]
 Handlers = Callable[[Runtime], HandlerTable]
+Listeners = Callable[[Runtime], Mapping[type[Message], Listener]]
 Verifier = bool | TokenVerifier | Callable[[Runtime], TokenVerifier]
 
 
@@ -168,6 +169,7 @@ def create_service(
     unit_of_work: UnitOfWorkFactory = UnitOfWork,
     publishes: bool = False,
     handlers: Handlers | None = None,
+    listeners: Listeners | None = None,
     components: Components | None = None,
     workers: Components | None = None,
     auth: Verifier = False,
@@ -191,6 +193,9 @@ def create_service(
       through an outbox in its store / consumes the messages in the table that
       ``handlers(runtime)`` returns (which implies an outbox too). The outbox
       and inbox tables join ``metadata``.
+    - ``listeners(runtime)``: message types this process hears however many
+      replicas run, at most once and with no inbox (cache invalidation, never
+      an effect); built after the components, so they can name one.
     - ``components(runtime)``: named objects the service needs; each is
       provided by its type, and those with a lifecycle (:class:`Component`) are
       started in order, checked for readiness under their name, and stopped in
@@ -215,7 +220,7 @@ def create_service(
     runtime.provide(chassis)
     if settings is not None:
         runtime.provide(settings)
-    messaging = publishes or handlers is not None
+    messaging = publishes or handlers is not None or listeners is not None
     if migrations is not None:
         metadata = migrations.metadata
     if metadata is not None:
@@ -246,7 +251,7 @@ def create_service(
 
     health = Health({})
     lifespan = _lifespan(
-        runtime, health, components, workers, handlers if messaging else None, auth
+        runtime, health, components, workers, handlers if messaging else None, listeners, auth
     )
     app = FastAPI(
         title=f"Emporium {name}",
@@ -255,6 +260,11 @@ def create_service(
         openapi_url=f"/api/{name}/openapi.json",
         docs_url=f"/api/{name}/docs",
         redoc_url=None,
+        # The chassis writes its own spans at its own seams (decision 0019).
+        # FastAPI's native telemetry, left on, would look up the global OTel
+        # providers (environment reads included) on every request to find
+        # them unconfigured, or double every span if someone configured them.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     app.state.health = health
@@ -314,6 +324,7 @@ def _lifespan(
     components: Components | None,
     workers: Components | None,
     handlers: Handlers | None,
+    listeners: Listeners | None,
     auth: Verifier,
 ) -> Callable[[FastAPI], Any]:
     chassis = runtime.settings
@@ -347,6 +358,7 @@ def _lifespan(
                         outbox=runtime.outbox,
                         inbox_table=inbox_table,
                         inbox_retention=timedelta(hours=chassis.inbox_retention_hours),
+                        listeners=listeners(runtime) if listeners else None,
                     )
                 )
             for obj in (background := workers(runtime) if workers else {}).values():

@@ -24,7 +24,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emporium.chassis.auth import AuthSettings, TokenVerifier
-from emporium.chassis.messaging._transport import Transport
+from emporium.chassis.messaging._transport import RawListener, Transport, hear
 from emporium.chassis.messaging.consumer import Ack, Consumer, DeadLetter, Delivery, Retry
 from emporium.chassis.messaging.envelope import Envelope
 from emporium.contracts._base import Message
@@ -130,7 +130,8 @@ class InMemoryTransport(Transport):
 
     Promise: every published envelope reaches each consumer whose subject it
     matches (one delivery per consumer name, as a durable subscription shared
-    by replicas), in the background; a ``Retry`` is delivered again after its
+    by replicas), and each listener on its subject hears it (every one, as
+    each replica's own subscription), in the background; a ``Retry`` is delivered again after its
     delay with the attempt counted up; a ``DeadLetter`` lands in
     :attr:`dead_letters`. :meth:`drain` waits until nothing is in flight.
     """
@@ -140,6 +141,7 @@ class InMemoryTransport(Transport):
         self.published: list[Envelope] = []
         self.dead_letters: list[tuple[str, Envelope]] = []
         self._consumers: dict[str, Consumer] = {}
+        self._listeners: list[tuple[str, RawListener]] = []
         self._consuming = False
         self._connected = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,6 +151,9 @@ class InMemoryTransport(Transport):
 
     def add_consumer(self, consumer: Consumer) -> None:
         self._consumers.setdefault(consumer.spec.name, consumer)
+
+    def add_listener(self, subject: str, listener: RawListener) -> None:
+        self._listeners.append((subject, listener))
 
     async def start_consumers(self) -> None:
         self._consuming = True
@@ -164,6 +169,11 @@ class InMemoryTransport(Transport):
         for consumer in list(self._consumers.values()):
             if consumer.spec.subject == envelope.subject:
                 self._deliver(consumer, envelope, attempt=1, delay=0.0)
+        for subject, listener in list(self._listeners):
+            if subject == envelope.subject and self._consuming:
+                task = asyncio.create_task(hear(listener, envelope.payload, subject))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def ready(self) -> bool:
         return self._connected

@@ -27,8 +27,10 @@ from emporium.chassis.messaging._transport import (
     DEAD_LETTER_REASON,
     DELIVERY_COUNT,
     DeadLetterRecord,
+    RawListener,
     Transport,
     dead_letter_headers,
+    hear,
     original_headers,
     raw_body,
 )
@@ -156,6 +158,17 @@ class NatsTransport(Transport):
 
         async def on_message(message: Annotated[NatsMessage, Context("message")]) -> None:
             await self._handle(consumer, message)
+
+        subscriber(on_message)
+
+    def add_listener(self, subject: str, listener: RawListener) -> None:
+        # A core NATS subscription: JetStream publishes are plain NATS messages
+        # on their subject too, so every subscribed process hears each one,
+        # with no consumer state on the server.
+        subscriber = self.broker.subscriber(subject, decoder=raw_body)
+
+        async def on_message(message: Annotated[NatsMessage, Context("message")]) -> None:
+            await hear(listener, message.raw_message.data, subject)
 
         subscriber(on_message)
 

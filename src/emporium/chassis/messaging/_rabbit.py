@@ -17,7 +17,11 @@ Topology, all durable, for namespace ``ns``:
   message is re-published there with its attempt count in a header and the
   original acknowledged, so it never blocks the queue and nothing spins;
 - topic exchange ``ns.dlx`` and queue ``ns.dlq`` for dead letters, routed by
-  ``dlq.ns.<service>.<type>``; each carries an ``x-dead-letter-id``.
+  ``dlq.ns.<service>.<type>``; each carries an ``x-dead-letter-id``;
+- topic exchange ``ns.listen``, which gets a second, transient copy of every
+  message, for listeners (one exclusive, auto-deleted queue per process and
+  subject). Apart from ``ns``, so a listener's queue never counts as a route
+  there and a consumer that starts late still finds its messages parked.
 
 Dead letters are listed and replayed by :mod:`._rabbit_dead_letters`.
 
@@ -48,8 +52,10 @@ from emporium.chassis.messaging._rabbit_dead_letters import (
 )
 from emporium.chassis.messaging._transport import (
     DeadLetterRecord,
+    RawListener,
     Transport,
     dead_letter_headers,
+    hear,
     raw_body,
 )
 from emporium.chassis.messaging.consumer import (
@@ -103,6 +109,7 @@ class RabbitTransport(Transport):
             ns, type=ExchangeType.TOPIC, arguments={"alternate-exchange": f"{ns}.unrouted"}
         )
         self.dlx = RabbitExchange(f"{ns}.dlx", type=ExchangeType.TOPIC)
+        self.listen_exchange = RabbitExchange(f"{ns}.listen", type=ExchangeType.TOPIC)
         self.unrouted_queue = RabbitQueue(
             f"{ns}.unrouted",
             durable=True,
@@ -119,6 +126,7 @@ class RabbitTransport(Transport):
         unrouted = await self.broker.declare_exchange(self.unrouted_exchange)
         await self.broker.declare_exchange(self.exchange)
         dlx = await self.broker.declare_exchange(self.dlx)
+        await self.broker.declare_exchange(self.listen_exchange)
         await (await self.broker.declare_queue(self.unrouted_queue)).bind(unrouted)
         await (await self.broker.declare_queue(self.dlq)).bind(dlx, routing_key="#")
 
@@ -146,6 +154,25 @@ class RabbitTransport(Transport):
 
         async def on_message(message: Annotated[RabbitMessage, Context("message")]) -> None:
             await self._handle(consumer, queue, message)
+
+        subscriber(on_message)
+
+    def add_listener(self, subject: str, listener: RawListener) -> None:
+        # A queue of this process's own, gone with its connection: each
+        # process hears every message, and nothing piles up while it is away.
+        queue = RabbitQueue(
+            f"{self.namespace}.listen.{uuid.uuid4().hex}",
+            durable=False,
+            exclusive=True,
+            auto_delete=True,
+            routing_key=subject,
+        )
+        subscriber = self.broker.subscriber(
+            queue, self.listen_exchange, ack_policy=AckPolicy.ACK_FIRST, decoder=raw_body
+        )
+
+        async def on_message(message: Annotated[RabbitMessage, Context("message")]) -> None:
+            await hear(listener, message.body, subject)
 
         subscriber(on_message)
 
@@ -277,6 +304,18 @@ class RabbitTransport(Transport):
             content_type="application/json",
             persist=True,
             # Unroutable messages go to the alternate exchange, not back to us.
+            mandatory=False,
+            timeout=self.publish_timeout,
+        )
+        # The listeners' copy: not persisted, dropped when nobody listens.
+        await self.broker.publish(
+            envelope.payload,
+            exchange=self.listen_exchange,
+            routing_key=envelope.subject,
+            headers=dict(envelope.headers),
+            message_id=envelope.broker_dedup_id,
+            content_type="application/json",
+            persist=False,
             mandatory=False,
             timeout=self.publish_timeout,
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,15 @@ __all__ = [
     "DEAD_LETTER_REASON",
     "DELIVERY_COUNT",
     "DeadLetterRecord",
+    "RawListener",
     "Transport",
     "dead_letter_headers",
+    "hear",
     "original_headers",
     "raw_body",
 ]
+
+logger = logging.getLogger(__name__)
 
 DEAD_LETTER_REASON = "x-dead-letter-reason"
 DEAD_LETTER_CONSUMER = "x-dead-letter-consumer"
@@ -59,6 +64,10 @@ def original_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in added and not k.startswith("Nats-")}
 
 
+RawListener = Callable[[bytes], Awaitable[None]]
+"""Told the body of each message a listener hears."""
+
+
 class Transport(ABC):
     """A connection to one broker, its topology, its publisher and consumers.
 
@@ -78,6 +87,16 @@ class Transport(ABC):
 
     @abstractmethod
     def add_consumer(self, consumer: Consumer) -> None: ...
+
+    @abstractmethod
+    def add_listener(self, subject: str, listener: RawListener) -> None:
+        """Hear every message on ``subject`` in this process, each replica its own copy.
+
+        Unlike a consumer: nothing durable, no acknowledgement, no inbox, no
+        retry; a message published while the process is away is never heard.
+        For caches that only need to learn that something changed. Call before
+        :meth:`start_consumers`.
+        """
 
     @abstractmethod
     async def start_consumers(self) -> None: ...
@@ -119,6 +138,14 @@ def dead_letter_headers(
         DEAD_LETTER_CONSUMER: consumer.spec.name,
         DELIVERY_COUNT: str(attempt),
     }
+
+
+async def hear(listener: RawListener, payload: bytes, subject: str) -> None:
+    """Run a listener; what it raises is logged, never retried (listeners are best effort)."""
+    try:
+        await listener(payload)
+    except Exception:
+        logger.exception("a listener on %s failed", subject)
 
 
 async def raw_body(message: StreamMessage[Any]) -> bytes:

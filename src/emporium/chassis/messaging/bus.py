@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,15 +31,16 @@ from emporium.chassis.backoff import Backoff
 from emporium.chassis.db import Database
 from emporium.chassis.messaging._nats import NatsTransport
 from emporium.chassis.messaging._rabbit import RabbitTransport
-from emporium.chassis.messaging._transport import Transport
+from emporium.chassis.messaging._transport import RawListener, Transport
 from emporium.chassis.messaging.consumer import Consumer, ConsumerSpec, Handler
+from emporium.chassis.messaging.envelope import decode, subject_for
 from emporium.chassis.messaging.inbox import INBOX, Inbox, InboxPruner, make_inbox_table
 from emporium.chassis.messaging.metrics import CONSUMER_LAG
 from emporium.chassis.messaging.outbox import OUTBOX, Outbox, make_outbox_table
 from emporium.chassis.messaging.relay import OutboxRelay
 from emporium.contracts._base import Message
 
-__all__ = ["Messaging", "make_transport", "messaging_tables"]
+__all__ = ["Listener", "Messaging", "make_transport", "messaging_tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,11 @@ class Messaging:
     "emporium" in production and unique per test so tests never share state.
     The outbox and inbox tables must exist (``Database.create_all`` makes the
     default ones, which are on ``Base.metadata``).
+
+    ``listeners`` are not consumers: each process hears every message of the
+    type (its own publications included), at most once, with no inbox and no
+    retry, and nothing published while it is away. They suit a cache that
+    must learn of changes made by other replicas; never use one for an effect.
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class Messaging:
         transport: Transport | None = None,
         outbox: Outbox | None = None,
         lag_interval: float = 2.0,
+        listeners: Mapping[type[Message], Listener] | None = None,
     ) -> None:
         if max_deliveries < 1:
             raise ValueError("max_deliveries must be at least 1")
@@ -132,6 +139,7 @@ class Messaging:
                 poll_interval=poll_interval,
                 retention=outbox_retention,
             )
+        self.listeners = dict(listeners or {})
         self._started = False
         self._lag_task: asyncio.Task[None] | None = None
         self._lag_stop = asyncio.Event()
@@ -162,6 +170,10 @@ class Messaging:
             await self.relay.start()
         for consumer in self.consumers:
             self.transport.add_consumer(consumer)
+        for message_type, listener in self.listeners.items():
+            self.transport.add_listener(
+                subject_for(message_type, self.namespace), _decoding(message_type, listener)
+            )
         await self.transport.start_consumers()
         if self.consumers:
             await self.pruner.start()
@@ -208,3 +220,14 @@ class Messaging:
     async def ready(self) -> bool:
         """True while the broker connection is up (for ``/health/ready``)."""
         return self._started and await self.transport.ready()
+
+
+Listener = Callable[[Message], Awaitable[None]]
+"""Told each message of its type that any process published (see ``listeners``)."""
+
+
+def _decoding(message_type: type[Message], listener: Listener) -> RawListener:
+    async def hear(payload: bytes) -> None:
+        await listener(decode(message_type, payload))
+
+    return hear

@@ -13,7 +13,15 @@ import hashlib
 from fastapi import Request
 from fastapi.responses import Response
 
-__all__ = ["IMAGE_MAX_AGE", "LIST_MAX_AGE", "PRODUCT_MAX_AGE", "cached", "etag_of", "not_modified"]
+__all__ = [
+    "IMAGE_MAX_AGE",
+    "LIST_MAX_AGE",
+    "PRODUCT_MAX_AGE",
+    "cached",
+    "etag_of",
+    "not_modified",
+    "respond",
+]
 
 # Lists change whenever any product does: keep them short. A product or its
 # image changes rarely, and a client that revalidates pays only a 304.
@@ -39,7 +47,11 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
 
 def cached(request: Request, body: bytes, media_type: str, max_age: int) -> Response:
     """``body`` with its ETag and Cache-Control, or a 304 if the client has it."""
-    etag = etag_of(body)
+    return respond(request, body, etag_of(body), media_type, max_age)
+
+
+def respond(request: Request, body: bytes, etag: str, media_type: str, max_age: int) -> Response:
+    """As :func:`cached`, for a body whose ETag is already known (the read model's)."""
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
     if not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)

@@ -6,6 +6,7 @@ from fastapi import Request
 
 from emporium.chassis import Database, Runtime
 from emporium.chassis.messaging import Outbox
+from emporium.services.catalog.read_model import ReadModel
 
 
 def database(request: Request) -> Database:
@@ -16,3 +17,8 @@ def database(request: Request) -> Database:
 def outbox(request: Request) -> Outbox:
     runtime: Runtime = request.app.state.runtime
     return runtime.get(Outbox)
+
+
+def read_model(request: Request) -> ReadModel:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.get(ReadModel)

@@ -1,7 +1,10 @@
 """The catalog's public reads: browse, search, one product, its image, categories.
 
 Every read is serialized once and answered through :func:`.caching.cached`
-(strong ETag, Cache-Control, 304 on ``If-None-Match``).
+(strong ETag, Cache-Control, 304 on ``If-None-Match``). Products and pages
+come from the :class:`.read_model.ReadModel` while the catalog has not
+changed; on a miss they are read through the ORM and encoded as always, so
+the read model holds exactly the bytes the store would give.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from emporium.services.catalog.caching import (
     LIST_MAX_AGE,
     PRODUCT_MAX_AGE,
     cached,
+    respond,
 )
-from emporium.services.catalog.dependencies import database
+from emporium.services.catalog.dependencies import database, read_model
 from emporium.services.catalog.images import product_svg
 from emporium.services.catalog.models import Category, Product, product_categories
 from emporium.services.catalog.schemas import CategoryOut, ProductOut, ProductPage, category_out
@@ -63,8 +67,14 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Offset = 0,
 ) -> Response:
-    page = await _page(request, q, category, limit, offset)
-    return cached(request, page.model_dump_json().encode(), JSON, LIST_MAX_AGE)
+    model = read_model(request)
+    key = ("page", q, category, limit, offset)
+    encoded = model.get(key)
+    if encoded is None:
+        generation = model.generation
+        page = await _page(request, q, category, limit, offset)
+        encoded = model.put(key, generation, page.model_dump_json().encode())
+    return respond(request, encoded.body, encoded.etag, JSON, LIST_MAX_AGE)
 
 
 async def _page(
@@ -105,8 +115,14 @@ async def _product(request: Request, product_id: UUID) -> Product:
     responses={**_NOT_MODIFIED, **problem_responses(404)},
 )
 async def get_product(request: Request, product_id: UUID) -> Response:
-    body = ProductOut.of(await _product(request, product_id)).model_dump_json().encode()
-    return cached(request, body, JSON, PRODUCT_MAX_AGE)
+    model = read_model(request)
+    key = ("product", product_id)
+    encoded = model.get(key)
+    if encoded is None:
+        generation = model.generation
+        body = ProductOut.of(await _product(request, product_id)).model_dump_json().encode()
+        encoded = model.put(key, generation, body)
+    return respond(request, encoded.body, encoded.etag, JSON, PRODUCT_MAX_AGE)
 
 
 @router.get(

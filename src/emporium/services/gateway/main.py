@@ -24,7 +24,7 @@ from emporium.services.gateway.docs import docs_router
 from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
 from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
-from emporium.services.gateway.proxy import Proxy
+from emporium.services.gateway.proxy import Proxy, ProxyShortcut, ProxyTable
 from emporium.services.gateway.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from emporium.services.gateway.registry import Upstreams
 from emporium.services.gateway.routes import gateway_router
@@ -80,6 +80,7 @@ def create_app(
         else None
     )
     active_verifier = verifier if settings.auth_enabled else None
+    proxy_table = ProxyTable()
     app = create_service(
         "gateway",
         chassis=chassis,
@@ -95,9 +96,13 @@ def create_app(
             **({"verifier": verifier} if verifier is not None else {}),
             **({"metrics": metrics} if metrics is not None else {}),
         },
-        # Inside the chassis' request context, so it sees the request id.
+        # Inside the chassis' request context, so it sees the request id; the
+        # shortcut last, so only what the edge let through reaches the proxy.
         middleware=[
-            Middleware(EdgeMiddleware, settings=settings, verifier=active_verifier, limiter=limiter)
+            Middleware(
+                EdgeMiddleware, settings=settings, verifier=active_verifier, limiter=limiter
+            ),
+            Middleware(ProxyShortcut, proxy=proxy, table=proxy_table),
         ],
         max_body=settings.body_limit,
     )
@@ -121,7 +126,9 @@ def create_app(
         Route("/internal/{path:path}", _no_public_metrics, include_in_schema=False)
     )
     # Last, so /health/*, /metrics and the gateway's own /api routes win.
-    app.router.routes.append(Route("/{path:path}", proxy, include_in_schema=False))
+    catch_all = Route("/{path:path}", proxy, include_in_schema=False)
+    app.router.routes.append(catch_all)
+    proxy_table.bind(app.router.routes, catch_all)
     app.state.upstreams = upstreams
     app.state.metrics = metrics
     app.state.gateway_settings = settings

@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any
 
 import aiohttp
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
 from emporium.chassis import context
@@ -38,12 +39,15 @@ from emporium.services.gateway.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUEST
 from emporium.services.gateway.registry import Instance, Upstreams
 from emporium.services.gateway.settings import GatewaySettings
 
-__all__ = ["IDEMPOTENT", "Proxy", "service_for"]
+__all__ = ["IDEMPOTENT", "Proxy", "ProxyShortcut", "ProxyTable", "service_for"]
 
 logger = logging.getLogger(__name__)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+# A response up to this size is read whole and sent to the client in one
+# message: one trip through the middleware's send wrappers instead of two.
+_WHOLE_BODY_MAX = 64 * 1024
 # Headers aiohttp would otherwise invent; a proxy must not add what the client did not send
 # (an invented Accept-Encoding would even get the client a body it cannot decode).
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -313,17 +317,94 @@ class Proxy:
                 "headers": response_headers(response.raw_headers),
             }
         )
-        if method != "HEAD":
-            try:
-                async for chunk in response.content.iter_any():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                # Too late for a problem response: leaving it incomplete makes
-                # the server cut the connection, which is how the client learns.
-                logger.warning("upstream response cut short: %r", exc)
+        if method == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        length = response.content_length
+        try:
+            if length is not None and length <= _WHOLE_BODY_MAX:
+                body = await response.read()
+                await send({"type": "http.response.body", "body": body, "more_body": False})
                 return
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Too late for a problem response: leaving it incomplete makes
+            # the server cut the connection, which is how the client learns.
+            logger.warning("upstream response cut short: %r", exc)
+            return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+def _claim(path: str) -> str:
+    """The part of a path that decides who answers it: ``/api/<name>`` or ``/<first>``."""
+    parts = path.split("/", 3)
+    if len(parts) > 2 and parts[1] == "api":
+        return f"/api/{parts[2]}"
+    return f"/{parts[1]}" if len(parts) > 1 else "/"
+
+
+def _route_paths(routes: Iterable[Any]) -> Iterator[str | None]:
+    """Every route's path, into included routers; None for one whose path is unknown."""
+    for route in routes:
+        if hasattr(route, "effective_candidates"):  # FastAPI's included router
+            yield from _route_paths(route.effective_candidates())
+        else:
+            path = getattr(route, "path", None)
+            yield path if isinstance(path, str) else None
+
+
+class ProxyTable:
+    """Which paths only the proxy can answer, known once the gateway's routes are final.
+
+    :meth:`bind` takes the app's routes and its catch-all proxy route: every
+    other route claims its ``/api/<name>`` or first segment, and a request
+    whose path no route claims goes straight to the proxy. If any route's
+    claim holds a parameter, nothing is claimed safely and no shortcut is taken.
+    """
+
+    def __init__(self) -> None:
+        self.catch_all: Any = None
+        self.claimed: frozenset[str] | None = None
+
+    def bind(self, routes: Sequence[Any], catch_all: Any) -> None:
+        paths = list(_route_paths(r for r in routes if r is not catch_all))
+        claims = {_claim(path) for path in paths if path is not None}
+        self.catch_all = catch_all
+        safe = None not in paths and not any("{" in claim for claim in claims)
+        self.claimed = frozenset(claims) if safe else None
+
+    def owns(self, path: str) -> bool:
+        return self.claimed is not None and _claim(path) not in self.claimed
+
+
+class ProxyShortcut:
+    """Sends bodiless requests for proxied paths to the proxy directly.
+
+    Innermost of the gateway's middleware: the chassis context (ids, trace,
+    metrics, access log, body limit), the edge (tokens, rate limits) and the
+    browser headers have all run. What it skips is only the framework's
+    routing (a scan of every route, each a regex) and its exception and
+    dependency layers, which the raw proxy endpoint never used. The scope
+    gets the catch-all route, as routing would have given it, so metrics and
+    span names stay the same. Requests with a body take the usual way, where
+    a 413 raised while streaming it becomes a problem response.
+    """
+
+    def __init__(self, app: ASGIApp, *, proxy: Proxy, table: ProxyTable) -> None:
+        self.app = app
+        self.proxy = proxy
+        self.table = table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _has_body(scope) and self.table.owns(scope["path"]):
+            scope["route"] = self.table.catch_all
+            scope["endpoint"] = self.proxy
+            scope["path_params"] = {"path": scope["path"][1:]}
+            await self.proxy(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
