@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from emporium.chassis.forwarded import parse_networks
+from emporium.chassis.overload._limit import LimitSettings
 
 Profile = Literal["local", "prod"]
 
@@ -78,6 +79,15 @@ class ChassisSettings(BaseSettings):
     trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     trace_buffer: int = Field(default=4096, ge=16)
     otlp_endpoint: str = ""
+    # Overload control (decision 0021): the adaptive concurrency limit on the
+    # routes a service guards. Off: those routes are never shed (deadlines
+    # still apply). The limit moves between min and max, starting at initial.
+    overload_enabled: bool = True
+    overload_min_limit: int = Field(default=2, ge=1)
+    overload_max_limit: int = Field(default=256, ge=1)
+    overload_initial_limit: int = Field(default=16, ge=1)
+    # Latency up to this many times the baseline (the lowest seen) is not queueing.
+    overload_tolerance: float = Field(default=2.0, ge=1.0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -89,6 +99,24 @@ class ChassisSettings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"EMPORIUM_TRUSTED_PROXIES must list CIDRs: {exc}") from exc
         return [part.strip() for part in value]
+
+    @model_validator(mode="after")
+    def _limits_in_order(self) -> ChassisSettings:
+        if self.overload_min_limit > self.overload_max_limit:
+            raise ValueError(
+                "EMPORIUM_OVERLOAD_MIN_LIMIT must not exceed EMPORIUM_OVERLOAD_MAX_LIMIT"
+            )
+        return self
+
+    def limit_settings(self) -> LimitSettings:
+        """The adaptive limit's settings (the initial limit kept within min..max)."""
+        low, high = self.overload_min_limit, self.overload_max_limit
+        return LimitSettings(
+            initial=max(low, min(high, self.overload_initial_limit)),
+            min_limit=low,
+            max_limit=high,
+            tolerance=self.overload_tolerance,
+        )
 
     def instance_name(self, service: str) -> str:
         return self.instance or f"{service}-{self.port}"
