@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from emporium.chassis import ChassisSettings
 from emporium.chassis.overload import AdaptiveLimiter, GradientLimit, LimitSettings
 
 
@@ -15,7 +16,9 @@ class FakeClock:
         return self.now
 
 
-SETTINGS = LimitSettings(initial=16, min_limit=2, max_limit=64, window=0.1, min_samples=5)
+SETTINGS = LimitSettings(
+    initial=16, min_limit=2, max_limit=64, slack=0.0, window=0.1, min_samples=5
+)
 
 
 def feed(
@@ -79,6 +82,17 @@ def test_timed_out_requests_back_the_limit_off() -> None:
     assert limit.limit < 16
 
 
+def test_slack_keeps_a_few_milliseconds_of_queueing_from_shrinking_the_limit() -> None:
+    clock = FakeClock()
+    limit = GradientLimit(
+        LimitSettings(initial=16, slack=0.05, window=0.1, min_samples=5), clock=clock
+    )
+    feed(limit, clock, 0.003, in_flight=16, windows=1)
+    before = limit.limit
+    feed(limit, clock, 0.030, in_flight=16, windows=5)  # 10x a 3 ms baseline, 30 ms
+    assert limit.limit >= before
+
+
 def test_the_baseline_is_forgotten_after_two_baseline_windows() -> None:
     clock = FakeClock()
     settings = LimitSettings(window=0.1, min_samples=1, baseline_window=10.0)
@@ -125,3 +139,8 @@ def test_a_refusal_from_further_in_is_not_a_latency_sample() -> None:
     ticket.release(measured=False)
     assert limiter.gradient.baseline == float("inf")
     assert limiter.in_flight == 0
+
+
+def test_a_maximum_of_one_pins_the_limit_whatever_min_and_initial_say() -> None:
+    limits = ChassisSettings(overload_max_limit=1).limit_settings()
+    assert (limits.min_limit, limits.initial, limits.max_limit) == (1, 1, 1)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from emporium.chassis.forwarded import parse_networks
@@ -83,11 +83,13 @@ class ChassisSettings(BaseSettings):
     # routes a service guards. Off: those routes are never shed (deadlines
     # still apply). The limit moves between min and max, starting at initial.
     overload_enabled: bool = True
-    overload_min_limit: int = Field(default=2, ge=1)
-    overload_max_limit: int = Field(default=256, ge=1)
-    overload_initial_limit: int = Field(default=16, ge=1)
-    # Latency up to this many times the baseline (the lowest seen) is not queueing.
+    overload_min_limit: int = Field(default=4, ge=1)
+    overload_max_limit: int = Field(default=1024, ge=1)
+    overload_initial_limit: int = Field(default=64, ge=1)
+    # Latency up to tolerance x the baseline (the lowest seen), plus slack, is
+    # not taken for queueing.
     overload_tolerance: float = Field(default=2.0, ge=1.0)
+    overload_slack_ms: float = Field(default=50.0, ge=0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -100,22 +102,17 @@ class ChassisSettings(BaseSettings):
             raise ValueError(f"EMPORIUM_TRUSTED_PROXIES must list CIDRs: {exc}") from exc
         return [part.strip() for part in value]
 
-    @model_validator(mode="after")
-    def _limits_in_order(self) -> ChassisSettings:
-        if self.overload_min_limit > self.overload_max_limit:
-            raise ValueError(
-                "EMPORIUM_OVERLOAD_MIN_LIMIT must not exceed EMPORIUM_OVERLOAD_MAX_LIMIT"
-            )
-        return self
-
     def limit_settings(self) -> LimitSettings:
-        """The adaptive limit's settings (the initial limit kept within min..max)."""
-        low, high = self.overload_min_limit, self.overload_max_limit
+        """The adaptive limit's settings; the max wins over min and initial, so
+        ``EMPORIUM_OVERLOAD_MAX_LIMIT=1`` alone pins the limit at one."""
+        high = self.overload_max_limit
+        low = min(self.overload_min_limit, high)
         return LimitSettings(
             initial=max(low, min(high, self.overload_initial_limit)),
             min_limit=low,
             max_limit=high,
             tolerance=self.overload_tolerance,
+            slack=self.overload_slack_ms / 1000,
         )
 
     def instance_name(self, service: str) -> str:
