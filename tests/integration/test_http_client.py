@@ -32,6 +32,7 @@ from emporium.chassis.http import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from tests._poll import eventually_async
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01, deadline=5.0)
 
@@ -417,8 +418,13 @@ async def test_a_full_bulkhead_fails_fast_without_sending(upstream: Upstream) ->
     metrics = ClientMetrics(CollectorRegistry())
     async with client(upstream.url, max_concurrent=1, metrics=metrics) as api:
         first = asyncio.create_task(api.get("/slow", params={"seconds": 5}))
-        while upstream.hits["/slow"] == 0:
-            await asyncio.sleep(0.005)
+
+        async def reached() -> int:
+            return upstream.hits["/slow"]
+
+        await eventually_async(
+            reached, lambda hits: hits == 1, timeout=5, interval=0.005, message="never sent"
+        )
         with pytest.raises(UpstreamUnavailable) as refused:
             await api.get("/slow", params={"seconds": 5})
         assert refused.value.reason == "bulkhead_full"
