@@ -130,7 +130,7 @@ def test_the_limiter_refuses_at_once_past_the_limit_and_admits_again_after_a_rel
     assert seen[-1] == (2, 2)
 
 
-def test_a_refusal_from_further_in_is_not_a_latency_sample() -> None:
+def test_a_request_whose_latency_says_nothing_is_not_a_sample() -> None:
     clock = FakeClock()
     limiter = AdaptiveLimiter(LimitSettings(window=0.0, min_samples=1), clock=clock)
     ticket = limiter.try_acquire()

@@ -148,3 +148,19 @@ def test_the_deadline_header_is_milliseconds_left(
 def test_the_header_says_whole_milliseconds_and_never_less_than_zero() -> None:
     assert deadline.format_remaining(1.2349) == "1234"
     assert deadline.format_remaining(-1.0) == "0"
+
+
+async def test_a_503_from_further_in_backs_the_limit_off(held: Held) -> None:
+    async def shed(_request: Request) -> Response:
+        return JSONResponse({"status": 503}, status_code=503)
+
+    app = AdmissionMiddleware(
+        Starlette(routes=[Route("/api/shed", shed, methods=["POST"])]),
+        service="demo",
+        partition=routes({"POST /api/shed": "shed"}),
+        limits=LimitSettings(initial=32, window=0.0, min_samples=1),
+    )
+    async with client(app) as http:
+        for _ in range(5):
+            assert (await http.post("/api/shed")).status_code == 503
+    assert app.limiters["shed"].limit < 32

@@ -26,8 +26,8 @@ class Ticket:
         self._released = False
 
     def release(self, *, dropped: bool = False, measured: bool = True) -> None:
-        """The request ended. ``dropped``: it ran out of time. ``measured=False``: its
-        latency says nothing about the work (a fast refusal from further in)."""
+        """The request ended. ``dropped``: it ran out of time or was shed further in.
+        ``measured=False``: its latency says nothing about the work (it was cancelled)."""
         if self._released:
             return
         self._released = True

@@ -14,9 +14,10 @@ never shed nor timed):
    response started, the work is cancelled and the answer is 504 (work under
    :func:`emporium.chassis.deadline.finishing` is not cancelled).
 
-The limiter learns from each admitted request's latency; a 503 answered from
-further in (a dependency down, a saga backlog) is not a latency sample, a 504
-counts as dropped.
+The limiter learns from each admitted request's latency. A 503 or 504 answered
+from further in (the upstream shed it, a saga backlog, a deadline) counts as
+*dropped*, which backs the limit off: at the gateway this moves the refusals
+of a saturated service to the edge, where they cost least.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ class AdmissionMiddleware:
                 REJECTED.labels(self.service, name, "limit").inc()
                 response = problem_response(
                     503,
-                    "The service is at capacity and refused the request before doing "
-                    "anything; try again shortly",
+                    f"{self.service} is at capacity ({name}) and refused the request "
+                    "before doing anything; try again shortly",
                     instance=path,
                     headers={"Retry-After": RETRY_AFTER},
                 )
@@ -140,7 +141,7 @@ class AdmissionMiddleware:
         finally:
             if ticket is not None:
                 status = int(state["status"])
-                ticket.release(dropped=status == 504, measured=status != 503)
+                ticket.release(dropped=status in (503, 504))
 
     async def _run(
         self,
