@@ -74,27 +74,53 @@ class Attempt:
     due: float  # intended send time (perf_counter)
     status: int = 0  # 0: no answer
     latency: float = 0.0  # from the intended send time
+    sent: float = 0.0  # when it was actually sent (perf_counter)
+    answered: float = 0.0
     retry_after: bool = False
     problem: bool = False
     order_id: str = ""
     error: str = ""
+    refused_by: str = ""
+
+    @property
+    def service_time(self) -> float:
+        """From the actual send to the answer (the generator's own lateness left out)."""
+        return self.answered - self.sent
 
 
 async def attempt(session: aiohttp.ClientSession, gateway: str, a: Attempt) -> None:
     headers = {**a.user.headers, "Idempotency-Key": str(uuid.uuid4())}
     body = {"shipping_address": ADDRESS, "payment": CARD}
+    a.sent = time.perf_counter()
     try:
         async with session.post(f"{gateway}/api/orders", json=body, headers=headers) as r:
             payload = await r.json(content_type=None)
-            a.latency = time.perf_counter() - a.due
+            a.answered = time.perf_counter()
+            a.latency = a.answered - a.due
             a.status = r.status
             a.retry_after = "Retry-After" in r.headers
             a.problem = r.headers.get("Content-Type", "").startswith("application/problem+json")
             if r.status == 202:
                 a.order_id = str(payload["id"])
+            elif r.status == 503 and isinstance(payload, dict):
+                a.refused_by = refused_by(str(payload.get("detail", "")))
     except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-        a.latency = time.perf_counter() - a.due
+        a.answered = time.perf_counter()
+        a.latency = a.answered - a.due
         a.error = type(exc).__name__
+
+
+def refused_by(detail: str) -> str:
+    """Which layer refused, from the problem's detail."""
+    if detail.startswith("gateway is at capacity"):
+        return "gateway: adaptive limit (orders write)"
+    if "requests in progress already" in detail:
+        return "gateway: bulkhead"
+    if detail.startswith("orders is at capacity"):
+        return "orders: adaptive limit (checkout)"
+    if detail.startswith("Checkout is at capacity"):
+        return "orders: saga backlog"
+    return f"other: {detail[:50]}"
 
 
 async def open_loop(
@@ -233,6 +259,10 @@ def report(result: Result, args: argparse.Namespace, started: datetime, load: st
     pending = sum(1 for o in load_orders if o["status"] == "PENDING")
     sagas = [s for o in load_orders if (s := saga_seconds(o)) is not None]
     refusal_ms = [a.latency for a in refused]
+    refusal_sent = [a.service_time for a in refused]
+    by_layer: dict[str, list[float]] = {}
+    for a in refused:
+        by_layer.setdefault(a.refused_by, []).append(a.service_time)
     refusal_p99 = percentile(refusal_ms, 99) * 1000 if refused else float("nan")
     with_retry_after = sum(1 for a in refused if a.retry_after and a.problem)
     recovery = result.recovery_s
@@ -276,7 +306,15 @@ def report(result: Result, args: argparse.Namespace, started: datetime, load: st
         f"| other answers | {', '.join(f'{k}: {n}' for k, n in others.items()) or '0'} |",
         f"| POST p50 / p99, accepted (ms) | {ms([a.latency for a in accepted], 50)} / "
         f"{ms([a.latency for a in accepted], 99)} |",
-        f"| time to 503 p50 / p99, refused (ms) | {ms(refusal_ms, 50)} / {ms(refusal_ms, 99)} |",
+        f"| time to 503 p50 / p99, refused, from the intended send time (ms) | "
+        f"{ms(refusal_ms, 50)} / {ms(refusal_ms, 99)} |",
+        f"| time to 503 p50 / p99, refused, from the actual send (ms) | "
+        f"{ms(refusal_sent, 50)} / {ms(refusal_sent, 99)} |",
+        *(
+            f"| refused by {layer}: count, p50 / p99 from the actual send (ms) | "
+            f"{len(times)}, {ms(times, 50)} / {ms(times, 99)} |"
+            for layer, times in sorted(by_layer.items())
+        ),
         f"| accepted orders by outcome | "
         f"{', '.join(f'{k}: {n}' for k, n in sorted(outcome.items()))} |",
         f"| accepted orders CANCELLED for TIMEOUT | {timeouts} |",

@@ -17,8 +17,9 @@ When latency grows past that, queues are forming somewhere behind us, and the
 limit shrinks towards what is being served in time; it settles where the
 gradient just offsets the headroom (latency a little over ``tolerance`` times
 the baseline).
-A window with requests that timed out (``dropped``) halves nothing but backs
-the limit off by ``backoff``.
+A window with a request that was dropped (timed out, or shed further in)
+multiplies the limit by ``backoff`` at once, unsmoothed: from 64 to 4 in about
+three seconds of sustained refusals.
 
 ``slack`` is queueing accepted in absolute terms: a closed loop of a few dozen
 clients on a 3 ms route runs at 30 ms, ten times its baseline, and nobody is
@@ -52,7 +53,7 @@ class LimitSettings:
     tolerance: float = 2.0
     slack: float = 0.05
     smoothing: float = 0.3
-    backoff: float = 0.9
+    backoff: float = 0.8
     window: float = 0.25  # seconds per sample window ...
     min_samples: int = 5  # ... closed only once it holds this many samples
     baseline_window: float = 30.0
@@ -119,15 +120,17 @@ class GradientLimit:
         s = self.settings
         limit = self._limit
         if self._dropped:
-            proposed = limit * s.backoff
-        else:
-            window = statistics.median(self._samples)
-            target = s.tolerance * self.baseline + s.slack
-            gradient = max(0.5, min(1.0, target / window)) if window else 1.0
-            # Grow only when the window used the limit (half of it, at least):
-            # an idle service has learnt nothing about how much it can take.
-            used = self._peak_in_flight * 2 >= limit
-            headroom = math.sqrt(limit) if used else 0.0
-            proposed = limit * gradient + headroom
+            # Overload is certain: no smoothing, or the limit would take tens of
+            # seconds to come down from its start.
+            self._limit = max(float(s.min_limit), limit * s.backoff)
+            return
+        window = statistics.median(self._samples)
+        target = s.tolerance * self.baseline + s.slack
+        gradient = max(0.5, min(1.0, target / window)) if window else 1.0
+        # Grow only when the window used the limit (half of it, at least):
+        # an idle service has learnt nothing about how much it can take.
+        used = self._peak_in_flight * 2 >= limit
+        headroom = math.sqrt(limit) if used else 0.0
+        proposed = limit * gradient + headroom
         limit = limit * (1 - s.smoothing) + proposed * s.smoothing
         self._limit = max(float(s.min_limit), min(float(s.max_limit), limit))

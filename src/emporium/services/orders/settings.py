@@ -30,9 +30,9 @@ class OrdersSettings(ServiceSettings):
     # while the running sagas would take longer than this to drain at the rate
     # sagas finished lately; 0 turns it off. Well under the step timeout, so an
     # admitted order finishes on its merits, never TIMEOUT for want of capacity.
-    saga_admission_budget_seconds: float = Field(default=5.0, ge=0)
+    saga_admission_budget_seconds: float = Field(default=3.0, ge=0)
     # Pending sagas always admitted (an idle system has no throughput to go by).
-    saga_admission_min_pending: int = Field(default=16, ge=1)
+    saga_admission_min_pending: int = Field(default=8, ge=1)
     saga_admission_window_seconds: float = Field(default=5.0, gt=0)
     saga_admission_probe_seconds: float = Field(default=0.25, gt=0)
     # HMAC key for the idempotency fingerprint of a checkout request, which
