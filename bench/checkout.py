@@ -85,8 +85,8 @@ def cli(var_dir: Path, *args: str, timeout: float = 120) -> subprocess.Completed
     )
 
 
-def up(var_dir: Path, port: int) -> None:
-    env = {**os.environ, **CHEAP_ARGON2}
+def up(var_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> None:
+    env = {**os.environ, **CHEAP_ARGON2, **(extra_env or {})}
     result = subprocess.run(
         [EMPORIUM, "up", "--detach", "--var-dir", str(var_dir), "--gateway-port", str(port)],
         capture_output=True,

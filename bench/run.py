@@ -8,7 +8,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["skeleton", "http_clients", "catalog", "inventory", "identity", "checkout", "tracing"]
+BENCHMARKS = [
+    "skeleton",
+    "http_clients",
+    "catalog",
+    "inventory",
+    "identity",
+    "checkout",
+    "overload",
+    "tracing",
+]
 
 
 def main() -> None:

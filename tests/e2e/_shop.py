@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -59,12 +60,20 @@ def add_to_cart(
 
 
 def place_order(
-    client: httpx.Client, user: dict[str, str], number: str = APPROVED
+    client: httpx.Client, user: dict[str, str], number: str = APPROVED, *, patience: float = 30
 ) -> httpx.Response:
+    """POST the order as a well-behaved client does: a 503 means nothing was
+    created, so it is sent again with the same key after ``Retry-After``
+    (checkout sheds load it could not finish in time), for ``patience`` s."""
     body = {"shipping_address": ADDRESS, "payment": card(number)}
-    return client.post(
-        "/api/orders", json=body, headers={**user, "Idempotency-Key": str(uuid.uuid4())}
-    )
+    headers = {**user, "Idempotency-Key": str(uuid.uuid4())}
+    give_up = time.monotonic() + patience
+    while True:
+        placed = client.post("/api/orders", json=body, headers=headers)
+        wait = float(placed.headers.get("Retry-After", "1"))
+        if placed.status_code != 503 or time.monotonic() + wait > give_up:
+            return placed
+        time.sleep(wait)
 
 
 def checkout(client: httpx.Client, user: dict[str, str], number: str = APPROVED) -> dict[str, Any]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -58,6 +59,8 @@ class FakeUpstreams:
     shipping_amount: int = 500
     hits: Counter[str] = field(default_factory=Counter)
     port: int = 0
+    # Set: cart reads wait for it (keeps a checkout in flight).
+    cart_gate: asyncio.Event | None = None
 
     @property
     def url(self) -> str:
@@ -87,6 +90,8 @@ class FakeUpstreams:
     async def _cart(self, request: web.Request) -> web.Response:
         if (refusal := self._unavailable("cart")) is not None:
             return refusal
+        if self.cart_gate is not None:
+            await self.cart_gate.wait()
         items = self.carts.get(request.headers.get("Authorization", ""), [])
         total = sum(item["line_total"]["amount"] for item in items)
         body = {"items": items, "total": {"amount": total, "currency": "USD"}}
@@ -296,16 +301,22 @@ async def running_orders(
     tokens: TokenFactory,
     *,
     step_timeout: float = 30.0,
+    chassis: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Orders]:
+    """Orders on ``upstreams``; ``chassis`` and ``overrides`` replace chassis and
+    orders settings (``{"overload_max_limit": 1}``, ``saga_admission_min_pending=1``)."""
     settings = OrdersSettings(
         cart_url=upstreams.url,
         shipping_url=upstreams.url,
         payments_url=upstreams.url,
         saga_step_timeout_seconds=step_timeout,
         sweep_interval_seconds=0.1,
+        **overrides,
     )
+    base = chassis_settings(var_dir, broker_url, namespace)
     async with running(
         lambda chassis: create_app(chassis, settings, auth=tokens.verifier()),
-        chassis_settings(var_dir, broker_url, namespace),
+        base.model_copy(update=chassis or {}),
     ) as client:
         yield Orders(client, tokens, upstreams)

@@ -501,3 +501,55 @@ async def test_jwks_goes_to_identity_and_pages_to_the_storefront(
         assert jwks["instance"] == "identity-1"
         assert page["instance"] == home["instance"] == "sf-1"
         assert health["status"] == "ready"  # the gateway's own, not proxied
+
+
+async def test_the_upstream_is_told_the_time_left_the_clients_if_shorter(
+    tmp_path: Path, upstreams: Callable[[str, str], Upstream]
+) -> None:
+    catalog = upstreams("catalog", "catalog-1")
+    write_registry(tmp_path / "registry.json", 1, [catalog.entry])
+    async with running_gateway(tmp_path, service_timeouts={"catalog": 4.0}) as gateway:
+        await wait_ready(gateway.session, catalog)
+        await gateway.wait_healthy("catalog-1")
+        _, own = await gateway.get_json("/api/catalog/whoami")
+        assert 3000 < int(own["headers"]["x-emporium-deadline-ms"]) <= 4000
+        short = {"X-Emporium-Deadline-Ms": "800"}
+        _, body = await gateway.get_json("/api/catalog/whoami", headers=short)
+        assert 0 < int(body["headers"]["x-emporium-deadline-ms"]) <= 800
+        longer = {"X-Emporium-Deadline-Ms": "60000"}  # never more than the gateway's own
+        _, body = await gateway.get_json("/api/catalog/whoami", headers=longer)
+        assert int(body["headers"]["x-emporium-deadline-ms"]) <= 4000
+        status, problem = await gateway.get_json("/api/catalog/slow?3", headers=short)
+        assert status == 504
+        assert problem["status"] == 504
+
+
+async def test_a_full_bulkhead_is_a_503_at_once_for_that_service_only(
+    tmp_path: Path, upstreams: Callable[[str, str], Upstream]
+) -> None:
+    catalog, inventory = upstreams("catalog", "catalog-1"), upstreams("inventory", "inventory-1")
+    write_registry(tmp_path / "registry.json", 1, [catalog.entry, inventory.entry])
+    async with running_gateway(tmp_path, service_max_in_flight={"catalog": 1}) as gateway:
+        await wait_ready(gateway.session, catalog, inventory)
+        await gateway.wait_healthy("catalog-1", "inventory-1")
+        slow = asyncio.create_task(gateway.get_json("/api/catalog/slow?2"))
+
+        async def catalog_in_flight() -> int:
+            return sum(
+                i["in_flight"] for i in await gateway.upstreams() if i["service"] == "catalog"
+            )
+
+        await eventually_async(
+            catalog_in_flight,
+            lambda n: n == 1,
+            timeout=DEADLINE,
+            interval=0.01,
+            message="the slow request never reached catalog",
+        )
+        async with gateway.session.get(f"{gateway.url}/api/catalog/whoami") as refused:
+            assert refused.status == 503
+            assert refused.headers["Retry-After"] == "1"
+            assert (await refused.json(content_type=None))["status"] == 503
+        status, _ = await gateway.get_json("/api/inventory/whoami")
+        assert status == 200  # another service is not held up by catalog's
+        assert (await slow)[0] == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import CollectorRegistry
 
-from emporium.chassis import context
+from emporium.chassis import context, deadline
 from emporium.chassis.http import (
     NO_RETRIES,
     BreakerState,
@@ -31,6 +32,7 @@ from emporium.chassis.http import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from tests._poll import eventually_async
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01, deadline=5.0)
 
@@ -368,3 +370,67 @@ async def test_clients_without_a_session_share_one_pool_closed_by_the_last(
     assert not session.closed
     await second.close()
     assert session.closed
+
+
+async def test_each_attempt_tells_the_upstream_its_budget_cut_to_the_callers_deadline(
+    upstream: Upstream,
+) -> None:
+    token = deadline.current.set(time.monotonic() + 0.5)
+    try:
+        async with client(upstream.url, timeout=2.0) as api:
+            echoed = (await api.get("/echo")).json()["headers"]
+    finally:
+        deadline.current.reset(token)
+    sent = int(echoed[deadline.HEADER])
+    assert 0 < sent <= 500
+
+
+async def test_without_a_callers_deadline_the_budget_is_the_attempts_timeout(
+    upstream: Upstream,
+) -> None:
+    async with client(upstream.url, timeout=1.5) as api:
+        echoed = (await api.get("/echo")).json()["headers"]
+    assert 1000 < int(echoed[deadline.HEADER]) <= 1500
+
+
+async def test_a_spent_deadline_sends_nothing_and_raises_a_timeout(upstream: Upstream) -> None:
+    token = deadline.current.set(time.monotonic() - 0.01)
+    try:
+        async with client(upstream.url) as api:
+            with pytest.raises(UpstreamTimeout, match="deadline"):
+                await api.get("/echo")
+    finally:
+        deadline.current.reset(token)
+    assert upstream.hits["/echo"] == 0
+
+
+async def test_the_callers_deadline_bounds_a_slow_call(upstream: Upstream) -> None:
+    token = deadline.current.set(time.monotonic() + 0.2)
+    try:
+        async with client(upstream.url, timeout=5.0, retries=NO_RETRIES) as api:
+            with pytest.raises(UpstreamTimeout):
+                await api.get("/slow", params={"seconds": 5})
+    finally:
+        deadline.current.reset(token)
+
+
+async def test_a_full_bulkhead_fails_fast_without_sending(upstream: Upstream) -> None:
+    metrics = ClientMetrics(CollectorRegistry())
+    async with client(upstream.url, max_concurrent=1, metrics=metrics) as api:
+        first = asyncio.create_task(api.get("/slow", params={"seconds": 5}))
+
+        async def reached() -> int:
+            return upstream.hits["/slow"]
+
+        await eventually_async(
+            reached, lambda hits: hits == 1, timeout=5, interval=0.005, message="never sent"
+        )
+        with pytest.raises(UpstreamUnavailable) as refused:
+            await api.get("/slow", params={"seconds": 5})
+        assert refused.value.reason == "bulkhead_full"
+        assert upstream.hits["/slow"] == 1
+        upstream.release_slow.set()
+        assert (await first).status == 200
+        assert api.bulkhead.in_flight == 0
+    labels = {"upstream": api.name, "method": "GET", "status_class": "bulkhead_full"}
+    assert sample(metrics, "requests_total", **labels) == 1

@@ -73,7 +73,7 @@ def test_a_route_declares_its_own_problems_and_the_chassis_adds_the_common_ones(
     app: FastAPI,
 ) -> None:
     responses = _operation(app, "/api/demo/things", "get")["responses"]
-    assert {"200", "404", "422", "500", "503"} == set(responses)
+    assert {"200", "404", "422", "500", "503", "504"} == set(responses)
     with_body = _operation(app, "/api/demo/lines", "put")["responses"]
     assert {"400", "413"} <= set(with_body)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -11,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from emporium.chassis import deadline
 from emporium.chassis.testing import FakeUnitOfWork
 from emporium.contracts import Money
 from emporium.services.orders.adapters.upstreams import (
@@ -28,6 +30,7 @@ from emporium.services.orders.service_layer import (
     PlaceOrder,
     UnknownOrderError,
 )
+from emporium.services.orders.service_layer.admission import SagaBacklog, SagaBacklogFullError
 
 NOW = datetime(2030, 1, 1, 12, 0)
 ADDRESS: dict[str, Any] = {
@@ -267,3 +270,50 @@ def test_the_card_repr_hides_number_and_cvc() -> None:
     text = repr(PaymentCard("4242424242424242", 6, 2030, "987"))
     assert "4242424242424242" not in text
     assert "987" not in text
+
+
+# ------------------------------------------------------------------ saga admission
+
+
+def test_an_idle_system_admits_up_to_its_minimum_of_pending_sagas() -> None:
+    backlog = SagaBacklog(budget=5.0, min_pending=3)
+    backlog.observe(pending=2, settled=0, window=5.0)
+    backlog.check()
+    backlog.admitted()
+    with pytest.raises(SagaBacklogFullError) as full:
+        backlog.check()
+    assert full.value.retry_after == 1
+
+
+def test_pending_sagas_are_admitted_up_to_throughput_times_the_budget() -> None:
+    backlog = SagaBacklog(budget=5.0, min_pending=3)
+    backlog.observe(pending=39, settled=40, window=5.0)  # 8/s: 40 may be pending
+    assert backlog.allowed == 40
+    backlog.check()
+    backlog.observe(pending=56, settled=40, window=5.0)
+    with pytest.raises(SagaBacklogFullError) as full:
+        backlog.check()
+    assert full.value.retry_after == 3  # 17 over the line at 8/s
+
+
+async def test_a_full_saga_backlog_refuses_before_reading_the_cart_or_writing(shop: Shop) -> None:
+    backlog = SagaBacklog(budget=5.0, min_pending=1)
+    shop.checkout.admission = backlog
+    await shop.checkout.place(command())
+    assert backlog.pending == 1  # counted at once, before the next probe
+    shop.participants.calls.clear()
+    with pytest.raises(SagaBacklogFullError):
+        await shop.checkout.place(command(key="key-2"))
+    assert shop.participants.calls == []
+    assert len(shop.orders.by_id) == 1
+
+
+async def test_no_order_is_written_once_the_callers_deadline_has_passed(shop: Shop) -> None:
+    token = deadline.current.set(time.monotonic() - 0.001)
+    try:
+        with pytest.raises(deadline.DeadlineExceededError):
+            await shop.checkout.place(command())
+    finally:
+        deadline.current.reset(token)
+    assert shop.orders.by_id == {}
+    assert shop.published() == []

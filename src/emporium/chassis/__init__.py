@@ -6,6 +6,7 @@ metrics, database and unit of work, messaging, outbound HTTP, auth) lives here,
 once.
 """
 
+from emporium.chassis import deadline
 from emporium.chassis.app import Component, HandlerTable, Runtime, create_service, provided, serve
 from emporium.chassis.clock import Clock, utcnow
 from emporium.chassis.db import (
@@ -32,6 +33,7 @@ __all__ = [
     "ServiceSettings",
     "UnitOfWork",
     "create_service",
+    "deadline",
     "provided",
     "serve",
     "service_metadata",

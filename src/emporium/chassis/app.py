@@ -42,6 +42,7 @@ from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
 from emporium.chassis.migrations import Migrations
 from emporium.chassis.openapi import document_responses
+from emporium.chassis.overload import AdmissionMiddleware, Partition, routes
 from emporium.chassis.problems import install_problem_handlers
 from emporium.chassis.settings import ChassisSettings, ServiceSettings, refuse_placeholders
 from emporium.chassis.tracing import Tracing, use_tracing
@@ -174,6 +175,7 @@ def create_service(
     workers: Components | None = None,
     auth: Verifier = False,
     middleware: Sequence[Middleware] = (),
+    admission: Partition | Mapping[str, str] | None = None,
     max_body: int = MAX_BODY,
     database_url: str | None = None,
 ) -> FastAPI:
@@ -208,6 +210,10 @@ def create_service(
       given the runtime, replaces that.
     - ``middleware``: runs inside the chassis' request context (ids, logs,
       metrics, body limit), outermost first.
+    - ``admission``: the routes guarded by an adaptive concurrency limit, as
+      ``{"POST /api/orders": "checkout"}`` or a function of the ASGI scope
+      giving a partition name (None: not guarded); each partition has its own
+      limit. Every route, guarded or not, keeps to the caller's deadline.
 
     Readiness turns green after everything started; at shutdown it turns red
     first, so balancers stop routing before anything stops.
@@ -274,6 +280,15 @@ def create_service(
     # own go in first (innermost), the request context last (outermost).
     for layer in reversed(middleware):
         app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
+    # Just inside the request context: a refusal still has its request id, log
+    # line and metrics, and costs nothing else (no auth, no body parsing).
+    partition = routes(admission) if isinstance(admission, Mapping) else admission
+    app.add_middleware(
+        AdmissionMiddleware,
+        service=name,
+        partition=partition if chassis.overload_enabled else None,
+        limits=chassis.limit_settings(),
+    )
     app.add_middleware(
         RequestContextMiddleware,
         service=name,

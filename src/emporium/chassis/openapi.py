@@ -8,8 +8,9 @@ once, when the document is first built:
   schema (``ValidationProblem`` for 422), whoever declared it: the route
   (``responses=problem_responses(404, 409)``) or the chassis;
 - what the chassis itself may answer on any route is added: 500 (an unhandled
-  error) and 503 (an upstream the route needs cannot answer, or the service is
-  draining); 400 and 413 (unparseable or oversized body) where there is a body;
+  error), 503 (the route's concurrency limit is reached, an upstream the route
+  needs cannot answer, or the service is draining) and 504 (the caller's
+  deadline passed); 400 and 413 (unparseable or oversized body) where there is a body;
 - a route that depends on ``CurrentUser`` or ``AdminUser`` gets the bearer
   security requirement and 401 (and 403 for ``AdminUser``); ``OptionalUser``
   gets 401, as a bad token is refused even where none is needed.
@@ -131,7 +132,9 @@ def declare_problems(operation: dict[str, Any], problems: Mapping[int, str]) -> 
 def _complete(operation: dict[str, Any], access: Access | None) -> None:
     common: dict[int, str] = {
         500: "an unexpected error (logged; no details are returned)",
-        503: "a service this request needs cannot answer now",
+        503: "the service is at capacity, or a service this request needs cannot "
+        "answer now; nothing was done",
+        504: "the caller's deadline (X-Emporium-Deadline-Ms) passed before the answer",
     }
     if "requestBody" in operation:
         common[400] = "the body is not parseable"

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from emporium.chassis.forwarded import parse_networks
+from emporium.chassis.overload._limit import LimitSettings
 
 Profile = Literal["local", "prod"]
 
@@ -81,6 +82,17 @@ class ChassisSettings(BaseSettings):
     trace_read_sample_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
     trace_buffer: int = Field(default=4096, ge=16)
     otlp_endpoint: str = ""
+    # Overload control (decision 0021): the adaptive concurrency limit on the
+    # routes a service guards. Off: those routes are never shed (deadlines
+    # still apply). The limit moves between min and max, starting at initial.
+    overload_enabled: bool = True
+    overload_min_limit: int = Field(default=4, ge=1)
+    overload_max_limit: int = Field(default=1024, ge=1)
+    overload_initial_limit: int = Field(default=64, ge=1)
+    # Latency up to tolerance x the baseline (the lowest seen), plus slack, is
+    # not taken for queueing.
+    overload_tolerance: float = Field(default=2.0, ge=1.0)
+    overload_slack_ms: float = Field(default=50.0, ge=0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -92,6 +104,19 @@ class ChassisSettings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"EMPORIUM_TRUSTED_PROXIES must list CIDRs: {exc}") from exc
         return [part.strip() for part in value]
+
+    def limit_settings(self) -> LimitSettings:
+        """The adaptive limit's settings; the max wins over min and initial, so
+        ``EMPORIUM_OVERLOAD_MAX_LIMIT=1`` alone pins the limit at one."""
+        high = self.overload_max_limit
+        low = min(self.overload_min_limit, high)
+        return LimitSettings(
+            initial=max(low, min(high, self.overload_initial_limit)),
+            min_limit=low,
+            max_limit=high,
+            tolerance=self.overload_tolerance,
+            slack=self.overload_slack_ms / 1000,
+        )
 
     def instance_name(self, service: str) -> str:
         return self.instance or f"{service}-{self.port}"

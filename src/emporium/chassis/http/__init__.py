@@ -2,14 +2,15 @@
 
 One :class:`ServiceClient` per upstream, over one shared aiohttp keep-alive
 pool per process: timeouts, retries of idempotent requests with jittered
-exponential backoff, a circuit breaker per upstream, request-id and trace
-context propagation, and Prometheus metrics. See docs/decisions/0004-http-client.md.
+exponential backoff, a circuit breaker and a bulkhead per upstream, request-id, trace context and
+deadline propagation, and Prometheus metrics. See docs/decisions/0004-http-client.md.
 
     async with ServiceClient("http://127.0.0.1:8101", name="catalog") as catalog:
         product = (await catalog.get(f"/products/{product_id}")).json()
 """
 
 from emporium.chassis.http._breaker import BreakerState, CircuitBreaker, Permit
+from emporium.chassis.http._bulkhead import Bulkhead
 from emporium.chassis.http._client import DEFAULT_TIMEOUT, ServiceClient
 from emporium.chassis.http._errors import (
     UpstreamError,
@@ -31,6 +32,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "NO_RETRIES",
     "BreakerState",
+    "Bulkhead",
     "CircuitBreaker",
     "ClientMetrics",
     "Permit",

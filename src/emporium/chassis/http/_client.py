@@ -15,7 +15,9 @@ from multidict import CIMultiDict
 from prometheus_client import Counter, Histogram
 
 from emporium.chassis import context
+from emporium.chassis import deadline as _deadline
 from emporium.chassis.http._breaker import BreakerState, CircuitBreaker
+from emporium.chassis.http._bulkhead import Bulkhead
 from emporium.chassis.http._errors import (
     UpstreamError,
     UpstreamFailure,
@@ -28,11 +30,14 @@ from emporium.chassis.http._retry import RetryPolicy, parse_retry_after
 from emporium.chassis.http._session import acquire_session, release_session
 from emporium.chassis.tracing import SpanKind, mark_error, span, traceparent_of
 
-__all__ = ["DEFAULT_TIMEOUT", "ServiceClient"]
+__all__ = ["DEFAULT_MAX_CONCURRENT", "DEFAULT_TIMEOUT", "ServiceClient"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 2.0
+# Calls in progress to one upstream before the next fails fast (the bulkhead):
+# a quarter of the shared pool, so one slow upstream cannot take all of it.
+DEFAULT_MAX_CONCURRENT = 64
 # aiohttp reads a total timeout of 0 as "no timeout"; never hand it one.
 _MIN_ATTEMPT_TIMEOUT = 0.001
 
@@ -48,6 +53,13 @@ class ServiceClient:
       :mod:`emporium.chassis.context` (headers the caller passes win);
     - has a total ``timeout`` per attempt (connect, send, and reading the whole
       body), overridable per call, and an overall ``deadline`` over all attempts;
+      both are cut to what is left of the current request's own deadline
+      (:mod:`emporium.chassis.deadline`), and each attempt tells the upstream
+      its budget in ``X-Emporium-Deadline-Ms``; with no time left nothing is
+      sent and :class:`UpstreamTimeout` is raised;
+    - passes this upstream's :class:`Bulkhead`: with ``max_concurrent`` calls
+      already in progress it raises :class:`UpstreamUnavailable`
+      (``reason="bulkhead_full"``) at once rather than wait for a connection;
     - goes through this upstream's :class:`CircuitBreaker`: when it is open the
       call raises :class:`UpstreamUnavailable` at once without touching the network.
       5xx answers, timeouts and connection errors count as failures; other
@@ -75,6 +87,7 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
         metrics: ClientMetrics | None = None,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     ) -> None:
         if not name:
             raise ValueError("a ServiceClient needs the upstream's name")
@@ -93,6 +106,7 @@ class ServiceClient:
         self._latency: Histogram = self._metrics.latency.labels(name)
         self._counters: dict[tuple[str, str], Counter] = {}
         self._metrics.breaker_state.labels(name).set(self.breaker.state)
+        self.bulkhead = Bulkhead(max_concurrent, on_change=self._metrics.in_flight.labels(name).set)
         self.breaker.add_listener(self._on_breaker_change)
 
     async def __aenter__(self) -> Self:
@@ -168,8 +182,43 @@ class ServiceClient:
         attempt_timeout = self.timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         ends_at = loop.time() + (policy.deadline if deadline is None else deadline)
-        session = self._session()
+        if (left := _deadline.remaining()) is not None:
+            ends_at = min(ends_at, loop.time() + left)
+            if left <= 0:
+                self._count(method, "deadline")
+                raise UpstreamTimeout(
+                    self.name, f"the caller's deadline passed, {method} {path} not sent"
+                )
+        if not self.bulkhead.try_enter():
+            self._count(method, "bulkhead_full")
+            raise UpstreamUnavailable(
+                self.name,
+                f"{self.bulkhead.limit} calls already in progress, {method} {path} not sent",
+                reason="bulkhead_full",
+            )
+        try:
+            return await self._attempts(
+                method, path, url, data, params, send_headers, may_retry, attempt_timeout, ends_at
+            )
+        finally:
+            self.bulkhead.leave()
 
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        data: bytes | None,
+        params: Params | None,
+        send_headers: CIMultiDict[str],
+        may_retry: bool,
+        attempt_timeout: float,
+        ends_at: float,
+    ) -> Response:
+        policy = self.retries
+        loop = asyncio.get_running_loop()
+        session = self._session()
+        has_deadline_header = _deadline.HEADER in send_headers
         attempts = 0
         while True:
             permit = self.breaker.acquire()
@@ -184,6 +233,9 @@ class ServiceClient:
                 )
             attempts += 1
             budget = max(_MIN_ATTEMPT_TIMEOUT, min(attempt_timeout, ends_at - loop.time()))
+            # The upstream stops when we stop waiting (a caller's own header wins).
+            if not has_deadline_header:
+                send_headers[_deadline.HEADER] = _deadline.format_remaining(budget)
             retry_after: float | None = None
             outcome: Response | UpstreamFailure
             started = time.perf_counter()

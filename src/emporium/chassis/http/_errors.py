@@ -27,7 +27,8 @@ class UpstreamFailure(Exception):
 
 
 class UpstreamUnavailable(UpstreamFailure):
-    """The circuit is open (nothing was sent), or the upstream could not be reached.
+    """The circuit is open or the bulkhead full (nothing was sent), or the upstream
+    could not be reached.
 
     ``retry_after`` is how long, in seconds, the circuit stays open: a handler can
     copy it into a ``Retry-After`` header.
@@ -38,7 +39,7 @@ class UpstreamUnavailable(UpstreamFailure):
         upstream: str,
         message: str,
         *,
-        reason: Literal["circuit_open", "connection"],
+        reason: Literal["circuit_open", "bulkhead_full", "connection"],
         attempts: int = 0,
         retry_after: float | None = None,
     ) -> None:
@@ -48,7 +49,8 @@ class UpstreamUnavailable(UpstreamFailure):
 
 
 class UpstreamTimeout(UpstreamFailure):
-    """No complete answer arrived within the per-attempt timeout or the overall deadline."""
+    """No complete answer arrived within the per-attempt timeout or the overall deadline,
+    or the caller's own deadline (:mod:`emporium.chassis.deadline`) left no time to ask."""
 
 
 class UpstreamError(UpstreamFailure):

@@ -1,8 +1,9 @@
 """Prometheus metrics of outbound calls, one set per registry.
 
 ``status_class`` is ``1xx``..``5xx`` for answers, or ``timeout``,
-``connection_error`` or ``circuit_open`` when there was no answer (the last one
-counts calls refused by an open breaker, which never reach the network).
+``connection_error``, ``circuit_open``, ``bulkhead_full`` or ``deadline`` when
+there was no answer (the last three count calls refused before reaching the
+network: an open breaker, a full bulkhead, no time left).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class ClientMetrics:
         self.breaker_state = Gauge(
             "emporium_http_client_breaker_state",
             "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.",
+            ["upstream"],
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "emporium_http_client_in_flight",
+            "Outbound calls in progress per upstream (the bulkhead counts these).",
             ["upstream"],
             registry=registry,
         )

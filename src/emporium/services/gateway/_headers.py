@@ -28,6 +28,9 @@ _REPLACED_UPSTREAM = frozenset(
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
+        # The proxy sends the remaining time it computed (the client's, if
+        # shorter than the gateway's own timeout): see the chassis' deadline.
+        b"x-emporium-deadline-ms",
     }
 )
 # Added again by the gateway's own server (uvicorn) and middleware.

@@ -1,8 +1,9 @@
 """The gateway process: discovery, balancer and proxy on the chassis, behind the edge.
 
 Middleware, outside in: browser security headers and CORS; the chassis' request
-context (ids, logs, metrics, body limit); the edge (token verification, rate
-limits); then the gateway's own routes or the proxy.
+context (ids, logs, metrics, body limit); the chassis' admission (deadlines, an
+adaptive concurrency limit per service and kind); the edge (token verification,
+rate limits); then the gateway's own routes or the proxy (a bulkhead per service).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from emporium.services.gateway.docs import docs_router
 from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
 from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
-from emporium.services.gateway.proxy import Proxy, ProxyShortcut, ProxyTable
+from emporium.services.gateway.proxy import Proxy, ProxyShortcut, ProxyTable, admission_partition
 from emporium.services.gateway.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from emporium.services.gateway.registry import Upstreams
 from emporium.services.gateway.routes import gateway_router
@@ -104,6 +105,8 @@ def create_app(
             ),
             Middleware(ProxyShortcut, proxy=proxy, table=proxy_table),
         ],
+        # Shed per service before the edge verifies a token: a refusal is cheap.
+        admission=admission_partition(upstreams),
         max_body=settings.body_limit,
     )
     # Outermost: every response, even the chassis' own errors, gets the headers.

@@ -17,6 +17,8 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
+    "BULKHEAD_IN_FLIGHT",
+    "BULKHEAD_REJECTED",
     "EJECTIONS",
     "INSTANCE_HEALTHY",
     "UPSTREAM_LATENCY",
@@ -39,6 +41,16 @@ INSTANCE_HEALTHY = Gauge(
     "emporium_gateway_instance_healthy",
     "1 while the instance's /health/ready passes, else 0",
     ["service", "instance"],
+)
+BULKHEAD_IN_FLIGHT = Gauge(
+    "emporium_gateway_upstream_in_flight",
+    "Requests in progress to a service, counted against its bulkhead",
+    ["service"],
+)
+BULKHEAD_REJECTED = Counter(
+    "emporium_gateway_bulkhead_rejected_total",
+    "Requests refused with 503 because the service's bulkhead was full",
+    ["service"],
 )
 EJECTIONS = Counter(
     "emporium_gateway_ejections_total",

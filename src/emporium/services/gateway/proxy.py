@@ -9,12 +9,15 @@ aiohttp session, without buffering either body.
 Failure handling, in order of when it can happen:
 
 - unknown service → 404; known service with no available instance → 503 at
-  once, with ``Retry-After: 1``;
+  once, with ``Retry-After: 1``; so is a service whose bulkhead is full
+  (``max_in_flight`` requests already in progress to it);
 - connection refused or connect timeout (nothing was sent) → the instance is
   ejected and the request goes to another instance, whatever its method;
 - connection lost before any response byte → ejected; retried elsewhere only
   for idempotent methods whose request body was not yet read;
-- no response headers within the service's timeout → 504;
+- no response headers within the service's timeout, or within what is left of
+  the client's own deadline if that is shorter → 504. The upstream is told the
+  same budget in ``X-Emporium-Deadline-Ms``, so it stops when the gateway does;
 - a failure after the response started can only cut the response short.
 """
 
@@ -23,23 +26,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import aiohttp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
-from emporium.chassis import context
+from emporium.chassis import context, deadline
+from emporium.chassis.http import Bulkhead
 from emporium.chassis.problems import problem_response
 from emporium.chassis.tracing import SpanKind, span
 from emporium.services.gateway._headers import request_headers, response_headers
 from emporium.services.gateway.balancer import Balancer
-from emporium.services.gateway.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
+from emporium.services.gateway.metrics import (
+    BULKHEAD_IN_FLIGHT,
+    BULKHEAD_REJECTED,
+    UPSTREAM_LATENCY,
+    UPSTREAM_REQUESTS,
+)
 from emporium.services.gateway.registry import Instance, Upstreams
 from emporium.services.gateway.settings import GatewaySettings
 
-__all__ = ["IDEMPOTENT", "Proxy", "ProxyShortcut", "ProxyTable", "service_for"]
+__all__ = [
+    "IDEMPOTENT",
+    "Proxy",
+    "ProxyShortcut",
+    "ProxyTable",
+    "admission_partition",
+    "service_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +76,26 @@ def service_for(path: str) -> str:
     if path == "/.well-known/jwks.json":
         return "identity"
     return "storefront"
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def admission_partition(upstreams: Upstreams) -> Callable[[Scope], str | None]:
+    """The chassis' admission partition of a proxied request: ``"<service> read|write"``.
+
+    One adaptive limit per service and kind: a service's reads and writes take
+    very different times, and a slow service must not shed another's traffic.
+    Paths of no known service (the gateway's own routes) are not limited.
+    """
+
+    def partition(scope: Scope) -> str | None:
+        service = service_for(scope["path"])
+        if upstreams.get(service) is None:
+            return None
+        return f"{service} {'read' if scope['method'] in _READS else 'write'}"
+
+    return partition
 
 
 class _ClientGone(Exception):
@@ -115,6 +151,7 @@ class Proxy:
         self.balancer = balancer
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
+        self._bulkheads: dict[str, Bulkhead] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -145,6 +182,16 @@ class Proxy:
     async def ready(self) -> bool:
         return self._session is not None and not self._session.closed
 
+    def bulkhead(self, service: str) -> Bulkhead:
+        """The service's bulkhead (made on first use; only for services discovery knows)."""
+        found = self._bulkheads.get(service)
+        if found is None:
+            found = self._bulkheads[service] = Bulkhead(
+                self.settings.max_in_flight_for(service),
+                on_change=BULKHEAD_IN_FLIGHT.labels(service).set,
+            )
+        return found
+
     def _timeout(self, service: str) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(service)
         if timeout is None:
@@ -170,12 +217,26 @@ class Proxy:
         raw_path: bytes = scope.get("raw_path") or path.encode()
         query: bytes = scope.get("query_string", b"")
         target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
-        with span(
-            f"{method} {service}",
-            SpanKind.CLIENT,
-            attributes={"http.request.method": method, "server.address": service},
-        ):
-            await self._proxy(scope, receive, send, service, instances, method, target, path)
+        bulkhead = self.bulkhead(service)
+        if not bulkhead.try_enter():
+            BULKHEAD_REJECTED.labels(service).inc()
+            response = problem_response(
+                503,
+                f"{service!r} has {bulkhead.limit} requests in progress already; try again shortly",
+                instance=path,
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        try:
+            with span(
+                f"{method} {service}",
+                SpanKind.CLIENT,
+                attributes={"http.request.method": method, "server.address": service},
+            ):
+                await self._proxy(scope, receive, send, service, instances, method, target, path)
+        finally:
+            bulkhead.leave()
 
     async def _proxy(
         self,
@@ -196,6 +257,11 @@ class Proxy:
             request_id=context.request_id.get(),
             traceparent=context.traceparent.get(),
         )
+        # The client's deadline, if shorter than ours, bounds the whole exchange.
+        budget = self.settings.timeout_for(service)
+        if (left := deadline.remaining()) is not None:
+            budget = min(budget, left)
+        ends_at = asyncio.get_running_loop().time() + budget
         body = _RequestBody(receive) if _has_body(scope) else None
         tried: list[Instance] = []
         while True:
@@ -205,7 +271,7 @@ class Proxy:
                 return
             tried.append(instance)
             retry = await self._forward(
-                instance, service, method, target, headers, body, scope, receive, send
+                instance, service, method, target, headers, body, scope, receive, send, ends_at
             )
             if not retry or len(tried) > 1:
                 if retry:
@@ -241,18 +307,21 @@ class Proxy:
         scope: Scope,
         receive: Receive,
         send: Send,
+        ends_at: float,
     ) -> bool:
         """Send one attempt; True means it failed safely and may be retried elsewhere."""
         instance.in_flight += 1
         instance.requests += 1
         started = time.perf_counter()
+        left = ends_at - asyncio.get_running_loop().time()
+        budget = [(deadline.HEADER, deadline.format_remaining(left))]
         try:
             try:
-                async with asyncio.timeout(self.settings.timeout_for(service)):
+                async with asyncio.timeout_at(ends_at):
                     response = await self.session.request(
                         method,
                         URL(instance.url + target, encoded=True),
-                        headers=headers,
+                        headers=headers + budget,
                         data=body.chunks() if body is not None else None,
                         allow_redirects=False,
                         timeout=self._timeout(service),

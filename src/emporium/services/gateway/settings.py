@@ -40,6 +40,10 @@ class GatewaySettings(BaseSettings):
     consecutive_5xx: int = Field(default=5, ge=1)
     body_limit: int = Field(default=10 * 1024 * 1024, ge=0)
     pool_per_host: int = Field(default=256, ge=1)
+    # Bulkhead: requests in progress to one service (all its instances) before
+    # the next is refused with 503 at once; per-service overrides: {"orders": 64}.
+    max_in_flight: int = Field(default=256, ge=1)
+    service_max_in_flight: dict[str, int] = Field(default_factory=dict)
     openapi_ttl: float = Field(default=5.0, ge=0)
 
     # -- the edge: authentication, rate limits, browser security, TLS --------
@@ -110,6 +114,9 @@ class GatewaySettings(BaseSettings):
 
     def timeout_for(self, service: str) -> float:
         return self.service_timeouts.get(service, self.request_timeout)
+
+    def max_in_flight_for(self, service: str) -> int:
+        return self.service_max_in_flight.get(service, self.max_in_flight)
 
 
 def _under(path: str, prefixes: list[str]) -> bool:

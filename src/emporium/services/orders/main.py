@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
@@ -9,11 +11,13 @@ from emporium.chassis.auth import TokenVerifier
 from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.upstreams import Upstreams
 from emporium.services.orders.entrypoints.admin import router as admin_router
+from emporium.services.orders.entrypoints.backlog import BacklogProbe
 from emporium.services.orders.entrypoints.messages import message_handlers
 from emporium.services.orders.entrypoints.routes import router
 from emporium.services.orders.entrypoints.sweeper import DeadlineSweeper
 from emporium.services.orders.migrations import MIGRATIONS
 from emporium.services.orders.service_layer import Checkout, Saga, SqlOrdersUnitOfWork
+from emporium.services.orders.service_layer.admission import SagaBacklog
 from emporium.services.orders.settings import OrdersSettings
 
 
@@ -27,6 +31,14 @@ def create_app(
     chassis = chassis or ChassisSettings()
     settings = settings or OrdersSettings()
     hash_key = settings.resolved_request_hash_key(chassis.profile)
+    admission = (
+        SagaBacklog(
+            budget=settings.saga_admission_budget_seconds,
+            min_pending=settings.saga_admission_min_pending,
+        )
+        if settings.saga_admission_budget_seconds > 0
+        else None
+    )
 
     def components(runtime: Runtime) -> dict[str, object]:
         saga = Saga(step_timeout=settings.step_timeout)
@@ -41,6 +53,7 @@ def create_app(
             upstreams,
             hash_key=hash_key,
             step_timeout=settings.step_timeout,
+            admission=admission,
         )
         return {"saga": saga, "upstreams": upstreams, "checkout": checkout}
 
@@ -51,7 +64,17 @@ def create_app(
             interval=settings.sweep_interval_seconds,
             batch=settings.sweep_batch,
         )
-        return {"sweeper": sweeper}
+        if admission is None:
+            return {"sweeper": sweeper}
+        probe = BacklogProbe(
+            admission,
+            runtime.db,
+            interval=settings.saga_admission_probe_seconds,
+            window=settings.saga_admission_window_seconds,
+            # A saga has three steps, each with its own deadline.
+            horizon=3 * settings.step_timeout + timedelta(seconds=60),
+        )
+        return {"sweeper": sweeper, "backlog": probe}
 
     return create_service(
         "orders",
@@ -64,6 +87,9 @@ def create_app(
         components=components,
         workers=workers,
         auth=auth,
+        # The adaptive limit guards checkout, the one route that starts work
+        # the whole system then has to finish.
+        admission={"POST /api/orders": "checkout"},
     )
 
 

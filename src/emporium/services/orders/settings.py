@@ -26,6 +26,15 @@ class OrdersSettings(ServiceSettings):
     shipping_url: str = ""
     payments_url: str = ""
     upstream_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Saga admission (decision 0021): checkout is refused (503, nothing created)
+    # while the running sagas would take longer than this to drain at the rate
+    # sagas finished lately; 0 turns it off. Well under the step timeout, so an
+    # admitted order finishes on its merits, never TIMEOUT for want of capacity.
+    saga_admission_budget_seconds: float = Field(default=3.0, ge=0)
+    # Pending sagas always admitted (an idle system has no throughput to go by).
+    saga_admission_min_pending: int = Field(default=8, ge=1)
+    saga_admission_window_seconds: float = Field(default=5.0, gt=0)
+    saga_admission_probe_seconds: float = Field(default=0.25, gt=0)
     # HMAC key for the idempotency fingerprint of a checkout request, which
     # includes the card: a plain hash of a card number can be brute-forced.
     request_hash_key: str = ""

@@ -10,7 +10,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.services.orders.adapters.orm import orders
+from emporium.services.orders.adapters.orm import order_history, orders
 from emporium.services.orders.domain import Order, Status
 
 
@@ -84,3 +84,28 @@ class OrderRepository:
             .limit(limit)
         )
         return list((await self.session.scalars(query)).all())
+
+
+async def backlog(session: AsyncSession, *, since: datetime, horizon: datetime) -> tuple[int, int]:
+    """``(pending, settled)``: orders PENDING now, and sagas that ended since ``since``.
+
+    Settled means the history gained CONFIRMED or CANCELLED; only orders created
+    after ``horizon`` are looked at (a saga ends within its steps' deadlines),
+    so the index on ``created_at`` bounds the work however many orders exist.
+    """
+    pending = (
+        sa.select(sa.func.count()).select_from(orders).where(orders.c.status == Status.PENDING)
+    )
+    settled = (
+        sa.select(sa.func.count())
+        .select_from(order_history.join(orders, orders.c.id == order_history.c.order_id))
+        .where(
+            orders.c.created_at >= horizon,
+            order_history.c.status.in_([Status.CONFIRMED, Status.CANCELLED]),
+            order_history.c.at >= since,
+        )
+    )
+    return (
+        int((await session.execute(pending)).scalar_one()),
+        int((await session.execute(settled)).scalar_one()),
+    )

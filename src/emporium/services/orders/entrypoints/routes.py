@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from emporium.chassis import Database, Problem, Runtime
+from emporium.chassis import Database, Problem, Runtime, deadline
 from emporium.chassis.auth import CurrentUser
 from emporium.chassis.openapi import Offset
 from emporium.chassis.problems import problem_responses
@@ -29,6 +29,8 @@ from emporium.services.orders.service_layer import (
     PlaceOrder,
     UnknownOrderError,
 )
+from emporium.services.orders.service_layer.admission import SagaBacklogFullError
+from emporium.services.orders.service_layer.metrics import BACKLOG_REJECTED
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def _not_found(order_id: UUID) -> Problem:
     response_model=OrderOut,
     responses={
         200: {"description": "the order this Idempotency-Key created earlier"},
-        **problem_responses(409, 422, 428),
+        **problem_responses(409, 422, 428, 503, 504),
     },
     openapi_extra={"parameters": [_IDEMPOTENCY_KEY]},
 )
@@ -103,6 +105,17 @@ async def place_order(
     except UpstreamRefusedError as exc:
         status = 422 if exc.service == "payments" else 409
         raise Problem(status, f"{exc.service} refused the checkout: {exc.detail}") from None
+    except SagaBacklogFullError as exc:
+        BACKLOG_REJECTED.inc()
+        raise Problem(
+            503,
+            f"Checkout is at capacity ({exc}); no order was created, try again later",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    except deadline.DeadlineExceededError:
+        raise Problem(
+            504, "The request's deadline passed before the order was created; none was"
+        ) from None
     except UpstreamDownError as exc:
         raise Problem(
             503,

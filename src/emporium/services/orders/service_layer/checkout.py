@@ -1,9 +1,12 @@
 """Placing an order (``POST /api/orders``) and cancelling one on the customer's word.
 
-Placing reads the cart, quotes shipping and tokenizes the card (synchronous
-calls, before any write), then creates the order PENDING with its saga state,
-history and first messages in ONE transaction. The Idempotency-Key makes a
-retried request find the order it created instead of a second one.
+Placing is admitted first (the saga backlog must leave time to finish it, see
+:mod:`.admission`), then reads the cart, quotes shipping and tokenizes the card
+(synchronous calls, before any write), then, if the caller's deadline still
+leaves time, creates the order PENDING with its saga state, history and first
+messages in ONE transaction that the deadline no longer interrupts. The
+Idempotency-Key makes a retried request find the order it created instead of a
+second one.
 
 The key's rules live here, not in the route: it must be sent (428 otherwise)
 and be at most :data:`MAX_KEY` characters. A retry is recognised by a keyed
@@ -25,13 +28,16 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
-from emporium.chassis import Clock, transactionally, utcnow
+from emporium.chassis import Clock, deadline, transactionally, utcnow
 from emporium.services.orders.adapters.upstreams import CardToken, CartView, PaymentCard, Quote
 from emporium.services.orders.domain import Order, OrderLine
+from emporium.services.orders.service_layer.admission import SagaBacklog
 from emporium.services.orders.service_layer.publishing import publish_recorded
 from emporium.services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 MAX_KEY = 255
+# Time the write needs, at least: with less left, the caller would get its 202 too late.
+WRITE_MARGIN = 0.05
 
 
 class CheckoutRefusedError(Exception):
@@ -77,8 +83,10 @@ class Checkout:
         *,
         hash_key: bytes,
         step_timeout: timedelta,
+        admission: SagaBacklog | None = None,
         clock: Clock = utcnow,
     ) -> None:
+        self.admission = admission
         self.unit_of_work = unit_of_work
         self.upstreams = upstreams
         self.hash_key = hash_key
@@ -107,9 +115,14 @@ class Checkout:
 
         Raises :class:`CheckoutRefusedError` (key missing or too long, empty or
         unbuyable cart, mixed currencies), ``CardRefusedError`` (payments refused
-        the card), ``UpstreamDownError``; nothing is created then.
+        the card), ``UpstreamDownError``, ``SagaBacklogFullError`` (too busy to
+        finish it in time), ``DeadlineExceededError`` (the caller stopped
+        waiting); nothing is created then.
         """
         key = _check_key(command.idempotency_key)
+        if self.admission is not None:
+            # First: a refusal must cost nothing, and must leave nothing behind.
+            self.admission.check()
         fingerprint = self.fingerprint(command)
         if (existing := await self._replay(command.user_id, key, fingerprint)) is not None:
             return existing, False
@@ -147,16 +160,23 @@ class Checkout:
             now=self.clock(),
         )
         order.place(self.clock(), self.step_timeout)
+        if (left := deadline.remaining()) is not None and left < WRITE_MARGIN:
+            raise deadline.DeadlineExceededError("no time left to create the order")
         try:
-            async with self.unit_of_work() as uow:
-                uow.orders.add(order)
-                await publish_recorded(uow, order)
-                await uow.commit()
+            # Past this point the order is created and answered, late or not:
+            # cut in half, the caller would get a 504 for an order that exists.
+            with deadline.finishing():
+                async with self.unit_of_work() as uow:
+                    uow.orders.add(order)
+                    await publish_recorded(uow, order)
+                    await uow.commit()
         except IntegrityError:
             # The same key raced in from another request and won: answer with its order.
             if (existing := await self._replay(command.user_id, key, fingerprint)) is not None:
                 return existing, False
             raise
+        if self.admission is not None:
+            self.admission.admitted()
         return order, True
 
     async def _replay(self, user_id: UUID, key: str, fingerprint: str) -> Order | None:
