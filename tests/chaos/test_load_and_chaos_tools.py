@@ -43,6 +43,10 @@ def test_a_short_chaos_run_ends_with_a_clean_audit_and_no_order_pending(
     assert report["audit"]["pending"] == 0
     assert [f["kind"] for f in report["faults"]] == ["kill", "freeze", "broker"]
     assert all(f["ended"] is not None for f in report["faults"])
+    # The broker window is judged on every route (no request waits on the broker).
+    broker = report["faults"][2]
+    assert broker["elsewhere"][0] > 0
+    assert broker["success_elsewhere"] is not None
     assert report["load"]["total"]["requests"] > 0
     assert (out / "chart.png").stat().st_size > 0
     assert "Audit: clean" in (out / "report.md").read_text()

@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from emporium.chaos import Fault, FaultKind, PlanError, errors_in_window, plan_faults
+from emporium.chaos import (
+    Fault,
+    FaultKind,
+    PlanError,
+    errors_in_window,
+    plan_faults,
+    traffic_elsewhere,
+)
 
 INSTANCES = ["cart-1", "catalog-1", "orders-1"]
 
@@ -56,3 +63,27 @@ def test_recovery_is_the_later_of_the_last_error_and_everything_ready_again() ->
     assert fault.recovered_after == 1.0
     fault.ready_again = 15.5
     assert fault.recovered_after == 3.5
+
+
+def test_success_elsewhere_counts_only_the_routes_that_do_not_touch_the_faulted_service() -> None:
+    seconds = {
+        "GET /api/cart": {"5": [10, 3], "6": [10, 0]},
+        "PUT /api/cart/items/{id}": {"5": [4, 4]},
+        "GET /api/catalog/products/{id}": {"5": [50, 1], "6": [49, 0], "11": [50, 9]},
+        "GET /unknown": {"5": [7, 7]},
+    }
+    routes = {
+        "GET /api/cart": frozenset({"cart"}),
+        "PUT /api/cart/items/{id}": frozenset({"cart", "catalog"}),
+        "GET /api/catalog/products/{id}": frozenset({"catalog"}),
+    }
+    freeze = Fault(FaultKind.FREEZE, at=5, seconds=2, target="cart-1")
+    assert freeze.service == "cart"
+    # Only the catalog read is elsewhere; an unmapped route counts as touching it.
+    freeze.elsewhere = traffic_elsewhere(seconds, 5.0, 10.0, freeze.service, routes)
+    assert freeze.elsewhere == (99, 1)
+    assert freeze.success_elsewhere == 0.9899
+    broker = Fault(FaultKind.BROKER, at=5, seconds=2, target="broker")
+    assert broker.service == "broker"
+    assert traffic_elsewhere(seconds, 5.0, 10.0, broker.service, routes) == (123, 8)
+    assert Fault(FaultKind.KILL, at=1, target="catalog-12").success_elsewhere is None

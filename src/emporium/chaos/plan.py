@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Fault", "FaultKind", "PlanError", "errors_in_window", "plan_faults"]
+__all__ = [
+    "Fault",
+    "FaultKind",
+    "PlanError",
+    "errors_in_window",
+    "plan_faults",
+    "traffic_elsewhere",
+]
 
 
 class PlanError(ValueError):
@@ -43,6 +50,19 @@ class Fault:
     errors: dict[str, int] = field(default_factory=dict)  # route -> errors in its window
     requests: int = 0
     last_error: float | None = None
+    # On the routes that do not touch the target (all of them for the broker,
+    # which no request waits on): [requests, errors] in the window.
+    elsewhere: tuple[int, int] = (0, 0)
+
+    @property
+    def service(self) -> str:
+        """The faulted service: ``catalog`` for ``catalog-2``, ``broker`` for the broker."""
+        return self.target if self.kind is FaultKind.BROKER else self.target.rpartition("-")[0]
+
+    @property
+    def success_elsewhere(self) -> float | None:
+        requests, failed = self.elsewhere
+        return None if requests == 0 else round(1 - failed / requests, 4)
 
     @property
     def end(self) -> float:
@@ -54,6 +74,7 @@ class Fault:
             "seconds": self.seconds, "started": self.started, "ended": self.ended,
             "ready_again": self.ready_again, "requests": self.requests,
             "errors": self.errors, "last_error": self.last_error,
+            "elsewhere": list(self.elsewhere), "success_elsewhere": self.success_elsewhere,
             "recovered_after": self.recovered_after,
         }  # fmt: skip
 
@@ -125,3 +146,23 @@ def errors_in_window(
                 errors[route] = errors.get(route, 0) + failed
                 last = max(last or 0.0, second + 1.0)
     return dict(sorted(errors.items())), requests, last
+
+
+def traffic_elsewhere(
+    route_seconds: Mapping[str, Mapping[str, Sequence[int]]],
+    start: float,
+    end: float,
+    service: str,
+    route_services: Mapping[str, frozenset[str]],
+) -> tuple[int, int]:
+    """(requests, errors) over [start, end) on the routes that do not touch
+    ``service``; a route missing from ``route_services`` is counted as touching it."""
+    requests = failed = 0
+    for route, seconds in route_seconds.items():
+        if service in route_services.get(route, frozenset({service})):
+            continue
+        for second_text, (count, errors) in seconds.items():
+            if start <= int(second_text) + 0.5 < end:
+                requests += count
+                failed += errors
+    return requests, failed

@@ -16,6 +16,10 @@ def _num(value: float | None, unit: str = " s") -> str:
     return "-" if value is None else f"{value:g}{unit}"
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
 def _errors(fault: dict[str, Any]) -> str:
     return ", ".join(f"{route} x{n}" for route, n in fault["errors"].items()) or "none"
 
@@ -40,8 +44,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{total['errors']} errors; p50/p99 {total['p50_ms']:.0f}/{total['p99_ms']:.0f} ms.",
         "",
         "| fault | target | at | lasted | requests in window | errors by route | "
-        "ready again after | recovered after |",
-        "|---|---|---:|---:|---:|---|---:|---:|",
+        "success elsewhere | ready again after | recovered after |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for f in result["faults"]:
         ready = None if f["ready_again"] is None or f["ended"] is None else round(
@@ -49,12 +53,15 @@ def markdown(result: dict[str, Any]) -> str:
         )  # fmt: skip
         lines.append(
             f"| {f['kind']} | {f['target']} | {_num(f['started'])} | {_num(f['seconds'])} "
-            f"| {f['requests']} | {_errors(f)} | {_num(ready)} | {_num(f['recovered_after'])} |"
+            f"| {f['requests']} | {_errors(f)} | {_share(f['success_elsewhere'])} "
+            f"| {_num(ready)} | {_num(f['recovered_after'])} |"
         )
     lines += [
         "",
-        "'recovered after': from the end of the fault until the last error clients saw in its "
-        "window and every instance ready again (launcher's view), whichever is later.",
+        "'success elsewhere': answered without error, in the fault's window, on the routes that "
+        "do not touch the faulted service (every route for the broker, which no request "
+        "waits on). 'recovered after': from the end of the fault until the last error clients "
+        "saw in its window and every instance ready again (launcher's view), whichever is later.",
         "",
         "| route | requests | p50 ms | p99 ms | max ms | errors |",
         "|---|---:|---:|---:|---:|---|",
@@ -73,12 +80,16 @@ def markdown(result: dict[str, Any]) -> str:
 
 def print_report(console: Console, result: dict[str, Any]) -> None:
     table = Table(title="faults", header_style="bold", box=None)
-    for column in ("fault", "target", "at", "lasted", "errors by route", "recovered after"):
+    columns = (
+        "fault", "target", "at", "lasted", "errors by route", "success elsewhere",
+        "recovered after",
+    )  # fmt: skip
+    for column in columns:
         table.add_column(column)
     for f in result["faults"]:
         table.add_row(
             f["kind"], f["target"], _num(f["started"]), _num(f["seconds"]), _errors(f),
-            _num(f["recovered_after"]),
+            _share(f["success_elsewhere"]), _num(f["recovered_after"]),
         )  # fmt: skip
     console.print(table)
     load = result["load"]

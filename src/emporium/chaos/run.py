@@ -27,9 +27,16 @@ from rich.console import Console
 
 from emporium.audit.collect import AuditError, collect
 from emporium.audit.invariants import check_all
-from emporium.chaos.plan import Fault, FaultKind, errors_in_window, plan_faults
+from emporium.chaos.plan import (
+    Fault,
+    FaultKind,
+    errors_in_window,
+    plan_faults,
+    traffic_elsewhere,
+)
 from emporium.launcher import ControlClient, NotRunningError
 from emporium.loadgen.report import write_chart
+from emporium.loadgen.shop import ROUTE_SERVICES
 
 __all__ = ["ChaosOptions", "run_chaos"]
 
@@ -225,6 +232,9 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
         window_start = fault.started if fault.started is not None else fault.at
         fault.errors, fault.requests, fault.last_error = errors_in_window(
             summary["route_seconds"], window_start, following
+        )
+        fault.elsewhere = traffic_elsewhere(
+            summary["route_seconds"], window_start, following, fault.service, ROUTE_SERVICES
         )
     errors.print("chaos: load done; waiting for every order to leave PENDING, then the audit")
     audit, settled = await _quiet_audit(

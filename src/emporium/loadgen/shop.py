@@ -41,6 +41,17 @@ ROUTES: dict[str, str] = {
     "view_cart": "GET /api/cart",
     "checkout": "POST /api/orders",
 }
+# The services each route's answer waits on (the gateway aside): a chaos report
+# holds a fault only against the routes that do not touch its target.
+ROUTE_SERVICES: dict[str, frozenset[str]] = {
+    ROUTES["sign_up"]: frozenset({"identity"}),
+    ROUTES["sign_in"]: frozenset({"identity"}),
+    ROUTES["home"]: frozenset({"storefront", "catalog", "identity"}),
+    ROUTES["browse_product"]: frozenset({"catalog"}),
+    ROUTES["add_to_cart"]: frozenset({"cart", "catalog"}),
+    ROUTES["view_cart"]: frozenset({"cart"}),
+    ROUTES["checkout"]: frozenset({"orders", "cart", "shipping", "payments"}),
+}
 
 ADDRESS = {
     "name": "Load Shopper",
