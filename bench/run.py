@@ -16,6 +16,7 @@ BENCHMARKS = [
     "identity",
     "checkout",
     "overload",
+    "freeze",
     "tracing",
 ]
 

@@ -79,30 +79,30 @@ def _ensure_base() -> None:
             shutil.copy(CA_BUNDLE, root / "etc/ssl/certs/ca-certificates.crt")
         for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
             shutil.rmtree(root / cache, ignore_errors=True)
-        tar = subprocess.Popen(
+        # The with block closes tar's pipe too (an unclosed one is a ResourceWarning).
+        with subprocess.Popen(
             ["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-        imported = subprocess.run(
-            [
-                "docker",
-                "import",
-                # pip inside the build trusts the machine's CA (the proxy) through these.
-                "--change",
-                "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
-                "--change",
-                "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
-                "--change",
-                'CMD ["python3"]',
-                "-",
-                BASE_TAG,
-            ],
-            stdin=tar.stdout,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        tar.wait()
+        ) as tar:
+            imported = subprocess.run(
+                [
+                    "docker",
+                    "import",
+                    # pip inside the build trusts the machine's CA (the proxy) through these.
+                    "--change",
+                    "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+                    "--change",
+                    "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+                    "--change",
+                    'CMD ["python3"]',
+                    "-",
+                    BASE_TAG,
+                ],
+                stdin=tar.stdout,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
         if imported.returncode != 0:
             raise RuntimeError(f"docker import failed: {imported.stderr}")
 
