@@ -32,7 +32,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +52,11 @@ class Sample:
     route: str
     sent: float  # intended send time, seconds since the load began
     ms: float
-    ok: bool
+    status: int  # 0: no answer (connection error or timeout)
+
+    @property
+    def ok(self) -> bool:
+        return 0 < self.status < 400
 
 
 @dataclass
@@ -98,10 +102,12 @@ async def drive(gateway: str, catalog_pid: int, args: argparse.Namespace) -> Run
             try:
                 async with session.request(method, url, json=body, headers=headers) as r:
                     await r.read()
-                    ok = r.status < 400
+                    status = r.status
             except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            run.samples.append(Sample(route, intended - began, loop.latency(intended) * 1000, ok))
+                status = 0
+            run.samples.append(
+                Sample(route, intended - began, loop.latency(intended) * 1000, status)
+            )
 
         async def fault() -> None:
             await asyncio.sleep(args.quiet)
@@ -179,6 +185,17 @@ def report(run: Run, args: argparse.Namespace, started: datetime, load: str) -> 
             f"| {f'{percentile(tail, 99):.0f} ms' if tail else '-'} "
             f"| {'never' if recovered is None else f'{recovered:.0f} s'} |"
         )
+    lines += ["", "Errors by status (0: no answer), in the freeze and after SIGCONT:", ""]
+    for route in ROUTES:
+        during = Counter(
+            s.status for s in run.samples
+            if s.route == route and not s.ok and run.frozen_at <= s.sent < run.resumed_at
+        )  # fmt: skip
+        after = Counter(
+            s.status for s in run.samples
+            if s.route == route and not s.ok and s.sent >= run.resumed_at
+        )  # fmt: skip
+        lines.append(f"- {route}: in the freeze {dict(during) or '-'}; after {dict(after) or '-'}")
     lines += ["", "Per second (requests / errors / p99 ms):", ""]
     lines += ["| s | " + " | ".join(ROUTES) + " |", "|---:|" + "---|" * len(ROUTES)]
     per_route = {route: seconds(run, route) for route in ROUTES}
