@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from emporium.chassis import Database, Problem, utcnow
 from emporium.chassis.auth import AdminUser
+from emporium.chassis.db import transactionally
 from emporium.chassis.problems import problem_responses
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.domain import Order, Status
@@ -68,7 +69,8 @@ async def compensate(request: Request, order_id: UUID, _admin: AdminUser) -> JSO
     runtime = request.app.state.runtime
     saga: Saga = runtime.get(Saga)
     database: Database[SqlOrdersUnitOfWork] = runtime.db
-    async with database.unit_of_work() as uow:
+
+    async def time_out(uow: SqlOrdersUnitOfWork) -> dict[str, Any]:
         order = await uow.orders.get(order_id)
         if order is None:
             raise Problem(404, f"no order {order_id}")
@@ -77,8 +79,11 @@ async def compensate(request: Request, order_id: UUID, _admin: AdminUser) -> JSO
             raise Problem(409, "Only a stuck saga (PENDING past its deadline) is compensated")
         order.time_out(now)
         await publish_recorded(uow, order)
-        await uow.commit()
-        return JSONResponse(_timeline(order, now))
+        await uow.flush()  # a reply that changed the order meanwhile is a lost race: again
+        return _timeline(order, now)
+
+    # A saga reply may update the order between the read and the write: decide again.
+    return JSONResponse(await transactionally(database.unit_of_work, time_out))
 
 
 @router.post("/{order_id}/retry", responses=problem_responses(404, 409))
@@ -87,14 +92,16 @@ async def retry(request: Request, order_id: UUID, _admin: AdminUser) -> JSONResp
     runtime = request.app.state.runtime
     saga: Saga = runtime.get(Saga)
     database: Database[SqlOrdersUnitOfWork] = runtime.db
-    async with database.unit_of_work() as uow:
-        retried = await saga.retry(order_id, uow)
+
+    async def retry_step(uow: SqlOrdersUnitOfWork) -> dict[str, Any]:
+        retried = await saga.retry(order_id, uow)  # flushes: a lost race raises here
         if retried is None:
             raise Problem(404, f"no order {order_id}")
         if not retried:
             raise Problem(409, "Only a PENDING saga is retried")
         order = await uow.orders.get(order_id)  # the one just retried, from the session
         assert order is not None
-        answer = _timeline(order, saga.clock())
-        await uow.commit()
-        return JSONResponse(answer)
+        return _timeline(order, saga.clock())
+
+    # A saga reply may update the order between the read and the write: decide again.
+    return JSONResponse(await transactionally(database.unit_of_work, retry_step))
