@@ -10,6 +10,7 @@ import sys
 
 BENCHMARKS = [
     "skeleton",
+    "startup",
     "http_clients",
     "catalog",
     "inventory",

@@ -46,7 +46,6 @@ from emporium.launcher.deadletters import (
     list_dead_letters,
     replay_dead_letter,
 )
-from emporium.launcher.migrate import database_url, stores
 from emporium.launcher.preflight import preflight
 from emporium.launcher.secrets import mask_text
 from emporium.launcher.seed import seed
@@ -468,6 +467,9 @@ def migrate(
     var_dir: VarDirOption = None,
 ) -> None:
     """Upgrade (or downgrade) each service's store to a revision; services do `head` at start-up."""
+    # Alembic and SQLAlchemy only for this command, not for every `emporium` call.
+    from emporium.launcher.migrate import database_url, stores
+
     settings = _settings(profile=profile, var_dir=var_dir)
     table = resolve_table(settings)
     chassis = ChassisSettings(profile=settings.profile, var_dir=settings.var_dir)

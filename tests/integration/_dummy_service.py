@@ -1,7 +1,8 @@
 """A stand-in service for the launcher's tests, honouring the process contract.
 
 ``python -m tests.integration._dummy_service`` serves ``/health/live``,
-``/health/ready`` and ``/whoami`` on ``EMPORIUM_PORT`` and exits on SIGTERM;
+``/health/ready``, ``/whoami`` (the contract's variables) and ``/environ`` (every
+variable it sees) on ``EMPORIUM_PORT`` and exits on SIGTERM;
 with the argument ``seed`` it is a pre-start step that succeeds, with ``fail``
 one that fails. :data:`SERVICES` and :data:`FAILING_SEED` are tables to inject.
 """
@@ -49,6 +50,8 @@ class Handler(BaseHTTPRequestHandler):
             body = {"status": "ok"}
         elif self.path == "/whoami":
             body = {name: os.environ.get(name, "") for name in CONTRACT_VARIABLES}
+        elif self.path == "/environ":
+            body = dict(os.environ)
         else:
             self.send_error(404)
             return

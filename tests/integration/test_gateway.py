@@ -28,7 +28,7 @@ import uvicorn
 
 from emporium.chassis import ChassisSettings
 from emporium.chassis.testing import TokenFactory
-from emporium.services.gateway import create_app
+from emporium.services.gateway.main import create_app
 from emporium.services.gateway.settings import GatewaySettings
 from tests._poll import eventually_async
 

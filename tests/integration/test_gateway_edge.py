@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emporium.chassis import ChassisSettings
 from emporium.chassis.testing import TokenFactory
-from emporium.services.gateway import create_app
+from emporium.services.gateway.main import create_app
 from emporium.services.gateway.settings import GatewaySettings
 from tests.integration.test_gateway import Upstream, free_port, upstreams, wait_ready
 

@@ -56,12 +56,16 @@ class NotRunningError(RuntimeError):
 
 
 async def probe_health(session: aiohttp.ClientSession, url: str | None) -> str:
-    """``ready`` (200), ``not-ready`` (any other answer) or ``down`` (no answer)."""
+    """``ready`` (200), ``not-ready`` (any other answer) or ``down`` (no answer).
+
+    "No answer" means none in 3 s: an instance busy starting up on a loaded
+    machine answers late, and is not down.
+    """
     if url is None:
         return "down"
     try:
         async with session.get(
-            f"{url}/health/ready", timeout=aiohttp.ClientTimeout(total=1.0)
+            f"{url}/health/ready", timeout=aiohttp.ClientTimeout(total=3.0)
         ) as response:
             return "ready" if response.status == 200 else "not-ready"
     except (aiohttp.ClientError, TimeoutError):

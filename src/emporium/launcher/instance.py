@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -27,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from emporium.launcher._process import spawn, terminate
+from emporium.launcher._process import Child, ExecSpawner, Spawner, terminate
 from emporium.launcher.backoff import RestartBackoff
 from emporium.launcher.nats import free_port
 from emporium.launcher.specs import ServiceSpec
@@ -61,6 +60,8 @@ class InstanceContext:
     stop_timeout: float = 10.0
     probe_interval: float = 0.1
     backoff: Callable[[], RestartBackoff] = field(default=RestartBackoff)
+    # How a process is started: forked from the launcher's fork server, or exec'd.
+    spawner: Spawner = field(default_factory=ExecSpawner)
     # "https" under `emporium up --tls`; other instances always speak plain HTTP.
     gateway_scheme: str = "http"
 
@@ -92,7 +93,7 @@ class Instance:
         self.port = 0
         self.state = InstanceState.STARTING
         self.restarts = 0
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: Child | None = None
         self.ready = asyncio.Event()
         self._started_at = 0.0
         self._stopping = False
@@ -204,10 +205,11 @@ class Instance:
         self.port = self._next_port()
         self.ready.clear()
         self.state = InstanceState.STARTING
-        command = [sys.executable, "-m", self.spec.module]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            process = await spawn(command, self._environment())
+            process = await self.context.spawner.python_module(
+                self.spec.module, (), self._environment()
+            )
         except OSError as error:
             logger.error("%s could not start: %s", self.name, error)
             self._started_at = time.monotonic()
@@ -241,7 +243,7 @@ class Instance:
             return None
         return uptime
 
-    async def _probe_until_ready(self, process: asyncio.subprocess.Process) -> None:
+    async def _probe_until_ready(self, process: Child) -> None:
         url = f"{self.url}/health/ready"
         timeout = aiohttp.ClientTimeout(total=1.0)
         while process.returncode is None:
@@ -260,7 +262,7 @@ class Instance:
         logger.info("%s ready at %s", self.name, self.url)
         self.context.on_change()
 
-    async def _pump(self, process: asyncio.subprocess.Process) -> None:
+    async def _pump(self, process: Child) -> None:
         stream = process.stdout
         if stream is None:
             return

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from typing import TYPE_CHECKING
 
 from pydantic_settings import BaseSettings
 
-from emporium.chassis import ChassisSettings
-from emporium.chassis.migrations import Migrations
-from emporium.chassis.settings import ServiceSettings
+from emporium.chassis.settings import ChassisSettings, ServiceSettings
 from emporium.launcher.specs import ServiceSpec, ServiceTable
+
+if TYPE_CHECKING:  # Alembic and SQLAlchemy come with a service's migrations, when asked for
+    from emporium.chassis.migrations import Migrations
 
 __all__ = ["database_url", "migrations_of", "settings_class", "stores"]
 
@@ -31,6 +33,8 @@ def migrations_of(spec: ServiceSpec) -> Migrations | None:
     name = f"{spec.module}.migrations"
     if not _exists(name):
         return None
+    from emporium.chassis.migrations import Migrations
+
     migrations = importlib.import_module(name).MIGRATIONS
     if not isinstance(migrations, Migrations):
         raise TypeError(f"{name}.MIGRATIONS is a {type(migrations).__name__}")

@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from emporium.chassis.settings import PLACEHOLDER_MARKERS, ServiceSettings
 from emporium.launcher.migrate import settings_class
@@ -144,6 +141,10 @@ def _first_line(error: BaseException) -> str:
 
 
 async def _sql(url: str) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from emporium.launcher._lock import PidLock
-from emporium.launcher._process import spawn
+from emporium.launcher._process import ExecSpawner, ForkingSpawner, Spawner, read_all
 from emporium.launcher.control import ControlServer
 from emporium.launcher.instance import InstanceContext, OutputSink
 from emporium.launcher.nats import EmbeddedNats
@@ -99,6 +99,7 @@ class Launcher:
         self._tls: TlsFiles | None = None
         self._broker_timer: asyncio.Task[None] | None = None
         self._broker_lock = asyncio.Lock()
+        self._spawner: Spawner = ExecSpawner()
 
     @property
     def gateway_url(self) -> str:
@@ -126,6 +127,7 @@ class Launcher:
         return summary
 
     async def _start(self) -> dict[str, Any]:
+        self._spawner = self._new_spawner()  # it imports while the broker starts
         self.broker_url = await self._start_broker()
         if self.settings.tls:
             self._tls = await asyncio.to_thread(ensure_tls, self.layout.tls)
@@ -144,6 +146,7 @@ class Launcher:
             on_change=lambda: None,
             output=self.output,
             stop_timeout=self.settings.launcher_stop_timeout,
+            spawner=self._spawner,
         )
         self.supervisor = Supervisor(
             self.table,
@@ -208,6 +211,20 @@ class Launcher:
                 logger.warning("broker started again at %s", self._nats.url)
         return {"broker": "running", "url": self._nats.url}
 
+    def _new_spawner(self) -> Spawner:
+        if not (self.settings.launcher_fork and sys.platform.startswith("linux")):
+            return ExecSpawner()
+        packages = [spec.module for spec in self.table.services]
+        packages += [step.module.rpartition(".")[0] for step in self.table.pre_start]
+        spawner = ForkingSpawner(
+            list(dict.fromkeys(p for p in packages if p)),
+            {**os.environ, "PYTHONUNBUFFERED": "1"},
+            log=self.layout.log / "forkserver.log",
+            ready_within=self.settings.launcher_ready_timeout,
+        )
+        spawner.warm_up()
+        return spawner
+
     def _base_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -233,9 +250,10 @@ class Launcher:
     async def _run_step(self, step: PreStartStep, env: Mapping[str, str]) -> None:
         logger.info("pre-start step %s", step.name)
         step_env = {**env, "EMPORIUM_INSTANCE": step.name}
-        process = await spawn([sys.executable, "-m", step.module, *step.args], step_env)
+        process = await self._spawner.python_module(step.module, step.args, step_env)
         try:
-            output, _ = await asyncio.wait_for(process.communicate(), PRE_START_TIMEOUT)
+            output = await asyncio.wait_for(read_all(process), PRE_START_TIMEOUT)
+            await asyncio.wait_for(process.wait(), PRE_START_TIMEOUT)
         except TimeoutError:
             process.kill()
             await process.wait()
@@ -304,6 +322,7 @@ class Launcher:
         if self._broker_timer is not None:
             self._broker_timer.cancel()
             self._broker_timer = None
+        await self._spawner.close()
         if self._nats is not None:
             await asyncio.to_thread(self._nats.stop)
             self._nats = None

@@ -36,6 +36,8 @@ class LauncherSettings(BaseSettings):
     launcher_ready_timeout: float = Field(default=60.0, gt=0)
     launcher_drain_seconds: float = Field(default=1.0, ge=0)
     launcher_stop_timeout: float = Field(default=10.0, gt=0)
+    # Fork instances from one pre-imported parent (Linux); off: a new interpreter each.
+    launcher_fork: bool = True
     # Serve the gateway over HTTPS with a local CA made under var/tls/.
     tls: bool = False
 

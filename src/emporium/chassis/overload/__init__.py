@@ -8,13 +8,28 @@ The deadline itself lives in :mod:`emporium.chassis.deadline`, bounded
 concurrency per upstream in :class:`emporium.chassis.http.Bulkhead`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emporium._lazy import exports_of, lazy
 from emporium.chassis.overload._limit import GradientLimit, LimitSettings
 from emporium.chassis.overload._limiter import AdaptiveLimiter, Ticket
-from emporium.chassis.overload._middleware import (
-    EXEMPT_PREFIXES,
-    AdmissionMiddleware,
-    Partition,
-    routes,
+
+if TYPE_CHECKING:  # the middleware (and FastAPI) only when a service asks for it
+    from emporium.chassis.overload._middleware import (
+        EXEMPT_PREFIXES,
+        AdmissionMiddleware,
+        Partition,
+        routes,
+    )
+
+__getattr__ = lazy(
+    __name__,
+    exports_of(
+        "emporium.chassis.overload._middleware",
+        ["EXEMPT_PREFIXES", "AdmissionMiddleware", "Partition", "routes"],
+    ),
 )
 
 __all__ = [
