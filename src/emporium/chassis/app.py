@@ -461,4 +461,5 @@ def serve(
         # uvicorn would believe X-Forwarded-For from 127.0.0.1 (any local
         # client); the chassis middleware decides, from trusted_proxies only.
         proxy_headers=False,
+        ws="none",  # no service speaks WebSocket: do not import an implementation
     )

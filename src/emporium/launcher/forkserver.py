@@ -57,13 +57,27 @@ __all__ = ["main"]
 _PR_SET_PDEATHSIG = 1
 _MAX_PACKET = 1 << 20
 
+# What a chassis service imports only once it starts serving (uvicorn picks its
+# loop, protocol and lifespan then; SQLAlchemy its dialect at the first engine).
+# Imported here, they are shared too instead of imported again in every child.
+SERVER_STACK = (
+    "uvloop",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.lifespan.on",
+    "anyio._backends._asyncio",
+    "anyio.streams.memory",
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "aiosqlite",
+)
+
 
 def _send(control: socket.socket, message: dict[str, Any]) -> None:
     control.send(json.dumps(message).encode())
 
 
 def preload(packages: list[str]) -> int:
-    """Import each package and its ``main`` submodule; return how many imported.
+    """Import each package, its ``main`` submodule and the server stack; return how many.
 
     Only packages: a plain module run with ``-m`` may do its work at import.
     """
@@ -80,6 +94,12 @@ def preload(packages: list[str]) -> int:
                 imported += 1
         except Exception as error:  # the child shows it again, in context
             print(f"forkserver: could not preload {package}: {error!r}", file=sys.stderr)
+    for module in SERVER_STACK:
+        try:
+            importlib.import_module(module)
+            imported += 1
+        except ImportError:  # not this project's stack: nothing to share
+            pass
     return imported
 
 
