@@ -44,6 +44,12 @@ def median_of(cells: list[Cell], part: str, key: str) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def modelled(group: list[Cell]) -> float:
+    """Requests (orders) per second the CPU share and the CPU per request predict."""
+    path_ms = sum(median_of(group, "cpu_ms", s) for s in group[0].cpu_ms)
+    return median(group, "ours") / 100 / (path_ms / 1000) if path_ms else float("nan")
+
+
 def grouped(cells: list[Cell]) -> dict[str, dict[int, list[Cell]]]:
     groups: dict[str, dict[int, list[Cell]]] = defaultdict(lambda: defaultdict(list))
     for cell in cells:
@@ -76,8 +82,8 @@ def report(cells: list[Cell], args: argparse.Namespace, started: datetime, loads
         "",
         "| scenario | replicas | req/s or confirmed/s | x 1 replica | p50 ms | p99 ms | errors "
         "| busiest process (% of one core) | system's processes (% of 200) "
-        "| machine busy (% of 200) |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| machine busy (% of 200) | model: share / CPU per request |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for scenario, by_count in groups.items():
         base = median(by_count.get(1, []), "rps")
@@ -89,8 +95,16 @@ def report(cells: list[Cell], args: argparse.Namespace, started: datetime, loads
                 f"| {median(group, 'p50_ms'):.0f} | {median(group, 'p99_ms'):.0f} "
                 f"| {sum(c.errors for c in group):.0f} "
                 f"| {busiest} {median_of(group, 'busy', busiest):.0f} % "
-                f"| {median(group, 'ours'):.0f} | {median(group, 'machine'):.0f} |"
+                f"| {median(group, 'ours'):.0f} | {median(group, 'machine'):.0f} "
+                f"| {modelled(group):.1f} |"
             )
+    lines += [
+        "",
+        "'model' is the throughput the CPU figures predict: the system's share of the "
+        "machine (cores) divided by the CPU seconds one request (one confirmed order) costs "
+        "all its processes. Where it matches the measured column, the curve is explained by "
+        "CPU alone: throughput grows only if the system's share of the cores grows.",
+    ]
     lines += [
         "",
         "## CPU per request (catalog, µs) and per confirmed order (checkout, ms)",
