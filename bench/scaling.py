@@ -25,7 +25,8 @@ Beside throughput, every cell gives the CPU time each service's processes spent
 per request (per confirmed order for checkout), and each process's busy share of
 one core during the load: that, not a guess, says what serialises a curve that
 stays flat. Writes bench/results/scaling.md and scaling.png. Loopback only;
-about four minutes at the defaults; stops what it started. Not a test.
+about five minutes at the defaults on the shared 2-core machine; stops what it
+started. Not a test.
 """
 
 from __future__ import annotations
