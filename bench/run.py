@@ -17,6 +17,7 @@ BENCHMARKS = [
     "identity",
     "checkout",
     "overload",
+    "scaling",
     "freeze",
     "tracing",
 ]
