@@ -118,15 +118,24 @@ def create_app(
     # The chassis' /metrics would tell anyone every instance: the public port
     # answers 404 (and never proxies the path to the storefront either).
     # So would /internal/spans; the gateway's own spans go out admin-only,
-    # through /api/gateway/traces. Nothing under /internal/ is ever proxied.
+    # through /api/gateway/traces. Nothing under /internal/ is ever proxied
+    # or answered here (/internal/fault included: nobody outside sets a fault).
+    # Every method: a PUT the refusal did not take would fall to the catch-all
+    # and reach the storefront's own /internal/ routes.
     app.router.routes[:] = [
-        Route(route.path, _no_public_metrics, include_in_schema=False)
-        if isinstance(route, Route) and route.path in {"/metrics", "/internal/spans"}
+        Route(route.path, _no_public_metrics, methods=_EVERY_METHOD, include_in_schema=False)
+        if isinstance(route, Route)
+        and (route.path == "/metrics" or route.path.startswith("/internal/"))
         else route
         for route in app.router.routes
     ]
     app.router.routes.append(
-        Route("/internal/{path:path}", _no_public_metrics, include_in_schema=False)
+        Route(
+            "/internal/{path:path}",
+            _no_public_metrics,
+            methods=_EVERY_METHOD,
+            include_in_schema=False,
+        )
     )
     # Last, so /health/*, /metrics and the gateway's own /api routes win.
     catch_all = Route("/{path:path}", proxy, include_in_schema=False)
@@ -136,6 +145,9 @@ def create_app(
     app.state.metrics = metrics
     app.state.gateway_settings = settings
     return app
+
+
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def _no_public_metrics(request: Request) -> Response:
