@@ -4,8 +4,11 @@ launcher's control API, then wait for quiet and audit the invariants."""
 from emporium.chaos.plan import (
     Fault,
     FaultKind,
+    Injection,
     PlanError,
     errors_in_window,
+    parse_errors,
+    parse_latency,
     plan_faults,
     traffic_elsewhere,
 )
@@ -13,8 +16,11 @@ from emporium.chaos.plan import (
 __all__ = [
     "Fault",
     "FaultKind",
+    "Injection",
     "PlanError",
     "errors_in_window",
+    "parse_errors",
+    "parse_latency",
     "plan_faults",
     "traffic_elsewhere",
 ]

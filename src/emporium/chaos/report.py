@@ -24,6 +24,16 @@ def _errors(fault: dict[str, Any]) -> str:
     return ", ".join(f"{route} x{n}" for route, n in fault["errors"].items()) or "none"
 
 
+def _what(fault: dict[str, Any]) -> str:
+    """The fault's kind, with what an injected one did: ``latency +300 ms``, ``errors 50% 503``."""
+    injected = fault.get("injected")
+    if injected is None:
+        return str(fault["kind"])
+    if "delay_ms" in injected:
+        return f"latency +{injected['delay_ms']:g} ms"
+    return f"errors {injected['error_rate']:.0%} {injected['error_status']}"
+
+
 def _verdict(result: dict[str, Any]) -> str:
     audit = result["audit"]
     if audit.get("error"):
@@ -52,7 +62,7 @@ def markdown(result: dict[str, Any]) -> str:
             max(0.0, f["ready_again"] - f["ended"]), 1
         )  # fmt: skip
         lines.append(
-            f"| {f['kind']} | {f['target']} | {_num(f['started'])} | {_num(f['seconds'])} "
+            f"| {_what(f)} | {f['target']} | {_num(f['started'])} | {_num(f['seconds'])} "
             f"| {f['requests']} | {_errors(f)} | {_share(f['success_elsewhere'])} "
             f"| {_num(ready)} | {_num(f['recovered_after'])} |"
         )
@@ -60,7 +70,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "'success elsewhere': answered without error, in the fault's window, on the routes that "
         "do not touch the faulted service (every route for the broker, which no request "
-        "waits on). 'recovered after': from the end of the fault until the last error clients "
+        "waits on). Latency and errors are injected into every instance of their service. "
+        "'recovered after': from the end of the fault until the last error clients "
         "saw in its window and every instance ready again (launcher's view), whichever is later.",
         "",
         "| route | requests | p50 ms | p99 ms | max ms | errors |",
@@ -88,7 +99,7 @@ def print_report(console: Console, result: dict[str, Any]) -> None:
         table.add_column(column)
     for f in result["faults"]:
         table.add_row(
-            f["kind"], f["target"], _num(f["started"]), _num(f["seconds"]), _errors(f),
+            _what(f), f["target"], _num(f["started"]), _num(f["seconds"]), _errors(f),
             _share(f["success_elsewhere"]), _num(f["recovered_after"]),
         )  # fmt: skip
     console.print(table)

@@ -30,6 +30,7 @@ from emporium.audit.invariants import check_all
 from emporium.chaos.plan import (
     Fault,
     FaultKind,
+    Injection,
     errors_in_window,
     plan_faults,
     traffic_elsewhere,
@@ -52,6 +53,7 @@ class ChaosOptions:
     kills: int
     freeze: float
     broker: float
+    injections: tuple[Injection, ...]
     users: int
     think: tuple[float, float]
     spare: tuple[str, ...]
@@ -72,6 +74,7 @@ class _Chaos:
         self.client = client
         self.frozen: set[str] = set()
         self.broker_down = False
+        self.injected: set[str] = set()  # services with latency or errors set
 
     async def inject(self, fault: Fault, since: float) -> None:
         fault.started = _elapsed(since)
@@ -84,6 +87,15 @@ class _Chaos:
             await self._call(self.client.signal(fault.target, "STOP", fault.seconds + 1))
             await asyncio.sleep(fault.seconds)
             await self.resume(fault.target)
+            fault.ended = _elapsed(since)
+        elif fault.injection is not None:
+            # Each instance drops it a second after its end even if we die meanwhile.
+            self.injected.add(fault.target)
+            await self._call(
+                self.client.fault(fault.target, fault.injection.body(fault.seconds + 1))
+            )
+            await asyncio.sleep(fault.seconds)
+            await self.clear(fault.target)
             fault.ended = _elapsed(since)
         else:
             self.broker_down = True
@@ -105,9 +117,17 @@ class _Chaos:
             await self._call(self.client.broker("start"))
         self.broker_down = False
 
+    async def clear(self, service: str) -> None:
+        # An instance restarted meanwhile has no fault to clear: not an error.
+        with contextlib.suppress(NotRunningError):
+            await self.client.fault(service, None)
+        self.injected.discard(service)
+
     async def undo_everything(self) -> None:
         for instance in list(self.frozen):
             await self.resume(instance)
+        for service in list(self.injected):
+            await self.clear(service)
         if self.broker_down:
             await self.start_broker()
 
@@ -190,9 +210,11 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
         i["instance"] for i in status["instances"]
         if i["service"] not in ("gateway", *options.spare) and i["pid"]
     )  # fmt: skip
+    services = {i["service"] for i in status["instances"] if i["service"] != "gateway"}
     faults = plan_faults(
         options.duration, kills=options.kills, freeze=options.freeze,
         broker=options.broker, instances=candidates, rng=random.Random(options.seed),
+        injections=options.injections, services=services,
     )  # fmt: skip
     chaos = _Chaos(client)
     marker = out / "load-started"
