@@ -22,7 +22,7 @@ from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.browser import BrowserSecurityMiddleware
 from emporium.services.gateway.discovery import Discovery
 from emporium.services.gateway.docs import docs_router
-from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
+from emporium.services.gateway.edge import EdgeMiddleware, jwks_endpoint, jwks_fetcher
 from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
 from emporium.services.gateway.proxy import Proxy, ProxyShortcut, ProxyTable, admission_partition
@@ -63,11 +63,10 @@ def create_app(
     aggregator = OpenApiAggregator(
         upstreams, balancer, lambda: proxy.session, ttl=settings.openapi_ttl
     )
+    fetch_jwks = jwks_fetcher(upstreams, balancer, lambda: proxy.session)
     if settings.auth_enabled and verifier is None:
         verifier = TokenVerifier(
-            AuthSettings(),
-            "identity:/.well-known/jwks.json",
-            fetch=jwks_fetcher(upstreams, balancer, lambda: proxy.session),
+            AuthSettings(), "identity:/.well-known/jwks.json", fetch=fetch_jwks
         )
     limiter: Limiter = (
         RedisLimiter(settings.redis_url, prefix=settings.redis_prefix)
@@ -137,6 +136,14 @@ def create_app(
             include_in_schema=False,
         )
     )
+    if active_verifier is not None:
+        # Before the catch-all: the keys, even while identity is down.
+        app.add_route(
+            "/.well-known/jwks.json",
+            jwks_endpoint(fetch_jwks, active_verifier),
+            methods=["GET"],
+            include_in_schema=False,
+        )
     # Last, so /health/*, /metrics and the gateway's own /api routes win.
     catch_all = Route("/{path:path}", proxy, include_in_schema=False)
     app.router.routes.append(catch_all)
