@@ -12,6 +12,7 @@ from emporium.chaos import (
     Injection,
     PlanError,
     errors_in_window,
+    judge,
     parse_errors,
     parse_latency,
     plan_faults,
@@ -187,3 +188,56 @@ def test_the_report_names_what_each_injected_fault_did_and_judges_it_like_the_ot
         "| errors 50% 503 | cart | 20 s | 2 s | 100 "
         "| GET /api/cart x9, GET /api/catalog/products/{id} x1 | 98.75% |" in text
     )
+
+
+def test_kills_on_a_timer_come_every_so_many_seconds_beside_the_spaced_faults() -> None:
+    faults = plan_faults(
+        20, kills=0, freeze=3, broker=5, instances=INSTANCES, rng=random.Random(1), kill_every=5
+    )
+    timed = [f for f in faults if f.periodic]
+    assert [(f.kind, f.at, f.target) for f in timed] == [
+        (FaultKind.KILL, 5.0, ""), (FaultKind.KILL, 10.0, ""), (FaultKind.KILL, 15.0, ""),
+    ]  # fmt: skip
+    # The spaced faults keep their own spacing, as if the timer were not there.
+    assert [(f.kind, f.at) for f in faults if not f.periodic] == [
+        (FaultKind.FREEZE, 6.7), (FaultKind.BROKER, 13.3),
+    ]  # fmt: skip
+    assert [f.at for f in faults] == sorted(f.at for f in faults)
+    alone = plan_faults(
+        12, kills=0, freeze=0, broker=0, instances=INSTANCES, rng=random.Random(1), kill_every=5
+    )
+    assert [f.at for f in alone] == [5.0, 10.0]
+
+
+def test_where_windows_overlap_no_faults_victims_count_against_anothers_isolation() -> None:
+    # A cart freeze from 10 to 13 s (window to 20 s, the load's end) while kills on a
+    # timer hit catalog at 5 s and 12 s (windows 5-12 and 12-20).
+    freeze = Fault(FaultKind.FREEZE, 10, 3, "cart-1", started=10, ended=13)
+    first = Fault(FaultKind.KILL, 5, 0, "catalog-1", started=5, ended=5, periodic=True)
+    second = Fault(FaultKind.KILL, 12, 0, "catalog-1", started=12, ended=12, periodic=True)
+    seconds = {
+        "GET /api/cart": {"3": [5, 0], "8": [5, 0], "11": [5, 5], "14": [5, 0]},
+        "GET /api/catalog/products/{id}": {"3": [5, 0], "6": [5, 2], "11": [5, 0], "13": [5, 5]},
+        "POST /api/identity/token": {"3": [2, 0], "11": [2, 1], "15": [2, 0]},
+    }
+    routes = {
+        "GET /api/cart": frozenset({"cart"}),
+        "GET /api/catalog/products/{id}": frozenset({"catalog"}),
+        "POST /api/identity/token": frozenset({"identity"}),
+    }
+    whole = judge([first, freeze, second], seconds, 20.0, routes)
+    # The freeze's window: cart's routes are its own, catalog's the kills'; sign-ins count.
+    assert freeze.elsewhere == (4, 1)
+    assert freeze.errors == {
+        "GET /api/cart": 5, "GET /api/catalog/products/{id}": 5, "POST /api/identity/token": 1,
+    }  # fmt: skip
+    # The first kill's window (5-12): cart counts until the freeze (second 8), not after.
+    assert first.elsewhere == (7, 1)
+    # The second kill's (12-20): cart is still the freeze's, so only sign-ins count.
+    assert second.elsewhere == (2, 0)
+    # The whole load: before the first fault everything counts (12), then as above.
+    assert whole == (12 + 5 + 2 + 2, 1)
+    # Without a timer (nor overlaps), a fault's window runs to the next one's start.
+    alone = Fault(FaultKind.FREEZE, 10, 3, "cart-1", started=10, ended=13)
+    assert judge([alone], seconds, 20.0, routes) == (22 + 14, 2 + 6)
+    assert alone.elsewhere == (14, 6)

@@ -6,12 +6,11 @@ from emporium.chaos.plan import (
     FaultKind,
     Injection,
     PlanError,
-    errors_in_window,
     parse_errors,
     parse_latency,
     plan_faults,
-    traffic_elsewhere,
 )
+from emporium.chaos.windows import errors_in_window, judge, traffic_elsewhere
 
 __all__ = [
     "Fault",
@@ -19,6 +18,7 @@ __all__ = [
     "Injection",
     "PlanError",
     "errors_in_window",
+    "judge",
     "parse_errors",
     "parse_latency",
     "plan_faults",

@@ -33,6 +33,14 @@ def chaos(
         float, typer.Option(help=f"Seconds of load (required; at most {MAX_DURATION:g})", min=5)
     ],
     kill: Annotated[int, typer.Option("--kill", help="Instances to SIGKILL", min=0)] = 1,
+    kill_every: Annotated[
+        float,
+        typer.Option(
+            help="Also SIGKILL a random ready instance every so many seconds, beside the "
+            "other faults (0: none)",
+            min=0,
+        ),
+    ] = 0.0,
     freeze: Annotated[
         float, typer.Option(help="Seconds to freeze one instance (SIGSTOP; 0: none)", min=0)
     ] = 2.0,
@@ -96,7 +104,8 @@ def chaos(
     folder.mkdir(parents=True, exist_ok=True)
     options = ChaosOptions(
         client=ControlClient(layout.socket), gateway=gateway, out=folder,
-        duration=duration, kills=kill, freeze=freeze, broker=broker_stop, injections=injections,
+        duration=duration, kills=kill, kill_every=kill_every, freeze=freeze,
+        broker=broker_stop, injections=injections,
         users=users, think=(think_min, think_max), spare=tuple(spare or ()),
         seed=seed, settle=settle, saga_deadline=saga_deadline, password=admin_password,
     )  # fmt: skip

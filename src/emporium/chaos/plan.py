@@ -1,4 +1,5 @@
-"""What a chaos run does and when, and what the load saw meanwhile (pure: no I/O).
+"""What a chaos run does and when (pure: no I/O; what the load saw meanwhile is
+:mod:`emporium.chaos.windows`).
 
 A run spreads its faults evenly over the load: with ``k`` faults in ``D``
 seconds, fault ``i`` starts at ``D * (i + 1) / (k + 1)``, so the load runs
@@ -7,12 +8,18 @@ apart from the next one's. Each fault's *window* runs from its start to the
 next fault's start (or the end of the load); the errors the load recorded in
 that window are the fault's, and the last second with an error in it, past
 the fault's end, is when the system had recovered as a client sees it.
+
+Kills on a timer (``kill_every``) run beside those faults rather than between
+them: one every so many seconds, each window lasting until the next kill. While
+windows overlap, a route is "elsewhere" only if it touches none of the services
+whose windows cover that second, so one fault's victims never count against
+another's isolation.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -22,11 +29,9 @@ __all__ = [
     "FaultKind",
     "Injection",
     "PlanError",
-    "errors_in_window",
     "parse_errors",
     "parse_latency",
     "plan_faults",
-    "traffic_elsewhere",
 ]
 
 
@@ -124,6 +129,7 @@ class Fault:
     seconds: float = 0.0  # how long it lasts (0: instantaneous, a kill)
     target: str = ""  # the instance (kill, freeze); the service (latency, errors); "broker"
     injection: Injection | None = None  # latency and errors: what the instances apply
+    periodic: bool = False  # a kill on the --kill-every timer (its target chosen when due)
     # Filled in as the run goes:
     started: float | None = None  # seconds since the load started, when it was done
     ended: float | None = None
@@ -154,6 +160,7 @@ class Fault:
     def describe(self) -> dict[str, Any]:
         return {
             "kind": str(self.kind), "target": self.target, "planned_at": self.at,
+            "periodic": self.periodic,
             "seconds": self.seconds, "started": self.started, "ended": self.ended,
             "ready_again": self.ready_again, "requests": self.requests,
             "errors": self.errors, "last_error": self.last_error,
@@ -182,10 +189,20 @@ def plan_faults(
     rng: random.Random,
     injections: Sequence[Injection] = (),
     services: Collection[str] = (),
+    kill_every: float = 0.0,
 ) -> list[Fault]:
     """Kills first, then the freeze, the broker stop, and the injections in their
     order, evenly spaced; kill and freeze targets drawn from ``instances`` (no
-    gateway: it alone would fail every request), injections on one of ``services``."""
+    gateway: it alone would fail every request), injections on one of ``services``.
+    With ``kill_every``, also a kill every so many seconds beside them, its target
+    left for the run to draw among the instances ready then."""
+    periodic = [
+        Fault(FaultKind.KILL, round(kill_every * n, 1), periodic=True)
+        for n in range(1, int(duration / kill_every) + 1 if kill_every > 0 else 1)
+        if kill_every * n < duration
+    ]
+    if periodic and not instances:
+        raise PlanError("no instance to kill")
     wanted: list[tuple[FaultKind, float]] = [(FaultKind.KILL, 0.0)] * kills
     if freeze > 0:
         wanted.append((FaultKind.FREEZE, freeze))
@@ -198,9 +215,10 @@ def plan_faults(
                 f"--{injection.kind} {injection.service}: no such service to fault ({known})"
             )
         wanted.append((injection.kind, injection.seconds))
-    if not wanted:
+    if not wanted and not periodic:
         raise PlanError(
-            "no faults asked for (--kill, --freeze, --broker-stop, --latency, --errors)"
+            "no faults asked for (--kill, --kill-every, --freeze, --broker-stop, --latency, "
+            "--errors)"
         )
     signalled = (FaultKind.KILL, FaultKind.FREEZE)
     needed = sum(kind in signalled for kind, _ in wanted)
@@ -219,7 +237,8 @@ def plan_faults(
             continue
         target = "broker" if kind is FaultKind.BROKER else targets[index % len(targets)]
         faults.append(Fault(kind, at, seconds, target))
-    for fault, following in zip(faults, [*faults[1:], None], strict=True):
+    for index, fault in enumerate(faults):
+        following = faults[index + 1] if index + 1 < len(faults) else None
         limit = following.at if following is not None else duration
         if fault.end >= limit:
             raise PlanError(
@@ -227,44 +246,4 @@ def plan_faults(
                 f"{'the next fault' if following else 'the load'} ({limit:g} s); "
                 "use a longer --duration or shorter faults"
             )
-    return faults
-
-
-def errors_in_window(
-    route_seconds: Mapping[str, Mapping[str, Sequence[int]]], start: float, end: float
-) -> tuple[dict[str, int], int, float | None]:
-    """(errors per route, requests, last second with an error) over [start, end)
-    from the load's per-route, per-second ``[requests, errors]`` counts."""
-    errors: dict[str, int] = {}
-    requests = 0
-    last: float | None = None
-    for route, seconds in route_seconds.items():
-        for second_text, (count, failed) in seconds.items():
-            second = int(second_text)
-            if not start <= second + 0.5 < end:
-                continue
-            requests += count
-            if failed:
-                errors[route] = errors.get(route, 0) + failed
-                last = max(last or 0.0, second + 1.0)
-    return dict(sorted(errors.items())), requests, last
-
-
-def traffic_elsewhere(
-    route_seconds: Mapping[str, Mapping[str, Sequence[int]]],
-    start: float,
-    end: float,
-    service: str,
-    route_services: Mapping[str, frozenset[str]],
-) -> tuple[int, int]:
-    """(requests, errors) over [start, end) on the routes that do not touch
-    ``service``; a route missing from ``route_services`` is counted as touching it."""
-    requests = failed = 0
-    for route, seconds in route_seconds.items():
-        if service in route_services.get(route, frozenset({service})):
-            continue
-        for second_text, (count, errors) in seconds.items():
-            if start <= int(second_text) + 0.5 < end:
-                requests += count
-                failed += errors
-    return requests, failed
+    return sorted([*faults, *periodic], key=lambda fault: fault.at)
