@@ -182,8 +182,11 @@ def test_the_report_names_what_each_injected_fault_did_and_judges_it_like_the_ot
         "load": {"label": "closed loop", "duration_s": 30, "total": total, "routes": {}},
         "faults": [latency.describe(), fault.describe()],
         "audit": {"violations": [], "pending": 0, "orders_by_status": {"SHIPPED": 3}},
+        "skipped": [Fault(FaultKind.ERRORS, 25, 2, "orders",
+                          injection=parse_errors("orders:1:2s")).describe()],
     })  # fmt: skip
     assert "| latency +300 ms | catalog | 10 s | 2 s |" in text
+    assert "before the load's end: errors 100% 503 orders (planned at 25 s)" in text
     assert (
         "| errors 50% 503 | cart | 20 s | 2 s | 100 "
         "| GET /api/cart x9, GET /api/catalog/products/{id} x1 | 98.75% |" in text

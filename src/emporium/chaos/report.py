@@ -77,6 +77,10 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {f['requests']} | {_errors(f)} | {_share(f['success_elsewhere'])} "
             f"| {_num(ready)} | {_num(f['recovered_after'])} |"
         )
+    if skipped := result.get("skipped"):
+        what = ", ".join(f"{_what(f)} {f['target']} (planned at {f['planned_at']:g} s)"
+                         for f in skipped)  # fmt: skip
+        lines += ["", f"Skipped, nothing ready to take them before the load's end: {what}."]
     lines += [
         "",
         _overall(result),

@@ -70,8 +70,11 @@ class _Chaos:
     restarting. Each fault then waits until what it touched is ready again.
     """
 
-    def __init__(self, client: ControlClient, candidates: list[str], rng: random.Random) -> None:
+    def __init__(
+        self, client: ControlClient, candidates: list[str], rng: random.Random, until: float
+    ) -> None:
         self.client = client
+        self.until = until  # the load's end, in seconds since it started: no fault after it
         self.candidates = candidates
         self.rng = rng
         self.frozen: set[str] = set()
@@ -82,13 +85,17 @@ class _Chaos:
         self.busy: set[str] = set()
 
     async def inject(self, fault: Fault, since: float) -> None:
+        if _elapsed(since) >= self.until:
+            errors.print(f"chaos: {fault.kind} skipped: due after the load's end")
+            return
         # The instances to see ready again: its target, or every one ready before it.
         touched: set[str]
         if fault.kind in (FaultKind.KILL, FaultKind.FREEZE):
-            chosen = await self._ready_target(fault.target)
+            chosen = await self._ready_target(fault.target, bound=self.until - _elapsed(since))
             if chosen is None:
                 errors.print(
-                    f"chaos: {fault.kind} skipped at {_elapsed(since):g} s: no instance ready"
+                    f"chaos: {fault.kind} skipped at {_elapsed(since):g} s: no instance ready "
+                    "before the load's end"
                 )
                 return
             fault.target, touched = chosen, {chosen}
@@ -109,6 +116,17 @@ class _Chaos:
             fault.ended = _elapsed(since)
         elif fault.injection is not None:
             # Each instance drops it a second after its end even if we die meanwhile.
+            # Set on the instances running now: with kills on a timer, wait for one.
+            if not await self._ready_target(
+                "", service=fault.target, bound=self.until - _elapsed(since)
+            ):
+                errors.print(
+                    f"chaos: {fault.kind} {fault.target} skipped at {_elapsed(since):g} s: "
+                    "no instance of it ready before the load's end"
+                )
+                fault.started = None
+                return
+            fault.started = _elapsed(since)
             self.injected.add(fault.target)
             await self._call(
                 self.client.fault(fault.target, fault.injection.body(fault.seconds + 1))
@@ -144,15 +162,23 @@ class _Chaos:
             for task in waiting:
                 task.cancel()
 
-    async def _ready_target(self, planned: str, bound: float = 30.0) -> str | None:
+    async def _ready_target(
+        self, planned: str, *, service: str | None = None, bound: float = 30.0
+    ) -> str | None:
+        """``planned`` if it is ready, else a ready instance drawn at random (of
+        ``service`` if given, else of the candidates); None if none is within
+        ``bound``. Never one already under a fault, nor one of a service whose
+        responses are being faulted (a restart would quietly drop that fault)."""
         deadline = time.monotonic() + bound
         while time.monotonic() < deadline:
             with contextlib.suppress(NotRunningError, aiohttp.ClientError):
                 status = await self.client.status()
                 ready: list[str] = sorted(
                     i["instance"] for i in status["instances"]
-                    if i["health"] == "ready" and i["pid"] and i["instance"] in self.candidates
+                    if i["health"] == "ready" and i["pid"]
+                    and (i["service"] == service if service else i["instance"] in self.candidates)
                     and i["instance"] not in self.frozen | self.busy
+                    and (service or i["service"] not in self.injected)
                 )  # fmt: skip
                 if planned in ready:
                     return planned
@@ -281,7 +307,7 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
         broker=options.broker, instances=candidates, rng=rng,
         injections=options.injections, services=services, kill_every=options.kill_every,
     )  # fmt: skip
-    chaos = _Chaos(client, candidates, rng)
+    chaos = _Chaos(client, candidates, rng, options.duration)
     timed = [f for f in faults if f.periodic]
     spaced = [f for f in faults if not f.periodic]
     marker = out / "load-started"
@@ -316,7 +342,9 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
                 if load.returncode is None:
                     load.kill()
     summary = json.loads((out / "load" / "results.json").read_text())
-    faults = [f for f in faults if f.started is not None]  # a skipped kill did nothing
+    # A fault skipped (nothing ready to take it before the load ended) did nothing.
+    skipped = [f for f in faults if f.started is None]
+    faults = [f for f in faults if f.started is not None]
     elsewhere = judge(faults, summary["route_seconds"], summary["duration_s"], ROUTE_SERVICES)
     errors.print("chaos: load done; waiting for every order to leave PENDING, then the audit")
     audit, settled = await _quiet_audit(
@@ -331,6 +359,7 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
         "target": gateway,
         "load": {k: summary[k] for k in ("label", "duration_s", "total", "routes")},
         "faults": [f.describe() for f in faults],
+        "skipped": [f.describe() for f in skipped],
         # Over the whole load: routes touching no service under a fault's window then.
         "elsewhere": {
             "requests": elsewhere[0],
