@@ -1,21 +1,28 @@
-"""The user tools on a real system: ``emporium chaos`` ends clean, and ``emporium
+"""The user tools on a real system: ``emporium chaos`` ends clean, latency and
+errors injected through the launcher reach callers and clear, and ``emporium
 restart`` under load fails no request.
 
-Bounded: one system for the module, a 15 s chaos run, and a load stopped a few
-seconds after the restart (at most 150 s), on loopback.
+Bounded: one system for the module, a 20 s chaos run (with kills on a timer, as
+the 60 s run in bench/RESULTS.md, only shorter), a few seconds of injected
+faults, and a load stopped a few seconds after the restart (at most 150 s), on
+loopback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from emporium.launcher import ControlClient, VarLayout
 from tests._poll import eventually
 from tests._system import EMPORIUM, System, running_system
 
@@ -33,20 +40,31 @@ def test_a_short_chaos_run_ends_with_a_clean_audit_and_no_order_pending(
 ) -> None:
     out = tmp_path / "chaos"
     result = system.cli(
-        "chaos", "--duration", "15", "--kill", "1", "--freeze", "2", "--broker-stop", "3",
-        "--users", "6", "--seed", "7", "--settle", "60", "--out", str(out),
+        "chaos", "--duration", "20", "--kill", "0", "--kill-every", "9", "--freeze", "2",
+        "--broker-stop", "3", "--errors", "cart:50%:2s", "--users", "6", "--seed", "7",
+        "--settle", "60", "--out", str(out),
         timeout=200,
     )  # fmt: skip
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{system.log_tail()}"
     report = json.loads((out / "chaos.json").read_text())
     assert report["audit"]["violations"] == []
     assert report["audit"]["pending"] == 0
-    assert [f["kind"] for f in report["faults"]] == ["kill", "freeze", "broker"]
+    spaced = [f for f in report["faults"] if not f["periodic"]]
+    assert [f["kind"] for f in spaced] == ["freeze", "broker", "errors"]
+    # Kills on the timer, at 9 s and 18 s, beside the spaced faults.
+    timed = [f for f in report["faults"] if f["periodic"]]
+    assert [(f["kind"], f["planned_at"]) for f in timed] == [("kill", 9.0), ("kill", 18.0)]
+    assert all(f["target"] and not f["target"].startswith("gateway") for f in timed)
     assert all(f["ended"] is not None for f in report["faults"])
-    # The broker window is judged on every route (no request waits on the broker).
-    broker = report["faults"][2]
+    # The broker window is judged on every route no killed service was under.
+    broker = spaced[1]
     assert broker["elsewhere"][0] > 0
     assert broker["success_elsewhere"] is not None
+    assert report["elsewhere"]["requests"] > 0
+    errors = spaced[2]
+    assert errors["target"] == "cart"
+    assert errors["injected"]["error_rate"] == 0.5
+    assert errors["elsewhere"][0] > 0  # catalog reads, sign-ins: judged apart from cart's
     assert report["load"]["total"]["requests"] > 0
     assert (out / "chart.png").stat().st_size > 0
     assert "Audit: clean" in (out / "report.md").read_text()
@@ -56,6 +74,50 @@ def test_a_short_chaos_run_ends_with_a_clean_audit_and_no_order_pending(
         timeout=30,
         message="an instance stayed unready after the chaos run",
     )
+
+
+def test_latency_and_errors_set_through_the_launcher_reach_callers_and_clear(
+    system: System,
+) -> None:
+    control = ControlClient(VarLayout.at(system.var_dir).socket)
+
+    def fault(service: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        return asyncio.run(control.fault(service, body))
+
+    def timed(client: httpx.Client, path: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        status = client.get(path).status_code
+        return status, time.perf_counter() - started
+
+    with system.client() as client:
+        product = client.get("/api/catalog/products", params={"limit": 1}).json()["items"][0]
+        path = f"/api/catalog/products/{product['id']}"
+        assert timed(client, path)[0] == 200
+
+        code, body = fault("catalog", {"delay_ms": 600, "seconds": 30})
+        assert code == 200, body
+        assert [i["fault"]["delay_ms"] for i in body["instances"]] == [600]
+        slowed = [timed(client, path) for _ in range(3)]
+        assert all(status == 200 and took >= 0.6 for status, took in slowed), slowed
+        # Probes are exempt: the launcher still sees catalog ready, at once.
+        assert all(i["health"] == "ready" for i in system.instances("catalog"))
+        code, body = fault("catalog", None)
+        assert code == 200, body
+        assert timed(client, path)[1] < 0.6
+
+        # Every request fails, until the fault runs out by itself (nobody clears it).
+        code, body = fault("catalog", {"error_rate": 1.0, "seconds": 3})
+        assert code == 200, body
+        assert client.get(path).status_code == 503
+        eventually(
+            lambda: all(client.get(path).status_code == 200 for _ in range(5)),
+            timeout=30,
+            message="catalog kept failing after its injected errors expired",
+        )
+
+    # Not the gateway, nor a service that is not there.
+    assert fault("gateway", {"error_rate": 1.0, "seconds": 3})[0] == 404
+    assert fault("nothing", {"error_rate": 1.0, "seconds": 3})[0] == 404
 
 
 def test_rolling_restart_under_a_closed_load_fails_no_request(

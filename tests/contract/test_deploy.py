@@ -356,6 +356,13 @@ def test_prod_overlay_contains_no_secret_values(rendered: dict[str, list[Manifes
         )
 
 
+def test_no_overlay_lets_anyone_inject_faults(rendered: dict[str, list[Manifest]]) -> None:
+    # Only the local launcher turns it on (decision 0023); a cluster, even the
+    # local overlay, never lets an instance be told to fail.
+    for overlay, docs in rendered.items():
+        assert "EMPORIUM_FAULT_INJECTION" not in json.dumps(docs), overlay
+
+
 # --- compose ----------------------------------------------------------------------
 
 
@@ -390,6 +397,10 @@ def compose_services() -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     services: dict[str, Any] = json.loads(result.stdout)["services"]
     return services
+
+
+def test_compose_never_turns_fault_injection_on(compose_services: dict[str, Any]) -> None:
+    assert "EMPORIUM_FAULT_INJECTION" not in json.dumps(compose_services)
 
 
 def _is_infra(service: Mapping[str, Any]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from emporium.chassis import ChassisSettings
@@ -58,3 +59,26 @@ def test_a_route_with_a_parameter_where_claims_are_made_turns_the_shortcut_off()
     table = ProxyTable()
     table.bind([Route("/api/{service}/x"), catch_all], catch_all)
     assert not table.owns("/api/catalog/products")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "POST"])
+async def test_the_gateway_answers_no_internal_path_itself_nor_proxies_one(
+    tmp_path: Path, method: str
+) -> None:
+    # Fault injection on, as the launcher runs it locally: still nobody can set
+    # a fault (on the gateway, or through it on the storefront) from outside.
+    app = create_app(
+        GatewaySettings(auth_enabled=False, registry=tmp_path / "registry.json"),
+        ChassisSettings(var_dir=tmp_path, fault_injection=True),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        for path in ("/internal/fault", "/internal/spans", "/internal/other"):
+            response = await client.request(
+                method, path, json={"error_rate": 1, "seconds": 5} if method == "PUT" else None
+            )
+            # The gateway's own refusal, not the proxy's 404 for a storefront
+            # this test never started (a proxied PUT would reach a real one).
+            assert response.status_code == 404, (method, path, response.text)
+            assert response.json()["detail"] == "Not found", (method, path, response.text)
+    assert app.state.faults.current is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -17,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter
 
 from emporium.chassis import ChassisSettings, create_service
-from emporium.chassis.auth import AdminUser, CurrentUser, OptionalUser
-from emporium.chassis.testing import TokenFactory
+from emporium.chassis.auth import AdminUser, AuthSettings, CurrentUser, OptionalUser, TokenVerifier
+from emporium.chassis.testing import FlakyJwks, TokenFactory
 
 router = APIRouter()
 
@@ -151,3 +152,32 @@ async def test_malformed_authorization_header_is_401(client: httpx.AsyncClient) 
     for value in ("Basic abc", "Bearer", "Bearer not.a.jwt"):
         response = await client.get("/api/demo/me", headers={"Authorization": value})
         assert response.status_code == 401
+
+
+async def test_a_token_whose_key_cannot_be_fetched_now_is_503_to_retry_not_401(
+    tokens: TokenFactory,
+) -> None:
+    # A service restarted while identity is down holds no key yet: it cannot
+    # tell a good token from a forged one, and must not tell the client to
+    # throw a good one away.
+    identity = FlakyJwks(tokens)
+    identity.up = False
+    quick = AuthSettings(jwks_min_refresh_seconds=0.05)
+    verifier = TokenVerifier(quick, "memory://jwks", fetch=identity.fetch)
+    app = create_service("demo", routers=[router], chassis=ChassisSettings(), auth=verifier)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
+            token = {"Authorization": f"Bearer {tokens.token()}"}
+            response = await client.get("/api/demo/me", headers=token)
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "1"
+            assert response.headers["content-type"] == "application/problem+json"
+            assert verifier.jwks.document is None
+            identity.up = True
+            await asyncio.sleep(0.06)  # past the refetch bound
+            assert (await client.get("/api/demo/me", headers=token)).status_code == 200
+            assert verifier.jwks.document is not None
+            # Once fetched, keys outlive identity going down again.
+            identity.up = False
+            assert (await client.get("/api/demo/me", headers=token)).status_code == 200

@@ -4,17 +4,23 @@ launcher's control API, then wait for quiet and audit the invariants."""
 from emporium.chaos.plan import (
     Fault,
     FaultKind,
+    Injection,
     PlanError,
-    errors_in_window,
+    parse_errors,
+    parse_latency,
     plan_faults,
-    traffic_elsewhere,
 )
+from emporium.chaos.windows import errors_in_window, judge, traffic_elsewhere
 
 __all__ = [
     "Fault",
     "FaultKind",
+    "Injection",
     "PlanError",
     "errors_in_window",
+    "judge",
+    "parse_errors",
+    "parse_latency",
     "plan_faults",
     "traffic_elsewhere",
 ]

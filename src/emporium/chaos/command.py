@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from emporium.audit.command import gateway_of
-from emporium.chaos.plan import PlanError
+from emporium.chaos.plan import Injection, PlanError, parse_errors, parse_latency
 from emporium.chaos.report import markdown, print_report
 from emporium.chaos.run import ChaosOptions, run_chaos
 from emporium.launcher import ControlClient, NotRunningError, VarLayout
@@ -33,12 +33,35 @@ def chaos(
         float, typer.Option(help=f"Seconds of load (required; at most {MAX_DURATION:g})", min=5)
     ],
     kill: Annotated[int, typer.Option("--kill", help="Instances to SIGKILL", min=0)] = 1,
+    kill_every: Annotated[
+        float,
+        typer.Option(
+            help="Also SIGKILL a random ready instance every so many seconds, beside the "
+            "other faults (0: none)",
+            min=0,
+        ),
+    ] = 0.0,
     freeze: Annotated[
         float, typer.Option(help="Seconds to freeze one instance (SIGSTOP; 0: none)", min=0)
     ] = 2.0,
     broker_stop: Annotated[
         float, typer.Option(help="Seconds to stop the broker (0: none)", min=0)
     ] = 3.0,
+    latency: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Slow one service's responses: SERVICE:DELAY:DURATION, e.g. catalog:300ms:5s "
+            "(repeatable)"
+        ),
+    ] = None,
+    errors_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--errors",
+            help="Fail a share of one service's requests: SERVICE:RATE:DURATION[:STATUS], "
+            "e.g. cart:50%:5s (503 unless given; repeatable)",
+        ),
+    ] = None,
     users: Annotated[int, typer.Option(help="Shoppers (closed loop)", min=1)] = 10,
     think_min: Annotated[float, typer.Option(help="Least think time, s", min=0)] = 0.5,
     think_max: Annotated[float, typer.Option(help="Most think time, s", min=0)] = 2.0,
@@ -56,8 +79,9 @@ def chaos(
         str, typer.Option(envvar="EMPORIUM_ADMIN_PASSWORD", help="(env EMPORIUM_ADMIN_PASSWORD)")
     ] = "emporium-admin",
 ) -> None:
-    """Load the shop while killing, freezing and cutting off the broker on a schedule;
-    then wait for quiet and audit. Exit 1 on any invariant violation or order left PENDING."""
+    """Load the shop while killing, freezing, cutting off the broker and slowing or
+    failing one service's responses on a schedule; then wait for quiet and audit.
+    Exit 1 on any invariant violation or order left PENDING."""
     if duration > MAX_DURATION:
         errors.print(f"error: --duration is at most {MAX_DURATION:g} s")
         raise typer.Exit(2)
@@ -68,11 +92,20 @@ def chaos(
     except NotLoopbackError as error:
         errors.print(f"error: {error}")
         raise typer.Exit(2) from None
+    try:
+        injections: tuple[Injection, ...] = (
+            *(parse_latency(text) for text in latency or ()),
+            *(parse_errors(text) for text in errors_ or ()),
+        )
+    except PlanError as error:
+        errors.print(f"error: {error}")
+        raise typer.Exit(2) from None
     folder = out or layout.root / "chaos" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     options = ChaosOptions(
         client=ControlClient(layout.socket), gateway=gateway, out=folder,
-        duration=duration, kills=kill, freeze=freeze, broker=broker_stop,
+        duration=duration, kills=kill, kill_every=kill_every, freeze=freeze,
+        broker=broker_stop, injections=injections,
         users=users, think=(think_min, think_max), spare=tuple(spare or ()),
         seed=seed, settle=settle, saga_deadline=saga_deadline, password=admin_password,
     )  # fmt: skip

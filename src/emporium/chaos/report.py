@@ -24,6 +24,27 @@ def _errors(fault: dict[str, Any]) -> str:
     return ", ".join(f"{route} x{n}" for route, n in fault["errors"].items()) or "none"
 
 
+def _what(fault: dict[str, Any]) -> str:
+    """The fault's kind, with what an injected one did: ``latency +300 ms``, ``errors 50% 503``."""
+    injected = fault.get("injected")
+    if injected is None:
+        return f"{fault['kind']} (timer)" if fault.get("periodic") else str(fault["kind"])
+    if "delay_ms" in injected:
+        return f"latency +{injected['delay_ms']:g} ms"
+    return f"errors {injected['error_rate']:.0%} {injected['error_status']}"
+
+
+def _overall(result: dict[str, Any]) -> str:
+    whole = result.get("elsewhere")
+    if not whole:
+        return ""
+    return (
+        f"Success elsewhere over the whole load: {_share(whole['success'])} of "
+        f"{whole['requests']} requests ({whole['errors']} errors) on the routes that touched "
+        "no service under a fault's window at the time."
+    )
+
+
 def _verdict(result: dict[str, Any]) -> str:
     audit = result["audit"]
     if audit.get("error"):
@@ -52,16 +73,26 @@ def markdown(result: dict[str, Any]) -> str:
             max(0.0, f["ready_again"] - f["ended"]), 1
         )  # fmt: skip
         lines.append(
-            f"| {f['kind']} | {f['target']} | {_num(f['started'])} | {_num(f['seconds'])} "
+            f"| {_what(f)} | {f['target']} | {_num(f['started'])} | {_num(f['seconds'])} "
             f"| {f['requests']} | {_errors(f)} | {_share(f['success_elsewhere'])} "
             f"| {_num(ready)} | {_num(f['recovered_after'])} |"
         )
+    if skipped := result.get("skipped"):
+        what = ", ".join(f"{_what(f)} {f['target']} (planned at {f['planned_at']:g} s)"
+                         for f in skipped)  # fmt: skip
+        lines += ["", f"Skipped, nothing ready to take them before the load's end: {what}."]
     lines += [
+        "",
+        _overall(result),
         "",
         "'success elsewhere': answered without error, in the fault's window, on the routes that "
         "do not touch the faulted service (every route for the broker, which no request "
-        "waits on). 'recovered after': from the end of the fault until the last error clients "
-        "saw in its window and every instance ready again (launcher's view), whichever is later.",
+        "waits on; where windows overlap, as with kills on a timer, the routes that touch none "
+        "of the services under a window at that second). Latency and errors are injected "
+        "into every instance of their service. "
+        "'recovered after': from the end of the fault until the last error clients "
+        "saw in its window and every instance it touched ready again (launcher's view), "
+        "whichever is later.",
         "",
         "| route | requests | p50 ms | p99 ms | max ms | errors |",
         "|---|---:|---:|---:|---:|---|",
@@ -88,10 +119,12 @@ def print_report(console: Console, result: dict[str, Any]) -> None:
         table.add_column(column)
     for f in result["faults"]:
         table.add_row(
-            f["kind"], f["target"], _num(f["started"]), _num(f["seconds"]), _errors(f),
+            _what(f), f["target"], _num(f["started"]), _num(f["seconds"]), _errors(f),
             _share(f["success_elsewhere"]), _num(f["recovered_after"]),
         )  # fmt: skip
     console.print(table)
+    if overall := _overall(result):
+        console.print(overall)
     load = result["load"]
     console.print(route_table({"routes": load["routes"], "total": load["total"]}, "load"))
     style = "green" if result["ok"] else "bold red"

@@ -27,13 +27,8 @@ from rich.console import Console
 
 from emporium.audit.collect import AuditError, collect
 from emporium.audit.invariants import check_all
-from emporium.chaos.plan import (
-    Fault,
-    FaultKind,
-    errors_in_window,
-    plan_faults,
-    traffic_elsewhere,
-)
+from emporium.chaos.plan import Fault, FaultKind, Injection, plan_faults
+from emporium.chaos.windows import judge
 from emporium.launcher import ControlClient, NotRunningError
 from emporium.loadgen.report import write_chart
 from emporium.loadgen.shop import ROUTE_SERVICES
@@ -50,8 +45,10 @@ class ChaosOptions:
     out: Path
     duration: float
     kills: int
+    kill_every: float
     freeze: float
     broker: float
+    injections: tuple[Injection, ...]
     users: int
     think: tuple[float, float]
     spare: tuple[str, ...]
@@ -66,14 +63,46 @@ def _elapsed(since_wall: float) -> float:
 
 
 class _Chaos:
-    """One run: owns the faults it caused until each is undone."""
+    """One run: owns the faults it caused until each is undone.
 
-    def __init__(self, client: ControlClient) -> None:
+    Kills and freezes hit an instance that is ready when they are due (the
+    planned one if it is): with kills on a timer, the planned one may be
+    restarting. Each fault then waits until what it touched is ready again.
+    """
+
+    def __init__(
+        self, client: ControlClient, candidates: list[str], rng: random.Random, until: float
+    ) -> None:
         self.client = client
+        self.until = until  # the load's end, in seconds since it started: no fault after it
+        self.candidates = candidates
+        self.rng = rng
         self.frozen: set[str] = set()
         self.broker_down = False
+        self.injected: set[str] = set()  # services with latency or errors set
+        # Instances a kill or freeze has hit and that are not ready again yet:
+        # no other fault picks them, nor waits for them.
+        self.busy: set[str] = set()
 
     async def inject(self, fault: Fault, since: float) -> None:
+        if _elapsed(since) >= self.until:
+            errors.print(f"chaos: {fault.kind} skipped: due after the load's end")
+            return
+        # The instances to see ready again: its target, or every one ready before it.
+        touched: set[str]
+        if fault.kind in (FaultKind.KILL, FaultKind.FREEZE):
+            chosen = await self._ready_target(fault.target, bound=self.until - _elapsed(since))
+            if chosen is None:
+                errors.print(
+                    f"chaos: {fault.kind} skipped at {_elapsed(since):g} s: no instance ready "
+                    "before the load's end"
+                )
+                return
+            fault.target, touched = chosen, {chosen}
+            self.busy.add(chosen)
+        else:
+            status = await self.client.status()
+            touched = {i["instance"] for i in status["instances"] if i["health"] == "ready"}
         fault.started = _elapsed(since)
         if fault.kind is FaultKind.KILL:
             await self._call(self.client.signal(fault.target, "KILL"))
@@ -85,6 +114,26 @@ class _Chaos:
             await asyncio.sleep(fault.seconds)
             await self.resume(fault.target)
             fault.ended = _elapsed(since)
+        elif fault.injection is not None:
+            # Each instance drops it a second after its end even if we die meanwhile.
+            # Set on the instances running now: with kills on a timer, wait for one.
+            if not await self._ready_target(
+                "", service=fault.target, bound=self.until - _elapsed(since)
+            ):
+                errors.print(
+                    f"chaos: {fault.kind} {fault.target} skipped at {_elapsed(since):g} s: "
+                    "no instance of it ready before the load's end"
+                )
+                fault.started = None
+                return
+            fault.started = _elapsed(since)
+            self.injected.add(fault.target)
+            await self._call(
+                self.client.fault(fault.target, fault.injection.body(fault.seconds + 1))
+            )
+            await asyncio.sleep(fault.seconds)
+            await self.clear(fault.target)
+            fault.ended = _elapsed(since)
         else:
             self.broker_down = True
             await self._call(self.client.broker("stop", fault.seconds + 5))
@@ -93,7 +142,50 @@ class _Chaos:
             fault.ended = _elapsed(since)
         errors.print(f"chaos: {fault.kind} {fault.target} at {fault.started:g} s"
                      + (f", undone at {fault.ended:g} s" if fault.seconds else ""))  # fmt: skip
-        fault.ready_again = await self._all_ready(since)
+        try:
+            fault.ready_again = await self._ready(since, touched, fault.target)
+        finally:
+            self.busy.discard(fault.target)
+
+    async def kill_on_a_timer(self, faults: list[Fault], since: float) -> None:
+        """The periodic kills, each when due, beside the other faults; a kill does
+        not wait for the one before to be back (that is the point of a timer)."""
+        waiting: list[asyncio.Task[None]] = []
+        try:
+            for fault in faults:
+                await asyncio.sleep(max(0.0, fault.at - (time.time() - since)))
+                # Its own task: the readiness wait must not delay the next kill.
+                waiting.append(asyncio.create_task(self.inject(fault, since)))
+                await asyncio.sleep(0)
+            await asyncio.gather(*waiting)
+        finally:
+            for task in waiting:
+                task.cancel()
+
+    async def _ready_target(
+        self, planned: str, *, service: str | None = None, bound: float = 30.0
+    ) -> str | None:
+        """``planned`` if it is ready, else a ready instance drawn at random (of
+        ``service`` if given, else of the candidates); None if none is within
+        ``bound``. Never one already under a fault, nor one of a service whose
+        responses are being faulted (a restart would quietly drop that fault)."""
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            with contextlib.suppress(NotRunningError, aiohttp.ClientError):
+                status = await self.client.status()
+                ready: list[str] = sorted(
+                    i["instance"] for i in status["instances"]
+                    if i["health"] == "ready" and i["pid"]
+                    and (i["service"] == service if service else i["instance"] in self.candidates)
+                    and i["instance"] not in self.frozen | self.busy
+                    and (service or i["service"] not in self.injected)
+                )  # fmt: skip
+                if planned in ready:
+                    return planned
+                if ready:
+                    return self.rng.choice(ready)
+            await asyncio.sleep(0.5)
+        return None
 
     async def resume(self, instance: str) -> None:
         with contextlib.suppress(NotRunningError):
@@ -105,9 +197,17 @@ class _Chaos:
             await self._call(self.client.broker("start"))
         self.broker_down = False
 
+    async def clear(self, service: str) -> None:
+        # An instance restarted meanwhile has no fault to clear: not an error.
+        with contextlib.suppress(NotRunningError):
+            await self.client.fault(service, None)
+        self.injected.discard(service)
+
     async def undo_everything(self) -> None:
         for instance in list(self.frozen):
             await self.resume(instance)
+        for service in list(self.injected):
+            await self.clear(service)
         if self.broker_down:
             await self.start_broker()
 
@@ -117,12 +217,22 @@ class _Chaos:
             raise RuntimeError(f"the launcher refused: {body.get('error', code)}")
         return body
 
-    async def _all_ready(self, since: float, bound: float = 60.0) -> float | None:
+    async def _ready(
+        self, since: float, instances: set[str], own: str, bound: float = 60.0
+    ) -> float | None:
+        """When every one of ``instances`` (a restarted one keeps its name) answers
+        ready again, but those another fault is keeping down, in seconds since
+        the load started; None past ``bound``."""
         deadline = time.monotonic() + bound
         while time.monotonic() < deadline:
             with contextlib.suppress(NotRunningError, aiohttp.ClientError):
                 status = await self.client.status()
-                if all(i["health"] == "ready" for i in status["instances"]):
+                others = self.busy - {own}
+                if all(
+                    i["health"] == "ready"
+                    for i in status["instances"]
+                    if i["instance"] in instances and i["instance"] not in others
+                ):
                     return _elapsed(since)
             await asyncio.sleep(0.5)
         return None
@@ -190,11 +300,16 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
         i["instance"] for i in status["instances"]
         if i["service"] not in ("gateway", *options.spare) and i["pid"]
     )  # fmt: skip
+    services = {i["service"] for i in status["instances"] if i["service"] != "gateway"}
+    rng = random.Random(options.seed)
     faults = plan_faults(
         options.duration, kills=options.kills, freeze=options.freeze,
-        broker=options.broker, instances=candidates, rng=random.Random(options.seed),
+        broker=options.broker, instances=candidates, rng=rng,
+        injections=options.injections, services=services, kill_every=options.kill_every,
     )  # fmt: skip
-    chaos = _Chaos(client)
+    chaos = _Chaos(client, candidates, rng, options.duration)
+    timed = [f for f in faults if f.periodic]
+    spaced = [f for f in faults if not f.periodic]
     marker = out / "load-started"
     marker.unlink(missing_ok=True)
     command = [
@@ -207,10 +322,16 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
         load = await asyncio.create_subprocess_exec(*command, stdout=log)
         try:
             since = await _wait_for_start(marker, load, 120)
-            errors.print(f"chaos: load started; faults at {[f.at for f in faults]} s")
-            for fault in faults:
-                await asyncio.sleep(max(0.0, fault.at - (time.time() - since)))
-                await chaos.inject(fault, since)
+            every = f", a kill every {options.kill_every:g} s" if timed else ""
+            errors.print(f"chaos: load started; faults at {[f.at for f in spaced]} s{every}")
+            killer = asyncio.create_task(chaos.kill_on_a_timer(timed, since))
+            try:
+                for fault in spaced:
+                    await asyncio.sleep(max(0.0, fault.at - (time.time() - since)))
+                    await chaos.inject(fault, since)
+                await killer
+            finally:
+                killer.cancel()
             await load.wait()
         finally:
             await chaos.undo_everything()
@@ -221,21 +342,10 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
                 if load.returncode is None:
                     load.kill()
     summary = json.loads((out / "load" / "results.json").read_text())
-    for index, fault in enumerate(faults):
-        # Up to the next fault as it really started: each waits until every
-        # instance is ready again after the one before, so it may start late.
-        following = (
-            (faults[index + 1].started or faults[index + 1].at)
-            if index + 1 < len(faults)
-            else summary["duration_s"]
-        )
-        window_start = fault.started if fault.started is not None else fault.at
-        fault.errors, fault.requests, fault.last_error = errors_in_window(
-            summary["route_seconds"], window_start, following
-        )
-        fault.elsewhere = traffic_elsewhere(
-            summary["route_seconds"], window_start, following, fault.service, ROUTE_SERVICES
-        )
+    # A fault skipped (nothing ready to take it before the load ended) did nothing.
+    skipped = [f for f in faults if f.started is None]
+    faults = [f for f in faults if f.started is not None]
+    elsewhere = judge(faults, summary["route_seconds"], summary["duration_s"], ROUTE_SERVICES)
     errors.print("chaos: load done; waiting for every order to leave PENDING, then the audit")
     audit, settled = await _quiet_audit(
         gateway, options.password, options.settle, options.saga_deadline
@@ -249,6 +359,13 @@ async def _run(options: ChaosOptions) -> dict[str, Any]:
         "target": gateway,
         "load": {k: summary[k] for k in ("label", "duration_s", "total", "routes")},
         "faults": [f.describe() for f in faults],
+        "skipped": [f.describe() for f in skipped],
+        # Over the whole load: routes touching no service under a fault's window then.
+        "elsewhere": {
+            "requests": elsewhere[0],
+            "errors": elsewhere[1],
+            "success": None if not elsewhere[0] else round(1 - elsewhere[1] / elsewhere[0], 4),
+        },
         "settled_after_s": settled,
         "audit": audit,
         "ok": bool(audit.get("ok")) and load.returncode == 0,

@@ -34,6 +34,7 @@ from emporium.chassis._db_telemetry import instrument_engine
 from emporium.chassis.admin import dead_letter_router
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.chassis.db import Database, Publisher, UnitOfWork
+from emporium.chassis.faults import FAULT_PATH, FaultMiddleware, FaultSwitch, fault_endpoint
 from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging
@@ -289,6 +290,12 @@ def create_service(
         partition=partition if chassis.overload_enabled else None,
         limits=chassis.limit_settings(),
     )
+    # Outside admission: an injected error costs nothing, and an injected delay
+    # is the link's (as in Envoy's filter), not a slot of the service's limit.
+    # Absent unless allowed, so an instance without it pays nothing at all.
+    app.state.faults = FaultSwitch() if chassis.fault_injection else None
+    if app.state.faults is not None:
+        app.add_middleware(FaultMiddleware, switch=app.state.faults)
     app.add_middleware(
         RequestContextMiddleware,
         service=name,
@@ -298,6 +305,9 @@ def create_service(
         tracing=runtime.tracing,
     )
     app.add_route("/internal/spans", spans_endpoint, methods=["GET"], include_in_schema=False)
+    app.add_route(
+        FAULT_PATH, fault_endpoint, methods=["GET", "PUT", "DELETE"], include_in_schema=False
+    )
     app.add_route("/health/live", health.live, methods=["GET"], include_in_schema=False)
     app.add_route("/health/ready", health.ready, methods=["GET"], include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

@@ -33,6 +33,7 @@ __all__ = [
     "AuthSettings",
     "CurrentUser",
     "JwksCache",
+    "KeysUnavailableError",
     "OptionalUser",
     "Principal",
     "TokenVerifier",
@@ -63,6 +64,12 @@ class AuthError(Exception):
     """The token is missing, malformed, forged, expired or not for us."""
 
 
+class KeysUnavailableError(Exception):
+    """The token names a key we do not hold and the JWKS cannot be fetched now:
+    the token may well be good, so this is a 503 to retry, never a 401 (which
+    tells a client to throw its credentials away)."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """The verified caller."""
@@ -87,6 +94,9 @@ class JwksCache:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        # The last document fetched whole, and whether the latest fetch failed.
+        self.document: Mapping[str, Any] | None = None
+        self.failing = False
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
         now = time.monotonic()
@@ -106,6 +116,7 @@ class JwksCache:
                 # Keep verifying with the keys we have; identity may be restarting.
                 logger.warning("fetching the JWKS failed: %s", exc)
                 self._fetched_at = time.monotonic() - self._ttl + self._min_refresh
+                self.failing = True
                 return
             keys: dict[str, jwt.PyJWK] = {}
             for entry in document.get("keys", []):
@@ -118,10 +129,13 @@ class JwksCache:
                     keys[key.key_id] = key
             self._keys = keys
             self._fetched_at = time.monotonic()
+            self.document = document
+            self.failing = False
 
 
 class TokenVerifier:
-    """Turns a bearer token into a :class:`Principal`, or raises :class:`AuthError`.
+    """Turns a bearer token into a :class:`Principal`, or raises :class:`AuthError`
+    (or :class:`KeysUnavailableError` while it cannot know).
 
     Also a chassis component (start/stop/ready) so it owns its HTTP session.
     """
@@ -168,6 +182,10 @@ class TokenVerifier:
             raise AuthError("token has no key id")
         key = await self.jwks.key(kid)
         if key is None:
+            if self.jwks.failing:
+                raise KeysUnavailableError(
+                    "Cannot verify the token now: the signing keys are unreachable; retry shortly"
+                )
             raise AuthError("unknown signing key")
         if key.algorithm_name != algorithm:
             raise AuthError("token algorithm does not match its key")
@@ -220,6 +238,8 @@ async def _optional_user(request: Request) -> Principal | None:
         return await verifier.verify(token)
     except AuthError as exc:
         raise _unauthorized(str(exc)) from exc
+    except KeysUnavailableError as exc:
+        raise Problem(503, str(exc), headers={"Retry-After": "1"}) from exc
 
 
 async def _current_user(user: Annotated[Principal | None, Depends(_optional_user)]) -> Principal:

@@ -33,7 +33,9 @@ __all__ = ["RequestContextMiddleware", "acceptable_request_id", "new_traceparent
 
 logger = logging.getLogger("emporium.access")
 
-_UNTRACKED = frozenset({"/metrics", "/health/live", "/health/ready", "/internal/spans"})
+_UNTRACKED = frozenset(
+    {"/metrics", "/health/live", "/health/ready", "/internal/spans", "/internal/fault"}
+)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _READS = frozenset({"GET", "HEAD"})
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from emporium.chassis.forwarded import parse_networks
@@ -93,6 +93,18 @@ class ChassisSettings(BaseSettings):
     # not taken for queueing.
     overload_tolerance: float = Field(default=2.0, ge=1.0)
     overload_slack_ms: float = Field(default=50.0, ge=0)
+    # Latency and errors injected into this instance's responses on request
+    # (emporium.chassis.faults): the launcher turns it on in the local profile;
+    # the prod profile refuses it, so no deployed instance can be told to fail.
+    fault_injection: bool = False
+
+    @model_validator(mode="after")
+    def _no_faults_in_prod(self) -> ChassisSettings:
+        if self.profile == "prod" and self.fault_injection:
+            raise ValueError(
+                "EMPORIUM_FAULT_INJECTION is for the local profile; the prod profile refuses it"
+            )
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ from emporium.chassis.messaging.consumer import Ack, Consumer, DeadLetter, Deliv
 from emporium.chassis.messaging.envelope import Envelope
 from emporium.contracts._base import Message
 
-__all__ = ["FakeUnitOfWork", "InMemoryTransport", "TokenFactory"]
+__all__ = ["FakeUnitOfWork", "FlakyJwks", "InMemoryTransport", "TokenFactory"]
 
 
 class TokenFactory:
@@ -73,6 +73,20 @@ class TokenFactory:
             return self.jwks()
 
         return TokenVerifier(self.settings, "memory://jwks", fetch=fetch)
+
+
+class FlakyJwks:
+    """identity's JWKS endpoint for a :class:`TokenVerifier`, which can go down
+    (``up = False``: every fetch fails as a refused connection would)."""
+
+    def __init__(self, tokens: TokenFactory) -> None:
+        self.tokens = tokens
+        self.up = True
+
+    async def fetch(self) -> Mapping[str, Any]:
+        if not self.up:
+            raise ConnectionError("identity is down")
+        return self.tokens.jwks()
 
 
 class FakeUnitOfWork:

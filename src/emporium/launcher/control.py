@@ -2,7 +2,9 @@
 ``POST /restart`` (one service's instances, one at a time, with environment
 added), and the chaos tools' faults: ``POST /signal`` (one instance: KILL, STOP
 with an optional ``resume_after``, CONT, TERM) and ``POST /broker`` (stop the
-embedded broker, optionally for ``resume_after`` seconds, or start it again).
+embedded broker, optionally for ``resume_after`` seconds, or start it again)
+and ``POST /fault`` (latency or errors in one service's responses, on every
+instance of it or on one, until its seconds pass or ``"fault": null``).
 
 Only the user who owns the var directory can reach the socket, and nothing
 listens on TCP. :class:`ControlClient` is what the CLI uses; it raises
@@ -20,6 +22,7 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
+from emporium.launcher.faults import FaultRefusedError, inject
 from emporium.launcher.specs import ReplicaError
 from emporium.launcher.supervisor import Supervisor
 
@@ -109,6 +112,7 @@ class ControlServer:
         app.router.add_post("/restart", self._restart)
         app.router.add_post("/signal", self._signal)
         app.router.add_post("/broker", self._broker)
+        app.router.add_post("/fault", self._fault)
         # A scale request still waiting for readiness must not hold up shutdown.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -203,6 +207,36 @@ class ControlServer:
             return web.json_response(await self.broker.stop_broker(resume_after))
         return web.json_response(await self.broker.start_broker())
 
+    async def _fault(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            service = str(body["service"])
+            instance = body.get("instance")
+            fault = body["fault"]
+            if fault is not None and not isinstance(fault, dict):
+                raise TypeError(fault)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return web.json_response(
+                {
+                    "error": 'expected {"service": "catalog", "instance": null, '
+                    '"fault": {"delay_ms": 300, "error_rate": 0.5, "seconds": 5} | null}'
+                },
+                status=400,
+            )
+        try:
+            result = await inject(
+                self.session,
+                self.supervisor.instances,
+                service,
+                fault,
+                instance=None if instance is None else str(instance),
+            )
+        except ReplicaError as error:
+            return web.json_response({"error": str(error)}, status=404)
+        except FaultRefusedError as error:
+            return web.json_response({"error": str(error)}, status=409)
+        return web.json_response(result)
+
 
 class ControlClient:
     def __init__(self, socket_path: Path, timeout: float = 120.0) -> None:
@@ -256,4 +290,12 @@ class ControlClient:
     async def broker(self, action: str, resume_after: float | None = None) -> tuple[int, Any]:
         return await self.request(
             "POST", "/broker", {"action": action, "resume_after": resume_after}
+        )
+
+    async def fault(
+        self, service: str, fault: dict[str, Any] | None, instance: str | None = None
+    ) -> tuple[int, Any]:
+        """Set ``fault`` on ``service``'s instances (or ``instance``); None clears it."""
+        return await self.request(
+            "POST", "/fault", {"service": service, "instance": instance, "fault": fault}
         )

@@ -238,6 +238,10 @@ class Launcher:
             # one place that knows every instance and balances over them.
             EMPORIUM_INTERNAL_URL=self.gateway_url,
         )
+        if self.settings.profile == "local":
+            # Lets `emporium chaos` slow or fail a service's responses (the
+            # prod profile refuses it: nothing deployed can be told to fail).
+            env["EMPORIUM_FAULT_INJECTION"] = "true"
         if self._tls is not None:
             env.update(
                 EMPORIUM_GATEWAY_TLS_CERTFILE=str(self._tls.cert),

@@ -27,23 +27,26 @@ is refused there too.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import jwt
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emporium.chassis.auth import AuthError, Principal, TokenVerifier
+from emporium.chassis.auth import AuthError, KeysUnavailableError, Principal, TokenVerifier
 from emporium.chassis.problems import problem_response
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.ratelimit import Decision, Limiter, Rule
 from emporium.services.gateway.registry import Upstreams
 from emporium.services.gateway.settings import GatewaySettings
 
-__all__ = ["EdgeMiddleware", "jwks_fetcher", "strip_identity_headers"]
+__all__ = ["EdgeMiddleware", "jwks_endpoint", "jwks_fetcher", "strip_identity_headers"]
 
 LOGIN_PATH = "/api/identity/token"
 SIGNUP_PATH = "/api/identity/users"
@@ -58,6 +61,8 @@ _UNLIMITED_PATHS = frozenset({"/metrics"})
 # the services check every token themselves anyway).
 VERIFIED_TTL = 10.0
 VERIFIED_MAX = 10_000
+
+logger = logging.getLogger(__name__)
 
 
 def strip_identity_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -83,6 +88,34 @@ def jwks_fetcher(upstreams: Upstreams, balancer: Balancer, session: Any) -> Any:
             return document
 
     return fetch
+
+
+def jwks_endpoint(
+    fetch: Callable[[], Awaitable[Mapping[str, Any]]], verifier: TokenVerifier
+) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /.well-known/jwks.json``: identity's keys, fetched fresh, or the last
+    ones this gateway verified with while identity cannot answer (stale-if-error).
+
+    Every service fetches its keys here: one restarted while identity is down
+    would otherwise refuse every signed-in request until identity is back.
+    """
+
+    async def jwks(_request: Request) -> Response:
+        try:
+            document = await fetch()
+        except Exception as exc:  # identity down or restarting: what we already trust
+            cached = verifier.jwks.document
+            if cached is None:
+                return problem_response(
+                    503,
+                    "The signing keys are unreachable (identity is not answering); retry shortly",
+                    headers={"Retry-After": "1"},
+                )
+            logger.warning("serving the cached JWKS: identity did not answer (%s)", exc)
+            document = cached
+        return JSONResponse(document, headers={"Cache-Control": "public, max-age=60"})
+
+    return jwks
 
 
 def _expiry(token: str) -> float:
@@ -179,6 +212,8 @@ class EdgeMiddleware:
             return await self._verify(token.strip()), None
         except AuthError as exc:
             return None, (401, str(exc), challenge)
+        except KeysUnavailableError as exc:
+            return None, (503, str(exc), {"Retry-After": "1"})
 
     async def _verify(self, token: str) -> Principal:
         assert self.verifier is not None

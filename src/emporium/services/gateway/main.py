@@ -22,7 +22,7 @@ from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.browser import BrowserSecurityMiddleware
 from emporium.services.gateway.discovery import Discovery
 from emporium.services.gateway.docs import docs_router
-from emporium.services.gateway.edge import EdgeMiddleware, jwks_fetcher
+from emporium.services.gateway.edge import EdgeMiddleware, jwks_endpoint, jwks_fetcher
 from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
 from emporium.services.gateway.proxy import Proxy, ProxyShortcut, ProxyTable, admission_partition
@@ -63,11 +63,10 @@ def create_app(
     aggregator = OpenApiAggregator(
         upstreams, balancer, lambda: proxy.session, ttl=settings.openapi_ttl
     )
+    fetch_jwks = jwks_fetcher(upstreams, balancer, lambda: proxy.session)
     if settings.auth_enabled and verifier is None:
         verifier = TokenVerifier(
-            AuthSettings(),
-            "identity:/.well-known/jwks.json",
-            fetch=jwks_fetcher(upstreams, balancer, lambda: proxy.session),
+            AuthSettings(), "identity:/.well-known/jwks.json", fetch=fetch_jwks
         )
     limiter: Limiter = (
         RedisLimiter(settings.redis_url, prefix=settings.redis_prefix)
@@ -118,16 +117,33 @@ def create_app(
     # The chassis' /metrics would tell anyone every instance: the public port
     # answers 404 (and never proxies the path to the storefront either).
     # So would /internal/spans; the gateway's own spans go out admin-only,
-    # through /api/gateway/traces. Nothing under /internal/ is ever proxied.
+    # through /api/gateway/traces. Nothing under /internal/ is ever proxied
+    # or answered here (/internal/fault included: nobody outside sets a fault).
+    # Every method: a PUT the refusal did not take would fall to the catch-all
+    # and reach the storefront's own /internal/ routes.
     app.router.routes[:] = [
-        Route(route.path, _no_public_metrics, include_in_schema=False)
-        if isinstance(route, Route) and route.path in {"/metrics", "/internal/spans"}
+        Route(route.path, _no_public_metrics, methods=_EVERY_METHOD, include_in_schema=False)
+        if isinstance(route, Route)
+        and (route.path == "/metrics" or route.path.startswith("/internal/"))
         else route
         for route in app.router.routes
     ]
     app.router.routes.append(
-        Route("/internal/{path:path}", _no_public_metrics, include_in_schema=False)
+        Route(
+            "/internal/{path:path}",
+            _no_public_metrics,
+            methods=_EVERY_METHOD,
+            include_in_schema=False,
+        )
     )
+    if active_verifier is not None:
+        # Before the catch-all: the keys, even while identity is down.
+        app.add_route(
+            "/.well-known/jwks.json",
+            jwks_endpoint(fetch_jwks, active_verifier),
+            methods=["GET"],
+            include_in_schema=False,
+        )
     # Last, so /health/*, /metrics and the gateway's own /api routes win.
     catch_all = Route("/{path:path}", proxy, include_in_schema=False)
     app.router.routes.append(catch_all)
@@ -136,6 +152,9 @@ def create_app(
     app.state.metrics = metrics
     app.state.gateway_settings = settings
     return app
+
+
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def _no_public_metrics(request: Request) -> Response:
