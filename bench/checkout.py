@@ -253,9 +253,17 @@ async def prepare_users(
                 headers = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
             for product in random.sample(product_ids, random.randint(1, 2)):
                 url = f"{gateway}/api/cart/items/{product}"
-                async with session.put(url, json={"quantity": 1}, headers=headers) as r:
-                    if r.status != 200:
-                        raise RuntimeError(f"cart: {r.status} {await r.text()}")
+                for _ in range(30):
+                    # Preparing is untimed: a busy machine's shedding (503 +
+                    # Retry-After) only means "later", not a broken run.
+                    async with session.put(url, json={"quantity": 1}, headers=headers) as r:
+                        if r.status == 200:
+                            break
+                        if r.status != 503 or "Retry-After" not in r.headers:
+                            raise RuntimeError(f"cart: {r.status} {await r.text()}")
+                    await asyncio.sleep(0.2)
+                else:
+                    raise RuntimeError("cart: still shedding after 30 tries")
         return User(headers)
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
