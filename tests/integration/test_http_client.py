@@ -302,6 +302,15 @@ async def test_the_half_open_probe_waits_only_the_probe_timeout(upstream: Upstre
     assert int(closed[deadline.HEADER]) > 1000, "once closed, calls have their full timeout"
 
 
+async def test_without_a_probe_timeout_the_probe_has_the_calls_own(upstream: Upstream) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=5.0, clock=clock)
+    async with client(upstream.url, timeout=2.0, breaker=breaker) as api:
+        await half_open(api, clock)
+        probed = (await api.get("/echo")).json()["headers"]
+    assert int(probed[deadline.HEADER]) > 1000, "a slow but working upstream still gets in"
+
+
 async def test_a_failed_probe_answers_at_once_instead_of_retrying(upstream: Upstream) -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=2, cooldown=5.0, clock=clock)

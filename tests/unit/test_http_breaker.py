@@ -179,8 +179,10 @@ def test_closing_resets_the_cooldown_for_the_next_outage(clock: FakeClock) -> No
     assert breaker.cooldown_remaining() == pytest.approx(0.5)
 
 
-def test_max_cooldown_defaults_to_four_cooldowns() -> None:
-    assert CircuitBreaker(cooldown=0.5).max_cooldown == pytest.approx(2.0)
+def test_max_cooldown_defaults_to_four_cooldowns_and_probes_to_no_timeout_of_their_own() -> None:
+    breaker = CircuitBreaker(cooldown=0.5)
+    assert breaker.max_cooldown == pytest.approx(2.0)
+    assert breaker.probe_timeout is None
 
 
 def test_released_probe_lets_another_probe_through(clock: FakeClock) -> None:

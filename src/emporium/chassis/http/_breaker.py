@@ -47,10 +47,12 @@ class CircuitBreaker:
       an upstream that comes back is probed within ``max_cooldown`` seconds.
     - HALF_OPEN: after the cool-down exactly one probe is admitted while every
       other call is still refused; its success closes the breaker, its failure
-      opens it again for the next cool-down. A probe is an ordinary call that
-      should wait at most ``probe_timeout`` seconds (the client cuts its
-      timeout to that), so the one caller that carries it is not held for a
-      full timeout by an upstream that is still frozen.
+      opens it again for the next cool-down. A probe is an ordinary call; with
+      ``probe_timeout`` set it waits at most that long (the client cuts its
+      timeout to it), so the one caller that carries it is not held for a
+      full timeout by an upstream that is still frozen. Set it only well above
+      the upstream's usual latency, or a slow but working upstream is never
+      let back in; unset, a probe has the call's own timeout.
 
     A caller takes a :class:`Permit` with :meth:`acquire` and hands it back with
     exactly one of :meth:`record_success`, :meth:`record_failure` or
@@ -68,7 +70,7 @@ class CircuitBreaker:
         min_calls: int = 20,
         cooldown: float = 0.5,
         max_cooldown: float | None = None,
-        probe_timeout: float = 0.25,
+        probe_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if failure_threshold < 1 or min_calls < 1:
@@ -81,7 +83,7 @@ class CircuitBreaker:
             max_cooldown = 4 * cooldown
         if max_cooldown < cooldown:
             raise ValueError("max_cooldown must be at least cooldown")
-        if probe_timeout <= 0:
+        if probe_timeout is not None and probe_timeout <= 0:
             raise ValueError("probe_timeout must be positive")
         self.failure_threshold = failure_threshold
         self.failure_rate = failure_rate

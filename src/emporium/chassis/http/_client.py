@@ -64,7 +64,8 @@ class ServiceClient:
       call raises :class:`UpstreamUnavailable` at once without touching the network.
       5xx answers, timeouts and connection errors count as failures; other
       answers, 4xx included, show the upstream is alive. The one call that
-      probes a half-open breaker waits at most the breaker's ``probe_timeout``;
+      probes a half-open breaker waits at most the breaker's ``probe_timeout``
+      if it has one;
     - is retried by ``retries`` (a :class:`RetryPolicy`) only if idempotent, and
       only after a timeout, a connection error, or a 429/502/503/504 answer,
       and never once the breaker has left the closed state (the retry could
@@ -236,7 +237,7 @@ class ServiceClient:
                 )
             attempts += 1
             budget = min(attempt_timeout, ends_at - loop.time())
-            if permit.probe:
+            if permit.probe and self.breaker.probe_timeout is not None:
                 # The breaker is testing an upstream that was failing: this caller
                 # alone waits for the answer, and not a whole timeout of it.
                 budget = min(budget, self.breaker.probe_timeout)
