@@ -122,10 +122,6 @@ def refused_by(detail: str) -> str:
     """Which layer refused, from the problem's detail."""
     if detail.startswith("gateway is at capacity"):
         return "gateway: adaptive limit (orders write)"
-    if detail.startswith("gateway is holding"):
-        return "gateway: pushback (orders write)"
-    if detail.startswith("orders is holding"):
-        return "orders: pushback (checkout)"
     if "requests in progress already" in detail:
         return "gateway: bulkhead"
     if detail.startswith("orders is at capacity"):

@@ -296,31 +296,6 @@ def test_pending_sagas_are_admitted_up_to_throughput_times_the_budget() -> None:
     assert full.value.retry_after == 3  # 17 over the line at 8/s
 
 
-def test_a_refusal_pushes_back_until_the_backlog_is_next_looked_at() -> None:
-    now = [100.0]
-    backlog = SagaBacklog(budget=5.0, min_pending=3, refresh=0.25, clock=lambda: now[0])
-    backlog.observe(pending=3, settled=0, window=5.0)
-    now[0] += 0.1
-    with pytest.raises(SagaBacklogFullError) as full:
-        backlog.check()
-    assert full.value.pushback == pytest.approx(0.15)
-    now[0] += 0.1
-    with pytest.raises(SagaBacklogFullError) as again:
-        backlog.check()  # nothing can change before the next look: refused as promised
-    assert again.value.pushback == pytest.approx(0.05)
-    now[0] += 0.1
-    backlog.observe(pending=2, settled=5, window=5.0)
-    backlog.check()  # the next look found room
-
-
-def test_without_a_known_refresh_a_refusal_asks_for_no_pushback() -> None:
-    backlog = SagaBacklog(budget=5.0, min_pending=1)
-    backlog.observe(pending=1, settled=0, window=5.0)
-    with pytest.raises(SagaBacklogFullError) as full:
-        backlog.check()
-    assert full.value.pushback == 0.0
-
-
 async def test_a_full_saga_backlog_refuses_before_reading_the_cart_or_writing(shop: Shop) -> None:
     backlog = SagaBacklog(budget=5.0, min_pending=1)
     shop.checkout.admission = backlog

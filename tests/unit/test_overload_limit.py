@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emporium.chassis import ChassisSettings
-from emporium.chassis.overload import MAX_PUSHBACK, AdaptiveLimiter, GradientLimit, LimitSettings
+from emporium.chassis.overload import AdaptiveLimiter, GradientLimit, LimitSettings
 
 
 class FakeClock:
@@ -144,26 +144,3 @@ def test_a_request_whose_latency_says_nothing_is_not_a_sample() -> None:
 def test_a_maximum_of_one_pins_the_limit_whatever_min_and_initial_say() -> None:
     limits = ChassisSettings(overload_max_limit=1).limit_settings()
     assert (limits.min_limit, limits.initial, limits.max_limit) == (1, 1, 1)
-
-
-def test_a_pushback_refuses_every_request_until_it_ends_whatever_the_limit() -> None:
-    clock = FakeClock()
-    limiter = AdaptiveLimiter(LimitSettings(initial=64), clock=clock)
-    limiter.push_back(0.2)
-    limiter.push_back(0.1)  # a shorter one does not cut the first short
-    assert limiter.paused
-    assert limiter.try_acquire() is None
-    clock.now += 0.19
-    assert limiter.try_acquire() is None
-    clock.now += 0.01
-    assert not limiter.paused
-    assert limiter.try_acquire() is not None
-    assert limiter.rejected == 2
-
-
-def test_a_pushback_never_pauses_longer_than_its_cap() -> None:
-    clock = FakeClock()
-    limiter = AdaptiveLimiter(clock=clock)
-    limiter.push_back(3600.0)
-    clock.now += MAX_PUSHBACK
-    assert limiter.try_acquire() is not None

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emporium.chassis import deadline
-from emporium.chassis.overload import PUSHBACK, AdmissionMiddleware, LimitSettings, routes
+from emporium.chassis.overload import AdmissionMiddleware, LimitSettings, routes
 from emporium.chassis.problems import UPSTREAM_DOWN
 
 ONE_AT_A_TIME = LimitSettings(initial=1, min_limit=1, max_limit=1)
@@ -185,30 +185,3 @@ async def test_a_503_for_an_upstream_whose_circuit_is_open_leaves_the_limit_alon
             assert answer.headers[UPSTREAM_DOWN] == "catalog"
     assert app.limiters["one"].limit == 32
     assert app.limiters["one"].in_flight == 0
-
-
-async def test_a_503_with_a_pushback_refuses_the_partition_here_until_it_ends() -> None:
-    clock = [50.0]
-    calls: list[str] = []
-
-    async def backlog_full(_request: Request) -> Response:
-        calls.append("reached")
-        return JSONResponse({"status": 503}, status_code=503, headers={PUSHBACK: "250"})
-
-    app = AdmissionMiddleware(
-        Starlette(routes=[Route("/api/one", backlog_full, methods=["POST"])]),
-        service="edge",
-        partition=routes({"POST /api/one": "one"}),
-        clock=lambda: clock[0],
-    )
-    async with client(app) as http:
-        assert (await http.post("/api/one")).status_code == 503
-        clock[0] += 0.2
-        held = await http.post("/api/one")
-        assert held.status_code == 503
-        assert held.headers["Retry-After"] == "1"
-        assert "holding one requests back" in held.json()["detail"]
-        assert calls == ["reached"], "refused here, without a trip to the service"
-        clock[0] += 0.05
-        assert (await http.post("/api/one")).status_code == 503
-    assert calls == ["reached", "reached"], "after the pushback the service is asked again"

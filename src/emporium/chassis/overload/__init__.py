@@ -9,10 +9,9 @@ concurrency per upstream in :class:`emporium.chassis.http.Bulkhead`.
 """
 
 from emporium.chassis.overload._limit import GradientLimit, LimitSettings
-from emporium.chassis.overload._limiter import MAX_PUSHBACK, AdaptiveLimiter, Ticket
+from emporium.chassis.overload._limiter import AdaptiveLimiter, Ticket
 from emporium.chassis.overload._middleware import (
     EXEMPT_PREFIXES,
-    PUSHBACK,
     AdmissionMiddleware,
     Partition,
     routes,
@@ -20,8 +19,6 @@ from emporium.chassis.overload._middleware import (
 
 __all__ = [
     "EXEMPT_PREFIXES",
-    "MAX_PUSHBACK",
-    "PUSHBACK",
     "AdaptiveLimiter",
     "AdmissionMiddleware",
     "GradientLimit",

@@ -2,9 +2,7 @@
 
 Never queued: a request over the limit is refused at once (the caller answers
 503), since a queue in front of a saturated service only adds waiting to the
-latency it already has. So is every request for a while after a *pushback*:
-a service further in that refused one and said it will refuse the next ones
-too for that long (:meth:`AdaptiveLimiter.push_back`).
+latency it already has.
 """
 
 from __future__ import annotations
@@ -14,11 +12,7 @@ from collections.abc import Callable
 
 from emporium.chassis.overload._limit import GradientLimit, LimitSettings
 
-__all__ = ["MAX_PUSHBACK", "AdaptiveLimiter", "Ticket"]
-
-# However long a pushback asks for, requests flow again after this (seconds):
-# a confused upstream must not close the door for long.
-MAX_PUSHBACK = 2.0
+__all__ = ["AdaptiveLimiter", "Ticket"]
 
 
 class Ticket:
@@ -58,29 +52,15 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self.rejected = 0
         self._on_change = on_change
-        self._paused_until = float("-inf")
         self._changed()
 
     @property
     def limit(self) -> int:
         return self.gradient.limit
 
-    @property
-    def paused(self) -> bool:
-        """Whether a pushback is refusing every request now."""
-        return self.clock() < self._paused_until
-
-    def push_back(self, seconds: float) -> None:
-        """Refuse every request for the next ``seconds`` (at most :data:`MAX_PUSHBACK`):
-        the service further in refused one and will refuse any other until then, so
-        each would only cost a trip there to learn it."""
-        if seconds > 0:
-            until = self.clock() + min(seconds, MAX_PUSHBACK)
-            self._paused_until = max(self._paused_until, until)
-
     def try_acquire(self) -> Ticket | None:
         """A ticket if a request may start now, else None (refuse it)."""
-        if self.in_flight >= self.gradient.limit or self.paused:
+        if self.in_flight >= self.gradient.limit:
             self.rejected += 1
             return None
         self.in_flight += 1

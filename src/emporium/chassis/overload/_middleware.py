@@ -14,12 +14,6 @@ never shed nor timed):
    response started, the work is cancelled and the answer is 504 (work under
    :func:`emporium.chassis.deadline.finishing` is not cancelled).
 
-A 503 from further in that carries :data:`PUSHBACK` (milliseconds: "I will
-refuse every request like this one for that long", as orders' saga admission
-knows until its next look at the backlog) pauses the partition: requests
-arriving meanwhile are refused here at once, like those over the limit,
-instead of each travelling to the service to be refused there.
-
 The limiter learns from each admitted request's latency. A 503 or 504 answered
 from further in (the upstream shed it, a saga backlog, a deadline) counts as
 *dropped*, which backs the limit off: at the gateway this moves the refusals
@@ -46,7 +40,7 @@ from emporium.chassis.overload._limiter import AdaptiveLimiter
 from emporium.chassis.overload._metrics import IN_FLIGHT, LIMIT, REJECTED
 from emporium.chassis.problems import UPSTREAM_DOWN, problem_response
 
-__all__ = ["EXEMPT_PREFIXES", "PUSHBACK", "AdmissionMiddleware", "Partition", "routes"]
+__all__ = ["EXEMPT_PREFIXES", "AdmissionMiddleware", "Partition", "routes"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +49,6 @@ EXEMPT_PREFIXES = ("/health/", "/metrics", "/internal/")
 # Refused requests may come back after this many seconds.
 RETRY_AFTER = "1"
 _UPSTREAM_DOWN = UPSTREAM_DOWN.encode()
-# On a 503: whole milliseconds during which the answerer will refuse every
-# request of the same kind (like gRPC's grpc-retry-pushback-ms).
-PUSHBACK = "x-emporium-pushback-ms"
-_PUSHBACK = PUSHBACK.encode()
 
 Partition = Callable[[Scope], str | None]
 
@@ -130,21 +120,14 @@ class AdmissionMiddleware:
             await response(scope, receive, send)
             return
         ticket = None
-        limiter = self.limiter(name) if name is not None else None
-        if limiter is not None:
-            ticket = limiter.try_acquire()
+        if name is not None:
+            ticket = self.limiter(name).try_acquire()
             if ticket is None:
-                paused = limiter.paused
-                REJECTED.labels(self.service, name, "pushback" if paused else "limit").inc()
-                why = (
-                    f"is holding {name} requests back for a moment, as the last refusal asked,"
-                    if paused
-                    else f"is at capacity ({name})"
-                )
+                REJECTED.labels(self.service, name, "limit").inc()
                 response = problem_response(
                     503,
-                    f"{self.service} {why} and refused the request before doing anything; "
-                    "try again shortly",
+                    f"{self.service} is at capacity ({name}) and refused the request "
+                    "before doing anything; try again shortly",
                     instance=path,
                     headers={"Retry-After": RETRY_AFTER},
                 )
@@ -156,8 +139,10 @@ class AdmissionMiddleware:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
                 state["started"] = True
-                if message["status"] == 503 and limiter is not None:
-                    self._read_refusal(limiter, message, state)
+                if message["status"] == 503:
+                    state["upstream_down"] = any(
+                        key.lower() == _UPSTREAM_DOWN for key, _ in message.get("headers", ())
+                    )
             await send(message)
 
         try:
@@ -168,16 +153,6 @@ class AdmissionMiddleware:
                     ticket.release(measured=False)
                 else:
                     ticket.release(dropped=int(state["status"]) in (503, 504))
-
-    @staticmethod
-    def _read_refusal(limiter: AdaptiveLimiter, start: Message, state: dict[str, Any]) -> None:
-        """What a 503 from further in says about the partition (see the module)."""
-        for key, value in start.get("headers", ()):
-            key = key.lower()
-            if key == _UPSTREAM_DOWN:
-                state["upstream_down"] = True
-            elif key == _PUSHBACK and value.isdigit():
-                limiter.push_back(int(value) / 1000)
 
     async def _run(
         self,

@@ -35,7 +35,6 @@ def create_app(
         SagaBacklog(
             budget=settings.saga_admission_budget_seconds,
             min_pending=settings.saga_admission_min_pending,
-            refresh=settings.saga_admission_probe_seconds,
         )
         if settings.saga_admission_budget_seconds > 0
         else None

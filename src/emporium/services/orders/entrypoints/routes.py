@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from emporium.chassis import Database, Problem, Runtime, deadline
 from emporium.chassis.auth import CurrentUser
 from emporium.chassis.openapi import Offset
-from emporium.chassis.overload import PUSHBACK
 from emporium.chassis.problems import problem_responses
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.adapters.upstreams import (
@@ -108,14 +107,10 @@ async def place_order(
         raise Problem(status, f"{exc.service} refused the checkout: {exc.detail}") from None
     except SagaBacklogFullError as exc:
         BACKLOG_REJECTED.inc()
-        headers = {"Retry-After": str(exc.retry_after)}
-        if exc.pushback > 0:
-            # Whole milliseconds, rounded down: never longer than refusals are certain.
-            headers[PUSHBACK] = str(int(exc.pushback * 1000))
         raise Problem(
             503,
             f"Checkout is at capacity ({exc}); no order was created, try again later",
-            headers=headers,
+            headers={"Retry-After": str(exc.retry_after)},
         ) from None
     except deadline.DeadlineExceededError:
         raise Problem(

@@ -18,19 +18,11 @@ deadline. An order refused here was never created: checkout answers 503 with
 refreshed from the store every fraction of a second (:meth:`observe`), and each
 order admitted in between counts at once (:meth:`admitted`), so a burst cannot
 slip through between two refreshes.
-
-Between two refreshes ``pending`` only grows and ``allowed`` stays put, so once
-a checkout is refused every other one is refused until the next refresh, at
-least ``refresh`` seconds after the last. The refusal says how long that is
-(``pushback``): the gateway then refuses checkouts itself meanwhile, in a
-millisecond at the edge, and no checkout it refuses could have been admitted.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 
 __all__ = ["SagaBacklog", "SagaBacklogFullError"]
 
@@ -38,36 +30,21 @@ __all__ = ["SagaBacklog", "SagaBacklogFullError"]
 class SagaBacklogFullError(Exception):
     """Too many sagas are running to finish one more in time; nothing was created."""
 
-    def __init__(self, pending: int, allowed: int, retry_after: int, pushback: float = 0.0) -> None:
+    def __init__(self, pending: int, allowed: int, retry_after: int) -> None:
         super().__init__(f"{pending} orders are being processed (at most {allowed} now)")
         self.pending, self.allowed, self.retry_after = pending, allowed, retry_after
-        # Seconds during which every checkout will be refused here as well.
-        self.pushback = pushback
 
 
 class SagaBacklog:
-    """The admission rule above, fed by the store (pure; no I/O; the clock is injected).
+    """The admission rule above, fed by the store (pure; no I/O, no clock)."""
 
-    ``refresh`` is the least time between two :meth:`observe` calls (0: unknown,
-    no pushback)."""
-
-    def __init__(
-        self,
-        *,
-        budget: float,
-        min_pending: int,
-        refresh: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if budget <= 0 or min_pending < 1 or refresh < 0:
-            raise ValueError("need budget > 0, min_pending >= 1 and refresh >= 0")
+    def __init__(self, *, budget: float, min_pending: int) -> None:
+        if budget <= 0 or min_pending < 1:
+            raise ValueError("need budget > 0 and min_pending >= 1")
         self.budget = budget
         self.min_pending = min_pending
-        self.refresh = refresh
-        self.clock = clock
         self.pending = 0
         self.throughput = 0.0
-        self._observed_at = -math.inf
 
     @property
     def allowed(self) -> int:
@@ -77,7 +54,6 @@ class SagaBacklog:
         """The store's view: ``pending`` orders now, ``settled`` in the last ``window`` s."""
         self.pending = pending
         self.throughput = settled / window if window > 0 else 0.0
-        self._observed_at = self.clock()
 
     def check(self) -> None:
         """Raise :class:`SagaBacklogFullError` if one more saga would wait too long."""
@@ -85,13 +61,7 @@ class SagaBacklog:
         if self.pending >= allowed:
             excess = self.pending - allowed + 1
             wait = excess / self.throughput if self.throughput > 0 else 1.0
-            next_refresh = self._observed_at + self.refresh
-            raise SagaBacklogFullError(
-                self.pending,
-                allowed,
-                max(1, min(10, math.ceil(wait))),
-                pushback=max(0.0, next_refresh - self.clock()),
-            )
+            raise SagaBacklogFullError(self.pending, allowed, max(1, min(10, math.ceil(wait))))
 
     def admitted(self) -> None:
         """An order was just created: it counts until the next refresh sees it."""
