@@ -234,6 +234,27 @@ async def products(session: aiohttp.ClientSession, gateway: str) -> list[str]:
             return ids
 
 
+async def _prepared(
+    session: aiohttp.ClientSession,
+    what: str,
+    method: str,
+    url: str,
+    expected: int,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """``method url`` answered ``expected``, its JSON body. Preparing is untimed: a
+    busy machine's shedding (503 + Retry-After) only means "later", not a broken run."""
+    for _ in range(30):
+        async with session.request(method, url, json=body, headers=headers) as r:
+            if r.status == expected:
+                return await r.json()
+            if r.status != 503 or "Retry-After" not in r.headers:
+                raise RuntimeError(f"{what}: {r.status} {await r.text()}")
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{what}: still shedding after 30 tries")
+
+
 async def prepare_users(
     session: aiohttp.ClientSession, gateway: str, product_ids: list[str], count: int, polite: int
 ) -> list[User]:
@@ -243,19 +264,14 @@ async def prepare_users(
         email = f"bench-{uuid.uuid4().hex[:12]}@example.test"
         credentials = {"email": email, "password": PASSWORD}
         async with gate:
+            users, token = f"{gateway}/api/identity/users", f"{gateway}/api/identity/token"
             body = {**credentials, "name": "Bench Buyer"}
-            async with session.post(f"{gateway}/api/identity/users", json=body) as r:
-                if r.status != 201:
-                    raise RuntimeError(f"register: {r.status} {await r.text()}")
-            async with session.post(f"{gateway}/api/identity/token", json=credentials) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"login: {r.status} {await r.text()}")
-                headers = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+            await _prepared(session, "register", "POST", users, 201, body)
+            tokens = await _prepared(session, "login", "POST", token, 200, credentials)
+            headers = {"Authorization": f"Bearer {tokens['access_token']}"}
             for product in random.sample(product_ids, random.randint(1, 2)):
                 url = f"{gateway}/api/cart/items/{product}"
-                async with session.put(url, json={"quantity": 1}, headers=headers) as r:
-                    if r.status != 200:
-                        raise RuntimeError(f"cart: {r.status} {await r.text()}")
+                await _prepared(session, "cart", "PUT", url, 200, {"quantity": 1}, headers)
         return User(headers)
 
     return list(await asyncio.gather(*(one() for _ in range(count))))

@@ -18,21 +18,28 @@ then resumed (SIGCONT). Per route and per second it reports requests, errors
 and p99; and, per route, when callers *failed fast* (from the freeze until the
 first second from which every second of the freeze has p99 <= 100 ms), the p99
 from then to the resume, and the recovery (from SIGCONT until the first second
-from which every request succeeds). The goals (issue "Resilience"): p99 <=
-100 ms once failing fast, recovery within seconds, the control unaffected.
+from which every request succeeds, and until the first from which no error
+names catalog). Every error's problem detail is kept and counted, so a
+refusal by a layer short of capacity on a busy machine ("gateway is at
+capacity (cart write)") is told apart from a caller still finding catalog
+unavailable. The goals (issue "Resilience"): p99 <= 100 ms once failing fast,
+recovery within seconds, the control unaffected.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import re
 import shutil
 import signal
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +60,7 @@ class Sample:
     sent: float  # intended send time, seconds since the load began
     ms: float
     status: int  # 0: no answer (connection error or timeout)
+    detail: str = ""  # an error's problem detail: which layer refused, and why
 
     @property
     def ok(self) -> bool:
@@ -99,14 +107,17 @@ async def drive(gateway: str, catalog_pid: int, args: argparse.Namespace) -> Run
                 ROUTES[1]: ("PUT", f"{gateway}/api/cart/items/{product}", {"quantity": 1}),
                 ROUTES[2]: ("GET", f"{gateway}/api/cart", None),
             }[route]
+            detail = ""
             try:
                 async with session.request(method, url, json=body, headers=headers) as r:
-                    await r.read()
+                    content = await r.read()
                     status = r.status
-            except (aiohttp.ClientError, TimeoutError):
-                status = 0
+                    if status >= 400:
+                        detail = problem_detail(content)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status, detail = 0, type(exc).__name__
             run.samples.append(
-                Sample(route, intended - began, loop.latency(intended) * 1000, status)
+                Sample(route, intended - began, loop.latency(intended) * 1000, status, detail)
             )
 
         async def fault() -> None:
@@ -124,6 +135,15 @@ async def drive(gateway: str, catalog_pid: int, args: argparse.Namespace) -> Run
         await loop.run(loop.count_for(total), send)
         await faulting
     return run
+
+
+def problem_detail(content: bytes) -> str:
+    """An error body's problem ``detail`` (which layer answered, and why), ids left out."""
+    try:
+        detail = str(json.loads(content).get("detail", ""))
+    except (ValueError, AttributeError):
+        return content[:60].decode("utf-8", "replace")
+    return re.sub(r"[0-9a-f-]{36}", "{id}", detail)
 
 
 def seconds(run: Run, route: str) -> dict[int, list[Sample]]:
@@ -148,13 +168,22 @@ def fail_fast_after(run: Run, route: str) -> float | None:
     return None
 
 
-def recovered_after(run: Run, route: str) -> float | None:
-    """Seconds from SIGCONT until the first second from which every request succeeds."""
+def recovered_after(
+    run: Run, route: str, failed: Callable[[Sample], bool] = lambda s: not s.ok
+) -> float | None:
+    """Seconds from SIGCONT until the first second from which no request ``failed``
+    (by default: from which every request succeeds)."""
     after = [(s, xs) for s, xs in seconds(run, route).items() if s + 1 > run.resumed_at]
     for index, (second, _) in enumerate(after):
-        if all(x.ok for _, xs in after[index:] for x in xs):
+        if not any(failed(x) for _, xs in after[index:] for x in xs):
             return max(0.0, second - run.resumed_at)
     return None
+
+
+def failed_for_catalog(sample: Sample) -> bool:
+    """An error that names catalog: its caller still finds it unavailable (as opposed
+    to a refusal by a layer short of capacity on a busy machine, which names another)."""
+    return not sample.ok and "catalog" in sample.detail
 
 
 def report(run: Run, args: argparse.Namespace, started: datetime, load: str) -> str:
@@ -169,8 +198,9 @@ def report(run: Run, args: argparse.Namespace, started: datetime, load: str) -> 
         f"(SIGCONT at {run.resumed_at:.1f} s)",
         "",
         "| route | caller of catalog | requests in the freeze | errors in it | fails fast "
-        f"(p99 <= {FAST_MS:g} ms) after | p99 from then to SIGCONT | recovered after SIGCONT |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        f"(p99 <= {FAST_MS:g} ms) after | p99 from then to SIGCONT | recovered after SIGCONT "
+        "| no more errors naming catalog after SIGCONT |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     callers = {ROUTES[0]: "gateway", ROUTES[1]: "cart", ROUTES[2]: "none (control)"}
     for route in ROUTES:
@@ -179,11 +209,13 @@ def report(run: Run, args: argparse.Namespace, started: datetime, load: str) -> 
         fast = fail_fast_after(run, route)
         tail = [s.ms for s in frozen if fast is not None and s.sent >= run.frozen_at + fast]
         recovered = recovered_after(run, route)
+        found = recovered_after(run, route, failed_for_catalog)
         lines.append(
             f"| {route} | {callers[route]} | {len(frozen)} | {sum(not s.ok for s in frozen)} "
             f"| {'never' if fast is None else f'{fast:.0f} s'} "
             f"| {f'{percentile(tail, 99):.0f} ms' if tail else '-'} "
-            f"| {'never' if recovered is None else f'{recovered:.0f} s'} |"
+            f"| {'never' if recovered is None else f'{recovered:.0f} s'} "
+            f"| {'never' if found is None else f'{found:.0f} s'} |"
         )
     lines += ["", "Errors by status (0: no answer), in the freeze and after SIGCONT:", ""]
     for route in ROUTES:
@@ -196,6 +228,18 @@ def report(run: Run, args: argparse.Namespace, started: datetime, load: str) -> 
             if s.route == route and not s.ok and s.sent >= run.resumed_at
         )  # fmt: skip
         lines.append(f"- {route}: in the freeze {dict(during) or '-'}; after {dict(after) or '-'}")
+    lines += ["", "Who answered the errors (problem detail), in the freeze and after SIGCONT:", ""]
+    for route in ROUTES:
+        for label, since, until in (
+            ("in the freeze", run.frozen_at, run.resumed_at),
+            ("after", run.resumed_at, float("inf")),
+        ):
+            details = Counter(
+                f"{s.status} {s.detail}" for s in run.samples
+                if s.route == route and not s.ok and since <= s.sent < until
+            )  # fmt: skip
+            for detail, count in details.most_common():
+                lines.append(f"- {route}, {label}: {count}: {detail}")
     lines += ["", "Per second (requests / errors / p99 ms):", ""]
     lines += ["| s | " + " | ".join(ROUTES) + " |", "|---:|" + "---|" * len(ROUTES)]
     per_route = {route: seconds(run, route) for route in ROUTES}

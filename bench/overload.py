@@ -23,7 +23,10 @@ the load: afterwards the orders are read once through the admin list, and:
 - that no refused request created an order (each refused user's own list is empty);
 - recovery: after the load stops, one checkout every 500 ms for 10 s; the
   time from the end of the load to the last one not accepted (the goal: <= 5 s);
-- ``emporium audit --json``.
+- ``emporium audit --json``;
+- how long any process waited for a CPU meanwhile (a process beside the load
+  that sleeps 5 ms at a time, and how late it wakes): the floor under every
+  hop a refusal makes on a shared machine.
 """
 
 from __future__ import annotations
@@ -148,6 +151,29 @@ async def open_loop(
     return attempts, lag
 
 
+# A process that only sleeps 5 ms at a time, beside the load: how late it wakes
+# is what any process on this machine waits for a CPU, the floor under every
+# hop a refusal makes (client, gateway, perhaps orders).
+_WAKE_PROBE = """
+import sys, time
+late, end = [], time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    t = time.perf_counter(); time.sleep(0.005); late.append(time.perf_counter() - t - 0.005)
+late.sort()
+print(late[len(late) // 2], late[min(len(late) - 1, int(len(late) * 0.99))])
+"""
+
+
+async def wake_latency(seconds: float) -> tuple[float, float]:
+    """p50 and p99 (s) of how late a sleeping process wakes on this machine meanwhile."""
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _WAKE_PROBE, str(seconds), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await probe.communicate()
+    p50, p99 = out.split()
+    return float(p50), float(p99)
+
+
 async def admin_headers(session: aiohttp.ClientSession, gateway: str) -> dict[str, str]:
     # Once: logins are rate limited per address and email (5, then 1 per 10 s).
     async with session.post(f"{gateway}/api/identity/token", json=ADMIN) as r:
@@ -207,6 +233,7 @@ class Result:
     probes: list[Attempt]
     probe_start: float
     audit: dict[str, Any]
+    wake: tuple[float, float]  # p50, p99 s: how late a sleeping process woke during the load
     handling: dict[str, list[float]] | None = None  # service -> ms handling a 503 (its log)
 
     def with_status(self, status: int) -> list[Attempt]:
@@ -236,11 +263,13 @@ async def run(gateway: str, args: argparse.Namespace) -> Result:
         await asyncio.sleep(args.settle)
         print(f"open loop: {args.rate:g}/s for {args.duration:g} s", file=sys.stderr, flush=True)
         load = asyncio.create_task(open_loop(session, gateway, users[:count], args.rate))
+        waking = asyncio.create_task(wake_latency(args.duration))
         # Recovery probes start when the last checkout of the load is due.
         await asyncio.sleep(max(0.0, (count - 1) / args.rate))
         probe_start = time.perf_counter()
         probes, _ = await open_loop(session, gateway, users[count:], 1 / PROBE_INTERVAL)
         attempts, lag = await load
+        wake = await waking
         accepted = {a.order_id for a in [*attempts, *probes] if a.order_id}
         print(f"{len(accepted)} accepted; waiting for their sagas", file=sys.stderr, flush=True)
         orders = await settle(session, gateway, accepted, args.bound)
@@ -256,6 +285,7 @@ async def run(gateway: str, args: argparse.Namespace) -> Result:
         probes,
         probe_start,
         {},
+        wake,
     )
 
 
@@ -329,6 +359,8 @@ def report(result: Result, args: argparse.Namespace, started: datetime, load: st
         "SQLite, embedded NATS); each checkout its own prepared user and cart (1-2 products)",
         "- latencies from the intended send time (open loop); worst generator lateness "
         f"{result.lag_s * 1000:.0f} ms",
+        "- CPU wait during the load: a process sleeping 5 ms at a time woke late by "
+        f"p50 {result.wake[0] * 1000:.1f} / p99 {result.wake[1] * 1000:.0f} ms",
         "",
         "## Goals",
         "",

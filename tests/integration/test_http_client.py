@@ -266,16 +266,21 @@ async def test_breaker_opens_after_failures_and_fails_fast_without_calling_upstr
         assert upstream.hits["/flaky/e"] == 0, "an open breaker sends nothing"
 
 
+async def half_open(api: ServiceClient, clock: FakeClock) -> None:
+    """Open ``api``'s breaker (two 500s; its threshold must be 2) and wait out its 5 s."""
+    for _ in range(2):
+        with pytest.raises(UpstreamError):
+            await api.get("/status/500")
+    clock.now += 5.0
+
+
 async def test_breaker_half_opens_after_cooldown_and_a_successful_probe_closes_it(
     upstream: Upstream,
 ) -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=2, cooldown=5.0, clock=clock)
     async with client(upstream.url, breaker=breaker) as api:
-        for _ in range(2):
-            with pytest.raises(UpstreamError):
-                await api.get("/status/500")
-        clock.now += 5.0
+        await half_open(api, clock)
         assert state(breaker) is BreakerState.HALF_OPEN
 
         response = await api.get("/flaky/f")
@@ -283,6 +288,51 @@ async def test_breaker_half_opens_after_cooldown_and_a_successful_probe_closes_i
         assert upstream.hits["/flaky/f"] == 1, "the probe reached the upstream"
         assert state(breaker) is BreakerState.CLOSED
         assert (await api.get("/flaky/f")).status == 200
+
+
+async def test_the_half_open_probe_waits_only_the_probe_timeout(upstream: Upstream) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=5.0, probe_timeout=0.1, clock=clock)
+    async with client(upstream.url, timeout=2.0, breaker=breaker) as api:
+        await half_open(api, clock)
+        probed = (await api.get("/echo")).json()["headers"]
+        assert state(breaker) is BreakerState.CLOSED
+        closed = (await api.get("/echo")).json()["headers"]
+    assert 0 < int(probed[deadline.HEADER]) <= 100, "the probe's budget is the probe timeout"
+    assert int(closed[deadline.HEADER]) > 1000, "once closed, calls have their full timeout"
+
+
+async def test_without_a_probe_timeout_the_probe_has_the_calls_own(upstream: Upstream) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=5.0, clock=clock)
+    async with client(upstream.url, timeout=2.0, breaker=breaker) as api:
+        await half_open(api, clock)
+        probed = (await api.get("/echo")).json()["headers"]
+    assert int(probed[deadline.HEADER]) > 1000, "a slow but working upstream still gets in"
+
+
+async def test_a_failed_probe_answers_at_once_instead_of_retrying(upstream: Upstream) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=5.0, clock=clock)
+    async with client(upstream.url, breaker=breaker) as api:
+        await half_open(api, clock)
+        # A 503 asking for a retry in 1 s: the reopened breaker would refuse that
+        # retry anyway, so the caller gets the upstream's answer now.
+        with pytest.raises(UpstreamError) as caught:
+            await api.get("/status/503", params={"retry_after": 1})
+    assert caught.value.status == 503
+    assert caught.value.attempts == 1
+    assert upstream.hits["/status/503"] == 1
+    assert state(breaker) is BreakerState.OPEN
+
+
+async def test_the_failure_that_opens_the_breaker_ends_the_call(upstream: Upstream) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, clock=FakeClock())
+    async with client(upstream.url, breaker=breaker) as api:
+        with pytest.raises(UpstreamError) as caught:
+            await api.get("/flaky/h", params={"fail": 1})
+    assert caught.value.status == 503, "the upstream's own answer, not a refused retry"
+    assert upstream.hits["/flaky/h"] == 1
 
 
 async def test_request_id_and_trace_context_arrive_at_the_upstream(upstream: Upstream) -> None:

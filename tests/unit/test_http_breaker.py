@@ -128,16 +128,61 @@ def test_successful_probe_closes_the_breaker(clock: FakeClock) -> None:
     assert breaker.acquire() is not None
 
 
-def test_failed_probe_reopens_for_a_new_cooldown(clock: FakeClock) -> None:
+def test_failed_probe_reopens_for_a_doubled_cooldown(clock: FakeClock) -> None:
     breaker = make(clock)
     fail(breaker, 3)
     clock.advance(5.0)
     breaker.record_failure(admitted(breaker))
     assert state(breaker) is BreakerState.OPEN
-    clock.advance(4.0)
+    assert breaker.cooldown_remaining() == pytest.approx(10.0)
+    clock.advance(9.9)
     assert breaker.acquire() is None
-    clock.advance(1.0)
+    clock.advance(0.1)
     assert state(breaker) is BreakerState.HALF_OPEN
+
+
+def test_cooldown_grows_with_failed_probes_but_never_past_its_cap(clock: FakeClock) -> None:
+    breaker = make(clock, cooldown=0.5, max_cooldown=2.0)
+    fail(breaker, 3)
+    waits = []
+    for _ in range(5):
+        waits.append(breaker.cooldown_remaining())
+        clock.advance(breaker.cooldown_remaining())
+        breaker.record_failure(admitted(breaker))
+    assert waits == pytest.approx([0.5, 1.0, 2.0, 2.0, 2.0])
+
+
+def test_an_upstream_back_after_a_long_outage_is_probed_within_the_cap(clock: FakeClock) -> None:
+    breaker = make(clock, cooldown=0.5, max_cooldown=2.0)
+    fail(breaker, 3)
+    for _ in range(60):  # a minute frozen: a failed probe at least every 2 s
+        clock.advance(breaker.cooldown_remaining())
+        breaker.record_failure(admitted(breaker))
+    back_at = clock.now  # the upstream answers again from here
+    clock.advance(breaker.cooldown_remaining())
+    probe = admitted(breaker)
+    assert probe.probe
+    assert clock.now - back_at <= 2.0
+    breaker.record_success(probe)
+    assert state(breaker) is BreakerState.CLOSED
+
+
+def test_closing_resets_the_cooldown_for_the_next_outage(clock: FakeClock) -> None:
+    breaker = make(clock, cooldown=0.5, max_cooldown=2.0)
+    fail(breaker, 3)
+    for _ in range(3):
+        clock.advance(breaker.cooldown_remaining())
+        breaker.record_failure(admitted(breaker))
+    clock.advance(breaker.cooldown_remaining())
+    succeed(breaker)  # the probe closes it
+    fail(breaker, 3)
+    assert breaker.cooldown_remaining() == pytest.approx(0.5)
+
+
+def test_max_cooldown_defaults_to_four_cooldowns_and_probes_to_no_timeout_of_their_own() -> None:
+    breaker = CircuitBreaker(cooldown=0.5)
+    assert breaker.max_cooldown == pytest.approx(2.0)
+    assert breaker.probe_timeout is None
 
 
 def test_released_probe_lets_another_probe_through(clock: FakeClock) -> None:
@@ -179,7 +224,14 @@ def test_listeners_hear_every_transition(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"failure_threshold": 0}, {"min_calls": 0}, {"failure_rate": 0.0}, {"failure_rate": 1.5}],
+    [
+        {"failure_threshold": 0},
+        {"min_calls": 0},
+        {"failure_rate": 0.0},
+        {"failure_rate": 1.5},
+        {"cooldown": 2.0, "max_cooldown": 1.0},
+        {"probe_timeout": 0.0},
+    ],
 )
 def test_breaker_rejects_nonsense_settings(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must"):

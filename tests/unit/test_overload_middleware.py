@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from emporium.chassis import deadline
 from emporium.chassis.overload import AdmissionMiddleware, LimitSettings, routes
+from emporium.chassis.problems import UPSTREAM_DOWN
 
 ONE_AT_A_TIME = LimitSettings(initial=1, min_limit=1, max_limit=1)
 
@@ -150,17 +151,37 @@ def test_the_header_says_whole_milliseconds_and_never_less_than_zero() -> None:
     assert deadline.format_remaining(-1.0) == "0"
 
 
+def answering(endpoint: Callable[[Request], Awaitable[Response]]) -> AdmissionMiddleware:
+    """``POST /api/one`` answered by ``endpoint``, in a partition of its own whose limit
+    (32) moves after every request."""
+    return AdmissionMiddleware(
+        Starlette(routes=[Route("/api/one", endpoint, methods=["POST"])]),
+        service="demo",
+        partition=routes({"POST /api/one": "one"}),
+        limits=LimitSettings(initial=32, window=0.0, min_samples=1),
+    )
+
+
 async def test_a_503_from_further_in_backs_the_limit_off(held: Held) -> None:
     async def shed(_request: Request) -> Response:
         return JSONResponse({"status": 503}, status_code=503)
 
-    app = AdmissionMiddleware(
-        Starlette(routes=[Route("/api/shed", shed, methods=["POST"])]),
-        service="demo",
-        partition=routes({"POST /api/shed": "shed"}),
-        limits=LimitSettings(initial=32, window=0.0, min_samples=1),
-    )
+    app = answering(shed)
     async with client(app) as http:
         for _ in range(5):
-            assert (await http.post("/api/shed")).status_code == 503
-    assert app.limiters["shed"].limit < 32
+            assert (await http.post("/api/one")).status_code == 503
+    assert app.limiters["one"].limit < 32
+
+
+async def test_a_503_for_an_upstream_whose_circuit_is_open_leaves_the_limit_alone() -> None:
+    async def dependency_down(_request: Request) -> Response:
+        return JSONResponse({"status": 503}, status_code=503, headers={UPSTREAM_DOWN: "catalog"})
+
+    app = answering(dependency_down)
+    async with client(app) as http:
+        for _ in range(5):
+            answer = await http.post("/api/one")
+            assert answer.status_code == 503
+            assert answer.headers[UPSTREAM_DOWN] == "catalog"
+    assert app.limiters["one"].limit == 32
+    assert app.limiters["one"].in_flight == 0

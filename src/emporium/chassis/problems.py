@@ -20,12 +20,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Match
 
 from emporium.chassis import context
-from emporium.chassis.http import UpstreamFailure
+from emporium.chassis.http import UpstreamFailure, UpstreamUnavailable
 
 __all__ = [
     "PROBLEM_JSON",
     "PROBLEM_REF",
     "PROBLEM_SCHEMA",
+    "UPSTREAM_DOWN",
     "VALIDATION_PROBLEM_REF",
     "VALIDATION_PROBLEM_SCHEMA",
     "Problem",
@@ -37,6 +38,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# On a 503 answered without asking the upstream it names, because its circuit
+# is open: this service is not short of capacity, a dependency is down, so
+# admission limits in front of it must not shrink (decision 0021).
+UPSTREAM_DOWN = "x-emporium-upstream-down"
 PROBLEM_REF = "#/components/schemas/Problem"
 VALIDATION_PROBLEM_REF = "#/components/schemas/ValidationProblem"
 
@@ -231,18 +236,22 @@ async def _on_upstream_failure(request: Request, exc: Exception) -> JSONResponse
     """A service another one depends on could not answer: 503, retry later.
 
     Any route that calls another service through the chassis client gets this
-    without writing it; ``Retry-After`` is the breaker's cool-down when it is open.
+    without writing it; ``Retry-After`` is the breaker's cool-down when it is open,
+    and :data:`UPSTREAM_DOWN` names the upstream whose open circuit refused it.
     """
     assert isinstance(exc, UpstreamFailure)
     logger.warning(
         "%s %s: upstream %s failed: %s", request.method, request.url.path, exc.upstream, exc
     )
     wait = getattr(exc, "retry_after", None) or 1
+    headers = {"Retry-After": str(max(1, round(wait)))}
+    if isinstance(exc, UpstreamUnavailable) and exc.reason == "circuit_open":
+        headers[UPSTREAM_DOWN] = exc.upstream
     return problem_response(
         503,
         f"{exc.upstream} is unavailable; try again shortly",
         instance=request.url.path,
-        headers={"Retry-After": str(max(1, round(wait)))},
+        headers=headers,
         upstream=exc.upstream,
     )
 

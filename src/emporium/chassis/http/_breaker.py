@@ -40,9 +40,19 @@ class CircuitBreaker:
     - CLOSED: calls pass. It opens after ``failure_threshold`` consecutive
       failures, or when at least ``min_calls`` calls finished in the last
       ``window`` seconds and ``failure_rate`` of them or more failed.
-    - OPEN: :meth:`acquire` refuses every call for ``cooldown`` seconds.
-    - HALF_OPEN: after the cool-down exactly one probe is admitted; its success
-      closes the breaker, its failure opens it again for another cool-down.
+    - OPEN: :meth:`acquire` refuses every call for a cool-down: ``cooldown``
+      seconds the first time, doubled by every failed probe up to
+      ``max_cooldown`` (four times ``cooldown`` unless given), back to
+      ``cooldown`` once the breaker closes. The cap is what bounds recovery:
+      an upstream that comes back is probed within ``max_cooldown`` seconds.
+    - HALF_OPEN: after the cool-down exactly one probe is admitted while every
+      other call is still refused; its success closes the breaker, its failure
+      opens it again for the next cool-down. A probe is an ordinary call; with
+      ``probe_timeout`` set it waits at most that long (the client cuts its
+      timeout to it), so the one caller that carries it is not held for a
+      full timeout by an upstream that is still frozen. Set it only well above
+      the upstream's usual latency, or a slow but working upstream is never
+      let back in; unset, a probe has the call's own timeout.
 
     A caller takes a :class:`Permit` with :meth:`acquire` and hands it back with
     exactly one of :meth:`record_success`, :meth:`record_failure` or
@@ -58,7 +68,9 @@ class CircuitBreaker:
         failure_rate: float = 0.5,
         window: float = 10.0,
         min_calls: int = 20,
-        cooldown: float = 5.0,
+        cooldown: float = 0.5,
+        max_cooldown: float | None = None,
+        probe_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if failure_threshold < 1 or min_calls < 1:
@@ -67,11 +79,19 @@ class CircuitBreaker:
             raise ValueError("failure_rate must be in (0, 1]")
         if window <= 0 or cooldown < 0:
             raise ValueError("window must be positive and cooldown not negative")
+        if max_cooldown is None:
+            max_cooldown = 4 * cooldown
+        if max_cooldown < cooldown:
+            raise ValueError("max_cooldown must be at least cooldown")
+        if probe_timeout is not None and probe_timeout <= 0:
+            raise ValueError("probe_timeout must be positive")
         self.failure_threshold = failure_threshold
         self.failure_rate = failure_rate
         self.window = window
         self.min_calls = min_calls
         self.cooldown = cooldown
+        self.max_cooldown = max_cooldown
+        self.probe_timeout = probe_timeout
         self._clock = clock
         self._state = BreakerState.CLOSED
         self._generation = 0
@@ -79,6 +99,7 @@ class CircuitBreaker:
         self._outcomes: deque[tuple[float, bool]] = deque()  # (finished at, failed)
         self._failures_in_window = 0
         self._opened_at = 0.0
+        self._current_cooldown = cooldown  # this opening's; grows with failed probes
         self._probe_in_flight = False
         self._listeners: list[StateListener] = []
 
@@ -91,7 +112,7 @@ class CircuitBreaker:
         """Seconds until an open breaker admits a probe (0 when not open)."""
         if self.state is not BreakerState.OPEN:
             return 0.0
-        return max(0.0, self._opened_at + self.cooldown - self._clock())
+        return max(0.0, self._opened_at + self._current_cooldown - self._clock())
 
     def add_listener(self, listener: StateListener) -> None:
         """Call ``listener(old, new)`` on every state change."""
@@ -120,6 +141,8 @@ class CircuitBreaker:
         if permit.generation != self._generation:
             return
         if permit.probe:
+            # Still failing: wait longer before the next probe, but never past the cap.
+            self._current_cooldown = min(self.max_cooldown, 2 * self._current_cooldown)
             self._transition(BreakerState.OPEN)
             return
         self._consecutive_failures += 1
@@ -132,7 +155,10 @@ class CircuitBreaker:
             self._probe_in_flight = False
 
     def _refresh(self) -> None:
-        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.cooldown:
+        if (
+            self._state is BreakerState.OPEN
+            and self._clock() - self._opened_at >= self._current_cooldown
+        ):
             self._transition(BreakerState.HALF_OPEN)
 
     def _remember(self, *, failed: bool) -> None:
@@ -158,5 +184,7 @@ class CircuitBreaker:
         self._failures_in_window = 0
         if new is BreakerState.OPEN:
             self._opened_at = self._clock()
+        elif new is BreakerState.CLOSED:
+            self._current_cooldown = self.cooldown
         for listener in self._listeners:
             listener(old, new)

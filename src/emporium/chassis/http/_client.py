@@ -63,9 +63,13 @@ class ServiceClient:
     - goes through this upstream's :class:`CircuitBreaker`: when it is open the
       call raises :class:`UpstreamUnavailable` at once without touching the network.
       5xx answers, timeouts and connection errors count as failures; other
-      answers, 4xx included, show the upstream is alive;
+      answers, 4xx included, show the upstream is alive. The one call that
+      probes a half-open breaker waits at most the breaker's ``probe_timeout``
+      if it has one;
     - is retried by ``retries`` (a :class:`RetryPolicy`) only if idempotent, and
-      only after a timeout, a connection error, or a 429/502/503/504 answer.
+      only after a timeout, a connection error, or a 429/502/503/504 answer,
+      and never once the breaker has left the closed state (the retry could
+      only be refused).
 
     A call returns a :class:`Response` for every answer below 500 (4xx included:
     a missing product is the caller's business), and raises an
@@ -232,7 +236,12 @@ class ServiceClient:
                     retry_after=self.breaker.cooldown_remaining(),
                 )
             attempts += 1
-            budget = max(_MIN_ATTEMPT_TIMEOUT, min(attempt_timeout, ends_at - loop.time()))
+            budget = min(attempt_timeout, ends_at - loop.time())
+            if permit.probe and self.breaker.probe_timeout is not None:
+                # The breaker is testing an upstream that was failing: this caller
+                # alone waits for the answer, and not a whole timeout of it.
+                budget = min(budget, self.breaker.probe_timeout)
+            budget = max(_MIN_ATTEMPT_TIMEOUT, budget)
             # The upstream stops when we stop waiting (a caller's own header wins).
             if not has_deadline_header:
                 send_headers[_deadline.HEADER] = _deadline.format_remaining(budget)
@@ -288,7 +297,10 @@ class ServiceClient:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
 
             delay = policy.delay_before(attempts, retry_after) if may_retry else None
-            if delay is None or loop.time() + delay >= ends_at:
+            # A breaker that is not closed (this failure opened it, or a failed
+            # probe reopened it) would refuse the retry: answer now, not after the wait.
+            closed = self.breaker.state is BreakerState.CLOSED
+            if delay is None or not closed or loop.time() + delay >= ends_at:
                 if isinstance(outcome, Response):
                     return outcome  # a 429 we may not retry: the caller decides
                 raise outcome

@@ -17,7 +17,11 @@ never shed nor timed):
 The limiter learns from each admitted request's latency. A 503 or 504 answered
 from further in (the upstream shed it, a saga backlog, a deadline) counts as
 *dropped*, which backs the limit off: at the gateway this moves the refusals
-of a saturated service to the edge, where they cost least.
+of a saturated service to the edge, where they cost least. A 503 marked
+:data:`~emporium.chassis.problems.UPSTREAM_DOWN` is neither a drop nor a
+sample: it was answered at once because a dependency's circuit is open, which
+says nothing about this service's capacity; shrinking the limit for it would
+only go on refusing the service's traffic after the dependency is back.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from emporium.chassis import deadline
 from emporium.chassis.overload._limit import LimitSettings
 from emporium.chassis.overload._limiter import AdaptiveLimiter
 from emporium.chassis.overload._metrics import IN_FLIGHT, LIMIT, REJECTED
-from emporium.chassis.problems import problem_response
+from emporium.chassis.problems import UPSTREAM_DOWN, problem_response
 
 __all__ = ["EXEMPT_PREFIXES", "AdmissionMiddleware", "Partition", "routes"]
 
@@ -44,6 +48,7 @@ logger = logging.getLogger(__name__)
 EXEMPT_PREFIXES = ("/health/", "/metrics", "/internal/")
 # Refused requests may come back after this many seconds.
 RETRY_AFTER = "1"
+_UPSTREAM_DOWN = UPSTREAM_DOWN.encode()
 
 Partition = Callable[[Scope], str | None]
 
@@ -128,20 +133,26 @@ class AdmissionMiddleware:
                 )
                 await response(scope, receive, send)
                 return
-        state: dict[str, Any] = {"status": 500, "started": False}
+        state: dict[str, Any] = {"status": 500, "started": False, "upstream_down": False}
 
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
                 state["started"] = True
+                if message["status"] == 503:
+                    state["upstream_down"] = any(
+                        key.lower() == _UPSTREAM_DOWN for key, _ in message.get("headers", ())
+                    )
             await send(message)
 
         try:
             await self._run(scope, receive, tracking_send, left, state)
         finally:
             if ticket is not None:
-                status = int(state["status"])
-                ticket.release(dropped=status in (503, 504))
+                if state["upstream_down"]:
+                    ticket.release(measured=False)
+                else:
+                    ticket.release(dropped=int(state["status"]) in (503, 504))
 
     async def _run(
         self,

@@ -111,7 +111,7 @@ class Upstreams:
                 # A shopper waits: one quick retry at most, then the breaker
                 # answers for a dead service at once.
                 retries=RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.2, deadline=3.0),
-                breaker=CircuitBreaker(failure_threshold=3, cooldown=3.0),
+                breaker=CircuitBreaker(failure_threshold=3),
             )
             for name in SERVICES
         }
