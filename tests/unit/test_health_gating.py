@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.requests import Request
@@ -44,3 +45,20 @@ async def test_a_failing_gating_check_or_draining_takes_it_out() -> None:
     status, body = await _ready(health)
     assert status == 503
     assert body["status"] == "draining"
+
+
+async def test_a_hanging_reported_only_check_does_not_hold_the_answer() -> None:
+    # A broker client reconnecting can hang its check; the gateway waits about a
+    # second for /health/ready, so the answer must not wait for the check's full
+    # timeout (which gating checks still get).
+    async def hangs() -> bool:
+        await asyncio.sleep(60)
+        return True
+
+    health = Health({}, timeout=30.0)
+    health.add("store", _check(True))
+    health.add("broker", hangs, gating=False)
+    health.started = True
+    status, body = await asyncio.wait_for(_ready(health), 5.0)
+    assert status == 200
+    assert body["checks"] == {"store": True, "broker": False}

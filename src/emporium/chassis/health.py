@@ -7,7 +7,10 @@ failing checks named, so the gateway, the launcher and Kubernetes stop sending
 it traffic. Some checks are reported without gating: the broker's, because a
 service without its broker still serves reads and takes writes (their events
 wait in the outbox), and taking every instance out of rotation during a broker
-outage would turn a delay into an outage.
+outage would turn a delay into an outage. A reported-only check also gets a
+short time budget: the gateway's health check waits about a second for the
+answer, and a broker check hanging on a reconnecting client must not make
+every instance look down at once (seen the moment a stopped broker came back).
 """
 
 from __future__ import annotations
@@ -29,16 +32,24 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 class Health:
     """Holds the readiness checks and the draining flag of one process."""
 
-    def __init__(self, checks: Mapping[str, ReadinessCheck], *, timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        checks: Mapping[str, ReadinessCheck],
+        *,
+        timeout: float = 1.0,
+        reported_timeout: float = 0.25,
+    ) -> None:
         self.checks = dict(checks)
         self.reported_only: set[str] = set()  # checks shown in the answer, never gating it
         self.timeout = timeout
+        self.reported_timeout = min(reported_timeout, timeout)
         self.started = False
         self.draining = False
 
     async def _run(self, name: str, check: ReadinessCheck) -> tuple[str, bool]:
+        budget = self.reported_timeout if name in self.reported_only else self.timeout
         try:
-            return name, bool(await asyncio.wait_for(check(), self.timeout))
+            return name, bool(await asyncio.wait_for(check(), budget))
         except Exception as exc:
             logger.warning("readiness check %s failed: %s", name, exc)
             return name, False
