@@ -374,6 +374,9 @@ def _lifespan(
                         inbox_table=inbox_table,
                         inbox_retention=timedelta(hours=chassis.inbox_retention_hours),
                         listeners=listeners(runtime) if listeners else None,
+                        poll_interval=chassis.outbox_poll_seconds,
+                        lag_interval=chassis.consumer_lag_seconds,
+                        pull_wait=chassis.broker_pull_wait_seconds,
                     )
                 )
             for obj in (background := workers(runtime) if workers else {}).values():
