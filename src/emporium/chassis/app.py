@@ -237,7 +237,11 @@ def create_service(
                 Outbox(namespace=chassis.broker_namespace, table=outbox_table)
             )
         runtime.database = Database(
-            url, metadata=metadata, unit_of_work=unit_of_work, publisher=runtime.outbox
+            url,
+            metadata=metadata,
+            unit_of_work=unit_of_work,
+            publisher=runtime.outbox,
+            sqlite_inline=chassis.sqlite_inline,
         )
         runtime.provide(runtime.database, Database)
         runtime.migrations = migrations
