@@ -15,6 +15,7 @@ BENCHMARKS = [
     "inventory",
     "identity",
     "checkout",
+    "outbox",
     "overload",
     "freeze",
     "tracing",
