@@ -585,6 +585,21 @@ def report(phases: list[Phase], args: argparse.Namespace, started: datetime, loa
         lines.append(f"| {name} | {cells} | {'' if rss is None else f'{rss:.0f}'} |")
     lines += [
         "",
+        "CPU ms per checkout attempted, by process (the same window):",
+        "",
+        "| process | " + " | ".join(p.name for p in phases) + " |",
+        "|---|" + "---:|" * len(phases),
+    ]
+    for name in names:
+        if name in ("machine (all)", "other processes"):
+            continue
+        cells = " | ".join(
+            f"{p.cpu.get(name, 0) / 100 * p.cpu['wall'] / len(p.outcomes) * 1000:.1f}"
+            for p in phases
+        )
+        lines.append(f"| {name} | {cells} |")
+    lines += [
+        "",
         "## Other numbers",
         "",
         "'system CPU per checkout': CPU seconds of every service, the launcher and NATS "

@@ -16,6 +16,7 @@ BENCHMARKS = [
     "identity",
     "checkout",
     "outbox",
+    "sqlite_driver",
     "overload",
     "freeze",
     "tracing",

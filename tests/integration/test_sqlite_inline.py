@@ -35,7 +35,6 @@ async def _database(tmp_path: Path) -> Database:
 async def test_inline_connections_commit_and_read_back_without_a_worker_thread(
     tmp_path: Path,
 ) -> None:
-    threads = threading.active_count()
     database = await _database(tmp_path)
     async with database.unit_of_work() as uow:
         await uow.session.execute(sa.insert(ROWS).values(name="a"))
@@ -45,7 +44,10 @@ async def test_inline_connections_commit_and_read_back_without_a_worker_thread(
     async with database.session() as session:
         names = (await session.execute(sa.select(ROWS.c.name))).scalars().all()
     assert names == ["a"]
-    assert threading.active_count() == threads
+    async with database.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(driver, _sqlite_inline.InlineConnection)
+    assert not driver._thread.is_alive()
     await database.dispose()
 
 
