@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if consumer.poll() is None:
             consumer.kill()
         nats.stop()
+        shutil.rmtree(work, ignore_errors=True)
     committed: dict[str, float] = produced["committed"]
     latencies = [(effects[m] - at) * 1000 for m, at in committed.items() if m in effects]
     return {

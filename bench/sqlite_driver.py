@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -98,6 +99,7 @@ async def measure(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]
         found[mode]["wall"].append((time.perf_counter() - wall) / args.transactions * 1e6)
     for database, _, _ in stores.values():
         await database.dispose()
+    shutil.rmtree(work, ignore_errors=True)
     return found
 
 
