@@ -289,6 +289,7 @@ class Outcome:
     polls: int = 0
     poll_errors: int = 0
     error: str = ""
+    order_url: str = ""
 
 
 def saga_seconds(order: dict[str, Any]) -> float | None:
@@ -322,6 +323,9 @@ async def checkout(
         return outcome
     outcome.post_s = time.perf_counter() - started
     url = f"{gateway}/api/orders/{payload['id']}"
+    outcome.order_url = url
+    if poll <= 0:
+        return outcome  # no client polling: read once after the phase (read_back)
     deadline = started + bound
     while time.perf_counter() < deadline:
         await asyncio.sleep(poll)
@@ -357,6 +361,7 @@ class Phase:
     prep_s: float
     audit: dict[str, Any]
     routes: dict[str, list[float]]
+    idle: dict[str, float]
 
     def ms(self, attribute: str, q: float, status: str | None = "CONFIRMED") -> float:
         samples = [
@@ -369,11 +374,29 @@ class Phase:
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
 
+    @staticmethod
+    def _system_percent(cpu: dict[str, float]) -> float:
+        ours = ["load generator", "other processes", "machine (all)", "wall"]
+        return sum(v for n, v in cpu.items() if n not in ours)
+
     @property
     def system_cpu_ms(self) -> float:
-        ours = ["load generator", "other processes", "machine (all)", "wall"]
-        percent = sum(v for n, v in self.cpu.items() if n not in ours)
+        percent = self._system_percent(self.cpu)
         return percent / 100 * self.cpu["wall"] / len(self.outcomes) * 1000
+
+    @property
+    def idle_cpu_ms_per_s(self) -> float:
+        """What the system burns per second with no checkout running (the settle pause)."""
+        return self._system_percent(self.idle) * 10 if self.idle else float("nan")
+
+    @property
+    def net_cpu_ms_per_confirmed(self) -> float:
+        """CPU above the idle baseline, per checkout that was confirmed."""
+        confirmed = self.count("CONFIRMED")
+        if not confirmed or not self.idle:
+            return float("nan")
+        net = self._system_percent(self.cpu) - self._system_percent(self.idle)
+        return net / 100 * self.cpu["wall"] / confirmed * 1000
 
     @property
     def sustained(self) -> bool:
@@ -401,8 +424,12 @@ async def run_phase(
         prep_started = time.monotonic()
         users = await prepare_users(session, gateway, product_ids, count, args.polite)
         prep_s = time.monotonic() - prep_started
-        await asyncio.sleep(args.settle)
         pids = processes(var_dir)
+        # The settle pause doubles as the idle baseline: what the system burns
+        # with no checkout running (pollers, pull consumers, probes).
+        idle_window = CpuWindow(pids)
+        await asyncio.sleep(args.settle)
+        idle = idle_window.close()
         window = CpuWindow(pids)
         since = datetime.now(UTC)
         loop: OpenLoop[Outcome] = OpenLoop(rate)
@@ -414,16 +441,57 @@ async def run_phase(
             ),
         )
         lag = loop.max_lag
+        if args.poll_interval <= 0:
+            # The window stays open until every saga has ended, so each one's
+            # whole cost is counted; one admin read every 250 ms tells when.
+            await wait_settled(session, gateway, args.bound)
         elapsed = time.perf_counter() - began
         cpu = window.close()
         rss: dict[str, float] = defaultdict(float)
         for pid, proc in pids.items():
             rss[proc] += rss_mib(pid)
+        if args.poll_interval <= 0:
+            await read_back(session, users, outcomes)
     routes = access_log(var_dir, since, datetime.now(UTC))
     audit = run_audit(var_dir)
     return Phase(
-        name, rate, duration, outcomes, elapsed, lag * 1000, cpu, rss, prep_s, audit, routes
+        name, rate, duration, outcomes, elapsed, lag * 1000, cpu, rss, prep_s, audit, routes, idle
     )
+
+
+async def wait_settled(session: aiohttp.ClientSession, gateway: str, bound: float) -> None:
+    async with session.post(f"{gateway}/api/identity/token", json=ADMIN) as r:
+        headers = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+    url = f"{gateway}/api/orders?scope=all&status=PENDING&limit=1"
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        async with session.get(url, headers=headers) as r:
+            if r.status == 200 and (await r.json())["total"] == 0:
+                return
+        await asyncio.sleep(0.25)
+
+
+async def read_back(
+    session: aiohttp.ClientSession, users: list[User], outcomes: list[Outcome]
+) -> None:
+    """Without client polling: each order read once after the phase.
+
+    'confirm' is then the POST's time plus the server's own PENDING->CONFIRMED
+    time from the order's history (a close upper bound: PENDING is stamped
+    before the 202 is sent).
+    """
+    for user, outcome in zip(users, outcomes, strict=True):
+        if not outcome.order_url:
+            continue
+        async with session.get(outcome.order_url, headers=user.headers) as r:
+            order = await r.json(content_type=None)
+        if order.get("status") in ("CONFIRMED", "SHIPPED", "CANCELLED"):
+            outcome.status = "CANCELLED" if order["status"] == "CANCELLED" else "CONFIRMED"
+            outcome.saga_s = saga_seconds(order)
+            if outcome.post_s is not None and outcome.saga_s is not None:
+                outcome.done_s = outcome.post_s + outcome.saga_s
+        else:
+            outcome.status = "timeout"
 
 
 def run_audit(var_dir: Path) -> dict[str, Any]:
@@ -468,10 +536,16 @@ def report(phases: list[Phase], args: argparse.Namespace, started: datetime, loa
         f"- each checkout: its own user (prepared untimed before the phase, {args.polite} at a "
         "time, cheap argon2), a cart of 1-2 products, card 4242...; stock set to "
         f"{args.stock:,} per SKU first",
-        f"- confirmation detected by polling `GET /api/orders/{{id}}` every "
-        f"{args.poll_interval * 1000:.0f} ms (bounded {args.bound:g} s), so 'confirm' is "
-        "quantized by the poll interval; 'saga' is the server's own PENDING->CONFIRMED time "
-        "from the order history",
+        (
+            f"- confirmation detected by polling `GET /api/orders/{{id}}` every "
+            f"{args.poll_interval * 1000:.0f} ms (bounded {args.bound:g} s), so 'confirm' is "
+            "quantized by the poll interval; 'saga' is the server's own PENDING->CONFIRMED "
+            "time from the order history"
+            if args.poll_interval > 0
+            else "- no client polling: the CPU window stays open until no order is PENDING "
+            "(one admin list read every 250 ms), then each order is read once; 'confirm' = "
+            "the POST's time + the server's own PENDING->CONFIRMED time (order history)"
+        ),
         f"- sustained = every checkout CONFIRMED, confirm p99 <= {P99_GOAL_MS:.0f} ms, audit "
         "clean, arrivals on time (generator lag < 100 ms)",
         "",
@@ -527,20 +601,40 @@ def report(phases: list[Phase], args: argparse.Namespace, started: datetime, loa
         lines.append(f"| {name} | {cells} | {'' if rss is None else f'{rss:.0f}'} |")
     lines += [
         "",
+        "CPU ms per checkout attempted, by process (the same window):",
+        "",
+        "| process | " + " | ".join(p.name for p in phases) + " |",
+        "|---|" + "---:|" * len(phases),
+    ]
+    for name in names:
+        if name in ("machine (all)", "other processes"):
+            continue
+        cells = " | ".join(
+            f"{p.cpu.get(name, 0) / 100 * p.cpu['wall'] / len(p.outcomes) * 1000:.1f}"
+            for p in phases
+        )
+        lines.append(f"| {name} | {cells} |")
+    lines += [
+        "",
         "## Other numbers",
         "",
         "'system CPU per checkout': CPU seconds of every service, the launcher and NATS "
         "during the phase (polling included, load generator excluded) / checkouts attempted.",
         "",
-        "| phase | system CPU ms/checkout | user prep s (users/s) | audit s | poll errors "
+        "'idle': the same processes' CPU during the settle pause before the phase, with no "
+        "checkout running; 'net per confirmed': phase CPU minus idle, per CONFIRMED checkout.",
+        "",
+        "| phase | system CPU ms/checkout | idle ms/s | net ms per confirmed "
+        "| user prep s (users/s) | audit s | poll errors "
         "| errors | orders by status (audit, cumulative) |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for p in phases:
         statuses = ", ".join(f"{n} {s}" for s, n in p.audit.get("orders_by_status", {}).items())
         errors = Counter(o.error for o in p.outcomes if o.error)
         lines.append(
-            f"| {p.name} | {p.system_cpu_ms:.0f} "
+            f"| {p.name} | {p.system_cpu_ms:.0f} | {p.idle_cpu_ms_per_s:.0f} "
+            f"| {p.net_cpu_ms_per_confirmed:.1f} "
             f"| {p.prep_s:.1f} ({len(p.outcomes) / p.prep_s:.0f}) "
             f"| {p.audit.get('seconds', float('nan')):.1f} "
             f"| {sum(o.poll_errors for o in p.outcomes)} "
@@ -616,13 +710,26 @@ def main() -> None:
     parser.add_argument("--sweep", default="2,5,10,20,40", help="rates, comma-separated")
     parser.add_argument("--sweep-duration", type=float, default=15.0)
     parser.add_argument("--full-sweep", action="store_true", help="don't stop early")
-    parser.add_argument("--poll-interval", type=float, default=0.05)
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.05,
+        help="client polling of each order (s); 0: none, each order read once after the phase",
+    )
     parser.add_argument("--bound", type=float, default=30.0, help="give up on an order (s)")
     parser.add_argument("--polite", type=int, default=4, help="users prepared at a time")
     parser.add_argument("--settle", type=float, default=3.0, help="pause before a phase (s)")
     parser.add_argument("--stock", type=int, default=10_000_000)
     parser.add_argument("--var-dir", type=Path, help="use this running system")
     parser.add_argument("--gateway-port", type=int, help="with --var-dir")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the report file")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the system this bench starts (repeatable)",
+    )
     args = parser.parse_args()
     if (args.var_dir is None) != (args.gateway_port is None):
         parser.error("--var-dir and --gateway-port go together")
@@ -633,15 +740,15 @@ def main() -> None:
     port = free_port() if own else args.gateway_port
     try:
         if own:
-            up(var_dir, port)
+            up(var_dir, port, dict(item.split("=", 1) for item in args.env))
         phases = asyncio.run(run_all(f"http://127.0.0.1:{port}", var_dir, args))
     finally:
         if own:
             cli(var_dir, "down")
             shutil.rmtree(var_dir, ignore_errors=True)
     text = report(phases, args, started, load)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
     print(text)
 
 

@@ -16,6 +16,8 @@ BENCHMARKS = [
     "inventory",
     "identity",
     "checkout",
+    "outbox",
+    "sqlite_driver",
     "overload",
     "scaling",
     "freeze",

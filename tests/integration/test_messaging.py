@@ -43,7 +43,7 @@ class RelayCrashedError(Exception):
 
 
 class CrashingRelay(OutboxRelay):
-    async def _mark_published(self, token: str, ids: list[int]) -> None:
+    async def _settle(self, token: str, published: list[int], failed: list[int]) -> None:
         raise RelayCrashedError
 
 

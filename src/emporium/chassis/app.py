@@ -238,7 +238,11 @@ def create_service(
                 Outbox(namespace=chassis.broker_namespace, table=outbox_table)
             )
         runtime.database = Database(
-            url, metadata=metadata, unit_of_work=unit_of_work, publisher=runtime.outbox
+            url,
+            metadata=metadata,
+            unit_of_work=unit_of_work,
+            publisher=runtime.outbox,
+            sqlite_inline=chassis.sqlite_inline,
         )
         runtime.provide(runtime.database, Database)
         runtime.migrations = migrations
@@ -384,6 +388,9 @@ def _lifespan(
                         inbox_table=inbox_table,
                         inbox_retention=timedelta(hours=chassis.inbox_retention_hours),
                         listeners=listeners(runtime) if listeners else None,
+                        poll_interval=chassis.outbox_poll_seconds,
+                        lag_interval=chassis.consumer_lag_seconds,
+                        pull_wait=chassis.broker_pull_wait_seconds,
                     )
                 )
             for obj in (background := workers(runtime) if workers else {}).values():

@@ -46,6 +46,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.exc import StaleDataError
 from typing_extensions import TypeVar
 
+from emporium.chassis._sqlite_inline import inline_connector
 from emporium.chassis.backoff import Backoff
 from emporium.contracts._base import Message
 
@@ -90,13 +91,19 @@ def service_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+SQLITE_BUSY_TIMEOUT = 10.0
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return pragmas
 
 
 def _private_sqlite_file(url: str) -> None:
@@ -195,6 +202,8 @@ class Database(Generic[U]):
 
     ``unit_of_work`` is the class :meth:`unit_of_work` makes (the service's,
     with its repositories); ``publisher`` is the outbox those units publish to.
+    ``sqlite_inline`` runs a SQLite file's calls on the event loop's thread
+    (:mod:`emporium.chassis._sqlite_inline`) rather than aiosqlite's own.
     """
 
     def __init__(
@@ -207,20 +216,26 @@ class Database(Generic[U]):
         unit_of_work: Callable[[AsyncSession, Publisher | None], U] = UnitOfWork,  # type: ignore[assignment]
         publisher: Publisher | None = None,
         echo: bool = False,
+        sqlite_inline: bool = False,
     ) -> None:
         self.url = url
         self.metadata = metadata if metadata is not None else Base.metadata
         self._make_unit_of_work = unit_of_work
         self.publisher = publisher
         kwargs: dict[str, Any] = {"echo": echo}
+        busy_timeout_ms = int(SQLITE_BUSY_TIMEOUT * 1000)
         if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 10}
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
             _private_sqlite_file(url)
+            path = make_url(url).database
+            if sqlite_inline and path and path != ":memory:" and not path.startswith("file:"):
+                kwargs["async_creator"] = inline_connector(path, busy_timeout=SQLITE_BUSY_TIMEOUT)
+                busy_timeout_ms = 0  # it waits for locks itself, without blocking the loop
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

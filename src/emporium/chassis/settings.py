@@ -67,6 +67,19 @@ class ChassisSettings(BaseSettings):
     # How long a consumer remembers a processed message id: far longer than the
     # broker's redelivery window (minutes), so a duplicate is always recognised.
     inbox_retention_hours: float = Field(default=168.0, gt=0)
+    # Messaging's idle costs (decision 0024): how often the outbox relay looks
+    # for rows other processes left (its own commits wake it at once), how
+    # often each consumer's lag is read from the broker (a Prometheus scrape
+    # comes every 15 s or so), and how long an idle NATS pull request waits
+    # before asking again (a message is handed over the moment it arrives).
+    # Lag every 10 s and pulls of 5 s cut an idle system's CPU by a third.
+    # SQLite calls on the event loop's thread instead of aiosqlite's worker
+    # thread, one thread hop less per statement (decision 0024); false goes
+    # back to aiosqlite's thread. No effect on other databases.
+    sqlite_inline: bool = True
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    consumer_lag_seconds: float = Field(default=10.0, gt=0)
+    broker_pull_wait_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     # Proxies whose X-Forwarded-For/-Proto this process believes (CIDRs, comma

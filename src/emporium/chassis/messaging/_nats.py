@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated
 
-from faststream import Context
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsMessage
@@ -29,6 +27,7 @@ from emporium.chassis.messaging._transport import (
     DeadLetterRecord,
     RawListener,
     Transport,
+    current_message,
     dead_letter_headers,
     hear,
     original_headers,
@@ -86,8 +85,13 @@ class NatsTransport(Transport):
         max_age: float = 7 * _DAY,
         graceful_timeout: float = 15.0,
         publish_timeout: float = 5.0,
+        # How long one pull request waits on the server when the consumer has
+        # nothing: messages are handed over the moment they arrive, so this
+        # only sets how often an idle consumer asks again (decision 0024).
+        pull_wait: float = 1.0,
     ) -> None:
         super().__init__(url, namespace=namespace)
+        self.pull_wait = pull_wait
         self.stream, self.dlq_stream = stream_names(namespace)
         self.ack_wait = ack_wait
         self.duplicate_window = duplicate_window
@@ -103,6 +107,10 @@ class NatsTransport(Transport):
             # readiness probe report the outage meanwhile.
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
+            # No FastDepends: it resolves a Context("message") argument in a
+            # worker thread, one thread hop per message (decision 0024). The
+            # handlers take the raw body and read the message from the context.
+            apply_types=False,
         )
 
     async def connect(self) -> None:
@@ -143,7 +151,7 @@ class NatsTransport(Transport):
             spec.subject,
             stream=JStream(self.stream, declare=False),
             durable=durable,
-            pull_sub=PullSub(batch_size=10, timeout=1.0),
+            pull_sub=PullSub(batch_size=10, timeout=self.pull_wait),
             config=api.ConsumerConfig(
                 ack_policy=api.AckPolicy.EXPLICIT,
                 ack_wait=self.ack_wait,
@@ -156,8 +164,8 @@ class NatsTransport(Transport):
             decoder=raw_body,
         )
 
-        async def on_message(message: Annotated[NatsMessage, Context("message")]) -> None:
-            await self._handle(consumer, message)
+        async def on_message(_body: bytes) -> None:
+            await self._handle(consumer, current_message(self.broker))
 
         subscriber(on_message)
 
@@ -167,8 +175,8 @@ class NatsTransport(Transport):
         # with no consumer state on the server.
         subscriber = self.broker.subscriber(subject, decoder=raw_body)
 
-        async def on_message(message: Annotated[NatsMessage, Context("message")]) -> None:
-            await hear(listener, message.raw_message.data, subject)
+        async def on_message(body: bytes) -> None:
+            await hear(listener, body, subject)
 
         subscriber(on_message)
 

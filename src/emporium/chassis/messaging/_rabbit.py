@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated
 
 from aio_pika import IncomingMessage
-from faststream import Context
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.message import RabbitMessage
@@ -54,6 +52,7 @@ from emporium.chassis.messaging._transport import (
     DeadLetterRecord,
     RawListener,
     Transport,
+    current_message,
     dead_letter_headers,
     hear,
     raw_body,
@@ -102,6 +101,8 @@ class RabbitTransport(Transport):
             logger=logging.getLogger("faststream"),
             log_level=logging.DEBUG,
             default_channel=Channel(prefetch_count=prefetch),
+            # No FastDepends (a thread hop per message): see _nats.py.
+            apply_types=False,
         )
         ns = namespace
         self.unrouted_exchange = RabbitExchange(f"{ns}.unrouted", type=ExchangeType.FANOUT)
@@ -152,8 +153,8 @@ class RabbitTransport(Transport):
             queue, self.exchange, ack_policy=AckPolicy.MANUAL, decoder=raw_body
         )
 
-        async def on_message(message: Annotated[RabbitMessage, Context("message")]) -> None:
-            await self._handle(consumer, queue, message)
+        async def on_message(_body: bytes) -> None:
+            await self._handle(consumer, queue, current_message(self.broker))
 
         subscriber(on_message)
 
@@ -171,8 +172,8 @@ class RabbitTransport(Transport):
             queue, self.listen_exchange, ack_policy=AckPolicy.ACK_FIRST, decoder=raw_body
         )
 
-        async def on_message(message: Annotated[RabbitMessage, Context("message")]) -> None:
-            await hear(listener, message.body, subject)
+        async def on_message(body: bytes) -> None:
+            await hear(listener, body, subject)
 
         subscriber(on_message)
 

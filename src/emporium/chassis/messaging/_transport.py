@@ -20,6 +20,7 @@ __all__ = [
     "DeadLetterRecord",
     "RawListener",
     "Transport",
+    "current_message",
     "dead_letter_headers",
     "hear",
     "original_headers",
@@ -146,6 +147,15 @@ async def hear(listener: RawListener, payload: bytes, subject: str) -> None:
         await listener(payload)
     except Exception:
         logger.exception("a listener on %s failed", subject)
+
+
+def current_message(broker: Any) -> Any:
+    """The broker message being handled now (FastStream keeps it in its context).
+
+    Read this way, not as a ``Context("message")`` argument: FastDepends
+    resolves such an argument in a worker thread, a thread hop per message.
+    """
+    return broker.context.get_local("message")
 
 
 async def raw_body(message: StreamMessage[Any]) -> bytes:

@@ -56,11 +56,11 @@ def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return outbox, inbox
 
 
-def make_transport(url: str, *, namespace: str = "emporium") -> Transport:
+def make_transport(url: str, *, namespace: str = "emporium", pull_wait: float = 1.0) -> Transport:
     """The transport for the URL's scheme: ``nats://`` or ``amqp(s)://``."""
     scheme = urlsplit(url).scheme
     if scheme in {"nats", "tls"}:
-        return NatsTransport(url, namespace=namespace)
+        return NatsTransport(url, namespace=namespace, pull_wait=pull_wait)
     if scheme in {"amqp", "amqps"}:
         return RabbitTransport(url, namespace=namespace)
     raise ValueError(f"EMPORIUM_BROKER_URL: unsupported scheme {scheme!r} in {url!r}")
@@ -105,13 +105,14 @@ class Messaging:
         outbox: Outbox | None = None,
         lag_interval: float = 2.0,
         listeners: Mapping[type[Message], Listener] | None = None,
+        pull_wait: float = 1.0,
     ) -> None:
         if max_deliveries < 1:
             raise ValueError("max_deliveries must be at least 1")
         self.service = service
         self.database = database
         self.namespace = namespace
-        self.transport = transport or make_transport(url, namespace=namespace)
+        self.transport = transport or make_transport(url, namespace=namespace, pull_wait=pull_wait)
         # A service whose handlers are built before messaging passes its own
         # outbox; either way the relay is woken by commits that add to it.
         self.outbox = outbox or Outbox(namespace=namespace, table=outbox_table)

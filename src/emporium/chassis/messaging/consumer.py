@@ -181,11 +181,10 @@ class Consumer:
     async def _apply(self, message: Message) -> bool:
         """Run the handler in one transaction with the inbox row; True if a duplicate."""
         async with self.database.unit_of_work() as uow:
-            if await self.inbox.contains(uow.session, self.spec.name, message.id):
-                return True
-            # Insert first: a concurrent replica with the same message blocks or
+            # Record first: a concurrent replica with the same message blocks or
             # fails here rather than after doing the handler's work.
-            await self.inbox.record(uow.session, self.spec.name, message.id)
+            if not await self.inbox.claim(uow.session, self.spec.name, message.id):
+                return True
             await self.handler(message, uow)
             await uow.commit()
         return False

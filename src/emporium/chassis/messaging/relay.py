@@ -1,10 +1,23 @@
-"""The outbox relay: publishes committed outbox rows, in order, at least once.
+"""The outbox relay: publishes committed outbox rows, at least once.
 
 One relay runs in each process that has an outbox. Rows are *claimed* with a
 short lease in a short transaction, published with the message id as the
 broker's dedup id, then marked published. A crash between publish and mark
 leaves the row to be published again once the lease expires: at most a
 duplicate, which NATS deduplicates and every consumer's inbox absorbs.
+
+A claimed batch is published as one pipeline: every row's publish is sent, in
+id order, before the first broker acknowledgement is awaited, so a batch costs
+one round trip to the broker rather than one per row (decision 0024). Rows
+are marked (or released) in one transaction per batch. Consumers never relied
+on a total order: a consumer handles a fetched batch concurrently, and the
+saga tolerates replies late, twice or out of order.
+
+The relay is woken by commits in its own process (:meth:`OutboxRelay.notify`);
+it also polls, for rows other processes left behind (a crashed relay's lease
+expiring, a command-line tool's write). A poll that was not woken first asks,
+read-only, whether anything is claimable, so an idle relay never takes the
+database's write lock.
 
 Several relays on one database do not publish the same row in the normal
 case: on PostgreSQL and MariaDB the claim uses ``FOR UPDATE SKIP LOCKED``; on
@@ -71,6 +84,8 @@ class OutboxRelay:
         retention: timedelta = timedelta(days=1),
         prune_interval: float = 60.0,
         backoff: Backoff | None = None,
+        # The backlog gauges are refreshed at most this often, not per batch.
+        backlog_interval: float = 1.0,
     ) -> None:
         self.database = database
         self.publish = publish
@@ -82,6 +97,8 @@ class OutboxRelay:
         self.retention = retention
         self.prune_interval = prune_interval
         self.backoff = backoff or Backoff(0.2, 10.0, jitter=0.5)
+        self.backlog_interval = backlog_interval
+        self._last_backlog = -backlog_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -112,10 +129,14 @@ class OutboxRelay:
         failures = 0
         last_prune = 0.0
         loop = asyncio.get_running_loop()
+        woken = True  # the first pass claims whatever start-up finds
         while not self._stopping:
             self._wake.clear()
             try:
-                published = await self.run_once()
+                if woken or await self.claimable():
+                    published = await self.run_once()
+                else:
+                    published = 0
                 failures = 0
                 if loop.time() - last_prune >= self.prune_interval:
                     await self.prune()
@@ -128,35 +149,67 @@ class OutboxRelay:
                     extra={"service": self.service, "error": repr(exc), "delay": delay},
                 )
                 await self._sleep(delay)
+                woken = True
                 continue
-            if published < self.batch_size:
-                await self._sleep(self.poll_interval)
+            woken = published >= self.batch_size or await self._sleep(self.poll_interval)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait for a wake-up or ``seconds``; True if woken."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            return True
+        return False
+
+    async def claimable(self) -> bool:
+        """Whether any row waits to be claimed (a read: no write lock taken)."""
+        t = self.table
+        query = sa.select(t.c.id).where(self._claimable(utcnow())).limit(1)
+        async with self.database.session() as session:
+            return (await session.execute(query)).first() is not None
 
     async def run_once(self) -> int:
         """Claim, publish and mark one batch; returns how many were published."""
         token = uuid4().hex
         rows = await self._claim(token)
         published: list[int] = []
+        error: BaseException | None = None
         try:
-            for row in rows:
-                if self._stopping and published:
-                    break
-                await self._publish(row)
-                published.append(row["id"])
+            published, error = await self._publish_batch(rows)
         finally:
-            # Mark what went out even if a later row failed; release the rest
+            # Mark what went out even if another row failed; release the rest
             # so the next pass (or another relay) takes them without waiting.
-            await self._mark_published(token, published)
-            await self._release(token, [r["id"] for r in rows if r["id"] not in published])
-            await self._update_backlog()
+            sent = set(published)
+            await self._settle(token, published, [r["id"] for r in rows if r["id"] not in sent])
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._last_backlog >= self.backlog_interval:
+                self._last_backlog = loop.time()
+                await self._update_backlog()
         if published:
             RELAY_PUBLISHED.labels(service=self.service).inc(len(published))
             logger.debug("outbox rows published", extra={"count": len(published)})
+        if error is not None:
+            raise error
         return len(published)
+
+    async def _publish_batch(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[int], BaseException | None]:
+        """Publish ``rows`` as one pipeline: (ids the broker acknowledged, first error).
+
+        The tasks start in id order and each sends before it first waits, so
+        the publishes leave in id order; their acknowledgements are awaited
+        together.
+        """
+        outcomes = await asyncio.gather(
+            *(self._publish(row) for row in rows), return_exceptions=True
+        )
+        published = [
+            row["id"] for row, outcome in zip(rows, outcomes, strict=True) if outcome is None
+        ]
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        # A cancellation (stop) wins over an ordinary failure.
+        cancelled = [e for e in errors if isinstance(e, asyncio.CancelledError)]
+        return published, (cancelled or errors or [None])[0]
 
     async def _publish(self, row: Mapping[str, Any]) -> None:
         # The producer span continues the trace of the request that wrote the
@@ -225,28 +278,25 @@ class OutboxRelay:
             await uow.commit()
         return rows
 
-    async def _mark_published(self, token: str, ids: list[int]) -> None:
-        if not ids:
+    async def _settle(self, token: str, published: list[int], failed: list[int]) -> None:
+        """One transaction: mark ``published`` rows, release ``failed`` ones."""
+        if not published and not failed:
             return
         t = self.table
+        mine = t.c.claimed_by == token
         async with self.database.unit_of_work() as uow:
-            await uow.session.execute(
-                sa.update(t)
-                .where(t.c.id.in_(ids), t.c.claimed_by == token)
-                .values(published_at=utcnow(), claimed_by=None, claimed_until=None)
-            )
-            await uow.commit()
-
-    async def _release(self, token: str, ids: list[int]) -> None:
-        if not ids:
-            return
-        t = self.table
-        async with self.database.unit_of_work() as uow:
-            await uow.session.execute(
-                sa.update(t)
-                .where(t.c.id.in_(ids), t.c.claimed_by == token)
-                .values(claimed_by=None, claimed_until=None)
-            )
+            if published:
+                await uow.session.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(published), mine)
+                    .values(published_at=utcnow(), claimed_by=None, claimed_until=None)
+                )
+            if failed:
+                await uow.session.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(failed), mine)
+                    .values(claimed_by=None, claimed_until=None)
+                )
             await uow.commit()
 
     async def _update_backlog(self) -> None:
