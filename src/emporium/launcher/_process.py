@@ -396,7 +396,9 @@ class ForkingSpawner:
 
     async def close(self) -> None:
         if self._starting is not None and not self._starting.done():
-            self._starting.cancel()
+            self._starting.cancel()  # its start stops the half-started server
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
         if self._server is not None:
             await self._server.close()
             self._server = None
