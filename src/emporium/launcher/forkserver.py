@@ -114,7 +114,7 @@ def _reap(control: socket.socket) -> None:
         _send(control, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def _become_child(out_fd: int, env: dict[str, str], closing: list[int]) -> None:
+def _become_child(out_fd: int, env: dict[str, str], closing: list[int], server: int) -> None:
     """In the forked child: the session, streams and environment of a fresh process."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -123,6 +123,8 @@ def _become_child(out_fd: int, env: dict[str, str], closing: list[int]) -> None:
     os.setsid()
     # Die with the fork server, as the server dies with the launcher.
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != server:  # the server died before the death signal was set
+        os._exit(1)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -173,10 +175,12 @@ def serve(control: socket.socket, packages: list[str]) -> tuple[str, list[str]]:
                 continue
             sys.stdout.flush()
             sys.stderr.flush()
+            server = os.getpid()
             pid = os.fork()
             if pid == 0:
                 selector.close()
-                _become_child(fds[0], request["env"], [control.detach(), wake_read, wake_write])
+                closing = [control.detach(), wake_read, wake_write]
+                _become_child(fds[0], request["env"], closing, server)
                 return request["module"], list(request.get("args", []))
             os.close(fds[0])
             _send(control, {"id": request["id"], "pid": pid})
