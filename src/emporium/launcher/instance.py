@@ -62,6 +62,10 @@ class InstanceContext:
     backoff: Callable[[], RestartBackoff] = field(default=RestartBackoff)
     # How a process is started: forked from the launcher's fork server, or exec'd.
     spawner: Spawner = field(default_factory=ExecSpawner)
+    # Every port handed to a running instance (and the gateway's): free_port()
+    # only says a port is free now, so two instances starting together could
+    # otherwise both be given it before either binds.
+    ports: set[int] = field(default_factory=set)
     # "https" under `emporium up --tls`; other instances always speak plain HTTP.
     gateway_scheme: str = "http"
 
@@ -173,10 +177,13 @@ class Instance:
     def _next_port(self) -> int:
         if self.fixed_port is not None:
             return self.fixed_port
-        previous = self.port
+        previous, taken = self.port, self.context.ports
         port = free_port(self.context.host)
-        while port == previous:  # a restart must not reuse the crashed instance's port
+        # A restart must not reuse the crashed instance's port, nor anyone take another's.
+        while port == previous or port in taken:
             port = free_port(self.context.host)
+        taken.discard(previous)
+        taken.add(port)
         return port
 
     async def _supervise(self) -> None:
@@ -196,6 +203,8 @@ class Instance:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
         finally:
+            if self.fixed_port is None:
+                self.context.ports.discard(self.port)
             self.state = InstanceState.STOPPED
             self.ready.clear()
             self.context.on_change()

@@ -56,6 +56,7 @@ class Supervisor:
         # pid -> the timer that resumes it: every process frozen by send_signal.
         self._frozen: dict[int, asyncio.Task[None]] = {}
         context.on_change = self.publish
+        context.ports.add(gateway_port)
 
     # -- registry -----------------------------------------------------------
 
