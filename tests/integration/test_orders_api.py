@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,10 +233,17 @@ async def test_an_admin_retry_sends_the_waiting_steps_command_again_with_one_eff
     user = customer(api)
     order_id = (await api.place(user)).json()["id"]
     await participants.eventually(pay.CapturePayment, uuid.UUID(order_id))  # held: no answer
-    await participants.eventually(inv.CommitStock, uuid.UUID(order_id))
     admin = api.tokens.headers(uuid.uuid4(), role="admin")
-    before = (await api.client.get("/api/orders/admin/sagas", headers=admin)).json()
-    [saga] = [s for s in before["items"] if s["order_id"] == order_id]
+
+    async def the_saga() -> dict[str, Any]:
+        listed = (await api.client.get("/api/orders/admin/sagas", headers=admin)).json()
+        [saga] = [s for s in listed["items"] if s["order_id"] == order_id]
+        return dict(saga)
+
+    # CommitStock is answered; the retry must come after orders has recorded that answer.
+    saga = await eventually_async(
+        the_saga, lambda s: s["awaiting"] == ["CapturePayment"], timeout=10, message="no commit"
+    )
 
     retried = await api.client.post(f"/api/orders/admin/sagas/{order_id}/retry", headers=admin)
 

@@ -340,13 +340,20 @@ async def test_a_stuck_saga_on_the_ops_page_has_a_retry_button_that_asks_orders_
     api: FakeApi, shop: httpx.AsyncClient
 ) -> None:
     order_id = "0b7f3c2e-1d9a-4f55-9c43-5a0d2b7e9e11"
-    stuck = {"order_id": order_id, "status": "PENDING", "step": "AUTHORIZING", "stuck": True}
+    stuck = {
+        "order_id": order_id,
+        "status": "PENDING",
+        "step": "AUTHORIZING",
+        "stuck": True,
+        "awaiting": ["AuthorizePayment"],
+    }
     api.role = "admin"
     api.sagas = [{**stuck, "steps": [{"status": "PENDING", "at": "2030-01-01T12:00:00"}]}]
     await sign_in(shop)
     page = await shop.get("/admin/ops")
     assert page.status_code == 200, page.text
     assert f'action="/admin/ops/sagas/{order_id}/retry"' in page.text
+    assert "waiting in authorizing for AuthorizePayment" in page.text
 
     answer = await shop.post(
         f"/admin/ops/sagas/{order_id}/retry", data={"csrf_token": csrf_token(page.text)}

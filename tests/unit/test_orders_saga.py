@@ -289,6 +289,7 @@ def test_retry_records_the_current_steps_command_again_and_extends_the_deadline(
     reach(order)
     order.collect_events()
     step, late = order.step, T0 + 5 * TIMEOUT  # stuck: long past its deadline
+    assert list(order.awaiting()) == expected
     assert order.retry_step(late, TIMEOUT)
     assert kinds(order) == expected
     assert (order.status, order.step) == (Status.PENDING, step)
@@ -308,6 +309,7 @@ def test_retry_while_confirming_resends_only_what_is_unanswered() -> None:
     order = authorized()
     order.mark_payment_captured(T0)
     order.collect_events()
+    assert order.awaiting() == ("CommitStock",)
     assert order.retry_step(T0, TIMEOUT)
     assert kinds(order) == ["CommitStock"]
 
@@ -319,6 +321,7 @@ def test_retry_is_refused_once_the_saga_left_pending(end: str) -> None:
         order.cancel_by_customer(T0)
     order.collect_events()
     deadline = order.deadline
+    assert order.awaiting() == ()
     assert not order.retry_step(T0, TIMEOUT)
     assert kinds(order) == []
     assert order.deadline == deadline

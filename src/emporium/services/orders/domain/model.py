@@ -244,7 +244,21 @@ class Order(Aggregate[ev.DomainEvent]):
         self._send(ev.OrderShipped(self.id, tracking_number))
         return True
 
-    # -- an operator's retry ----------------------------------------------------------
+    # -- an operator's view and retry -------------------------------------------------
+
+    def awaiting(self) -> tuple[str, ...]:
+        """The commands the current step still waits on an answer to; () unless PENDING."""
+        if self.status != Status.PENDING or self.step == Step.DONE:
+            return ()
+        if self.step == Step.RESERVING:
+            return ("ReserveStock",)
+        if self.step == Step.AUTHORIZING:
+            return ("AuthorizePayment",)
+        unanswered = (
+            ("CapturePayment", self.payment_captured),
+            ("CommitStock", self.stock_committed),
+        )
+        return tuple(command for command, answered in unanswered if not answered)
 
     def retry_step(self, now: datetime, timeout: timedelta) -> bool:
         """Ask again what the current step waits for; True if it did (PENDING only).
@@ -256,25 +270,29 @@ class Order(Aggregate[ev.DomainEvent]):
         timeout past the later of itself and ``now``, so a stuck saga gets a
         whole step's time again before the sweeper times it out.
         """
-        if self.status != Status.PENDING or self.step == Step.DONE:
+        awaiting = self.awaiting()
+        if not awaiting:
             return False
-        if self.step == Step.RESERVING:
-            lines = tuple((line.sku, line.quantity) for line in self.lines)
-            self._send(ev.ReserveStock(self.id, lines))
-        elif self.step == Step.AUTHORIZING:
-            self._send(
-                ev.AuthorizePayment(
-                    self.id, self.user_id, self.total, self.currency, self.card_token
-                )
-            )
-        else:  # CONFIRMING
-            if not self.payment_captured:
-                self._send(ev.CapturePayment(self.id))
-            if not self.stock_committed:
-                self._send(ev.CommitStock(self.id))
+        for command in awaiting:
+            self._send(self._command(command))
         base = self.deadline if self.deadline is not None and self.deadline > now else now
         self.deadline, self.updated_at = base + timeout, now
         return True
+
+    def _command(self, name: str) -> ev.DomainEvent:
+        match name:
+            case "ReserveStock":
+                lines = tuple((line.sku, line.quantity) for line in self.lines)
+                return ev.ReserveStock(self.id, lines)
+            case "AuthorizePayment":
+                return ev.AuthorizePayment(
+                    self.id, self.user_id, self.total, self.currency, self.card_token
+                )
+            case "CapturePayment":
+                return ev.CapturePayment(self.id)
+            case "CommitStock":
+                return ev.CommitStock(self.id)
+        raise ValueError(f"the saga sends no command {name!r}")
 
     # -- failures ----------------------------------------------------------------
 

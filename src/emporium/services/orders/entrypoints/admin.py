@@ -39,6 +39,7 @@ def _timeline(order: Order, now: Any) -> dict[str, Any]:
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),
         "stuck": stuck,
+        "awaiting": list(order.awaiting()),
         "steps": [
             {"status": str(h.status), "at": h.at.isoformat(), "reason": h.reason or None}
             for h in order.history
