@@ -278,34 +278,65 @@ def test_the_card_repr_hides_number_and_cvc() -> None:
 def test_an_idle_system_admits_up_to_its_minimum_of_pending_sagas() -> None:
     backlog = SagaBacklog(budget=5.0, min_pending=3)
     backlog.observe(pending=2, settled=0, window=5.0)
-    backlog.check()
+    assert backlog.free == 1
+    backlog.reserve()
     backlog.admitted()
+    assert backlog.free == 0
     with pytest.raises(SagaBacklogFullError) as full:
         backlog.check()
     assert full.value.retry_after == 1
+
+
+def test_a_checkout_in_progress_holds_its_place_until_it_creates_its_order_or_gives_up() -> None:
+    backlog = SagaBacklog(budget=5.0, min_pending=3)
+    backlog.observe(pending=0, settled=0, window=5.0)
+    for _ in range(3):  # concurrent checkouts, none has created its order yet
+        backlog.reserve()
+    assert (backlog.free, backlog.placing, backlog.pending) == (0, 3, 0)
+    with pytest.raises(SagaBacklogFullError):
+        backlog.reserve()
+    backlog.released()  # one found its cart empty, say
+    backlog.admitted()
+    assert (backlog.free, backlog.placing, backlog.pending) == (1, 1, 1)
+    backlog.released()
+    with pytest.raises(RuntimeError):
+        backlog.released()  # more ends than places is a bug, not a number to go negative
 
 
 def test_pending_sagas_are_admitted_up_to_throughput_times_the_budget() -> None:
     backlog = SagaBacklog(budget=5.0, min_pending=3)
     backlog.observe(pending=39, settled=40, window=5.0)  # 8/s: 40 may be pending
     assert backlog.allowed == 40
+    assert backlog.free == 1
     backlog.check()
     backlog.observe(pending=56, settled=40, window=5.0)
+    assert backlog.free == 0
     with pytest.raises(SagaBacklogFullError) as full:
         backlog.check()
-    assert full.value.retry_after == 3  # 17 over the line at 8/s
+    assert full.value.retry_after == backlog.retry_after == 3  # 17 over the line at 8/s
 
 
 async def test_a_full_saga_backlog_refuses_before_reading_the_cart_or_writing(shop: Shop) -> None:
     backlog = SagaBacklog(budget=5.0, min_pending=1)
     shop.checkout.admission = backlog
     await shop.checkout.place(command())
-    assert backlog.pending == 1  # counted at once, before the next probe
+    assert (backlog.pending, backlog.placing) == (1, 0)  # counted at once, before the next probe
     shop.participants.calls.clear()
     with pytest.raises(SagaBacklogFullError):
         await shop.checkout.place(command(key="key-2"))
     assert shop.participants.calls == []
     assert len(shop.orders.by_id) == 1
+
+
+async def test_a_checkout_that_creates_nothing_gives_its_place_back(shop: Shop) -> None:
+    backlog = SagaBacklog(budget=5.0, min_pending=1)
+    shop.checkout.admission = backlog
+    placed = command()
+    first, _ = await shop.checkout.place(placed)
+    backlog.observe(pending=0, settled=0, window=5.0)  # the order is done: room again
+    again, created = await shop.checkout.place(placed)  # the same user and key: a replay
+    assert (again.id, created) == (first.id, False)
+    assert (backlog.pending, backlog.placing, backlog.free) == (0, 0, 1)
 
 
 async def test_no_order_is_written_once_the_callers_deadline_has_passed(shop: Shop) -> None:

@@ -120,9 +120,21 @@ class Checkout:
         waiting); nothing is created then.
         """
         key = _check_key(command.idempotency_key)
-        if self.admission is not None:
-            # First: a refusal must cost nothing, and must leave nothing behind.
-            self.admission.check()
+        if self.admission is None:
+            return await self._place(command, key)
+        # First: a refusal must cost nothing, and must leave nothing behind.
+        self.admission.reserve()
+        created = False
+        try:
+            order, created = await self._place(command, key)
+        finally:
+            if created:
+                self.admission.admitted()
+            else:
+                self.admission.released()
+        return order, created
+
+    async def _place(self, command: PlaceOrder, key: str) -> tuple[Order, bool]:
         fingerprint = self.fingerprint(command)
         if (existing := await self._replay(command.user_id, key, fingerprint)) is not None:
             return existing, False
@@ -175,8 +187,6 @@ class Checkout:
             if (existing := await self._replay(command.user_id, key, fingerprint)) is not None:
                 return existing, False
             raise
-        if self.admission is not None:
-            self.admission.admitted()
         return order, True
 
     async def _replay(self, user_id: UUID, key: str, fingerprint: str) -> Order | None:
