@@ -122,6 +122,8 @@ def refused_by(detail: str) -> str:
     """Which layer refused, from the problem's detail."""
     if detail.startswith("gateway is at capacity"):
         return "gateway: adaptive limit (orders write)"
+    if "refused the request on its behalf" in detail:
+        return "gateway: orders' reported saga backlog"
     if "requests in progress already" in detail:
         return "gateway: bulkhead"
     if detail.startswith("orders is at capacity"):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from emporium.chassis import Database
+from emporium.chassis.overload import BUDGET, BUDGET_PATH
 from emporium.chassis.testing import TokenFactory
 from emporium.contracts import payments as pay
 from emporium.launcher.nats import EmbeddedNats
@@ -115,3 +116,7 @@ async def test_a_full_saga_backlog_is_503_and_creates_nothing(
         assert "no order was created" in refused.json()["detail"]
         assert (await orders.client.get("/api/orders", headers=late)).json()["total"] == 0
         assert await all_orders(orders) == 1
+        # Marked and reported, so the gateway refuses for orders until there is room.
+        assert refused.headers[BUDGET] == "saga-backlog"
+        report = (await orders.client.get(BUDGET_PATH)).json()
+        assert report == {"POST /api/orders": {"free": 0, "retry_after": 1}}

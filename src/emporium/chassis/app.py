@@ -15,7 +15,7 @@ Routes reach what ``main.py`` provided by type, never by string key::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -43,7 +43,13 @@ from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
 from emporium.chassis.migrations import Migrations
 from emporium.chassis.openapi import document_responses
-from emporium.chassis.overload import AdmissionMiddleware, Partition, routes
+from emporium.chassis.overload import (
+    BUDGET_PATH,
+    AdmissionMiddleware,
+    BudgetReport,
+    Partition,
+    routes,
+)
 from emporium.chassis.problems import install_problem_handlers
 from emporium.chassis.settings import ChassisSettings, ServiceSettings, refuse_placeholders
 from emporium.chassis.tracing import Tracing, use_tracing
@@ -53,6 +59,7 @@ __all__ = [
     "Component",
     "HandlerTable",
     "Runtime",
+    "budget_endpoint",
     "create_service",
     "provided",
     "serve",
@@ -177,6 +184,7 @@ def create_service(
     auth: Verifier = False,
     middleware: Sequence[Middleware] = (),
     admission: Partition | Mapping[str, str] | None = None,
+    budgets: BudgetReport | None = None,
     max_body: int = MAX_BODY,
     database_url: str | None = None,
 ) -> FastAPI:
@@ -215,6 +223,9 @@ def create_service(
       ``{"POST /api/orders": "checkout"}`` or a function of the ASGI scope
       giving a partition name (None: not guarded); each partition has its own
       limit. Every route, guarded or not, keeps to the caller's deadline.
+    - ``budgets``: what is left of budgets the service admits against itself,
+      reported at ``GET /internal/admission`` so that the gateway can refuse on
+      its behalf (:mod:`emporium.chassis.overload`); its refusals carry ``BUDGET``.
 
     Readiness turns green after everything started; at shutdown it turns red
     first, so balancers stop routing before anything stops.
@@ -312,6 +323,10 @@ def create_service(
     app.add_route(
         FAULT_PATH, fault_endpoint, methods=["GET", "PUT", "DELETE"], include_in_schema=False
     )
+    if budgets is not None:
+        app.add_route(
+            BUDGET_PATH, budget_endpoint(budgets), methods=["GET"], include_in_schema=False
+        )
     app.add_route("/health/live", health.live, methods=["GET"], include_in_schema=False)
     app.add_route("/health/ready", health.ready, methods=["GET"], include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
@@ -320,6 +335,15 @@ def create_service(
     if messaging and auth is not False:
         app.include_router(dead_letter_router(name))
     return app
+
+
+def budget_endpoint(report: BudgetReport) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /internal/admission``: the service's budgets now, by ``"METHOD /path"``."""
+
+    async def endpoint(request: Request) -> Response:
+        return JSONResponse({route: budget.as_json() for route, budget in report().items()})
+
+    return endpoint
 
 
 async def spans_endpoint(request: Request) -> Response:

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from emporium.chassis import context
 from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.metrics import REQUEST_LATENCY, REQUESTS
+from emporium.chassis.overload._budget import BUDGET_PATH
 from emporium.chassis.problems import problem_response
 from emporium.chassis.tracing import SpanKind, Tracing, mark_error, span, use_tracing
 
@@ -34,7 +35,7 @@ __all__ = ["RequestContextMiddleware", "acceptable_request_id", "new_traceparent
 logger = logging.getLogger("emporium.access")
 
 _UNTRACKED = frozenset(
-    {"/metrics", "/health/live", "/health/ready", "/internal/spans", "/internal/fault"}
+    {"/metrics", "/health/live", "/health/ready", "/internal/spans", "/internal/fault", BUDGET_PATH}
 )
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _READS = frozenset({"GET", "HEAD"})

@@ -4,6 +4,8 @@ A service names the routes to guard (``create_service(admission=...)``); the
 chassis answers what it cannot take with an immediate 503 + ``Retry-After``
 and what is already too late with 504, never queueing. The limit adapts to
 latency (:class:`GradientLimit`); see docs/decisions/0021-overload-and-deadlines.md.
+A service may also report a budget of its own (:class:`Budget`) so that the
+gateway refuses on its behalf.
 The deadline itself lives in :mod:`emporium.chassis.deadline`, bounded
 concurrency per upstream in :class:`emporium.chassis.http.Bulkhead`.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from emporium._lazy import exports_of, lazy
+from emporium.chassis.overload._budget import BUDGET, BUDGET_PATH, Budget, BudgetReport
 from emporium.chassis.overload._limit import GradientLimit, LimitSettings
 from emporium.chassis.overload._limiter import AdaptiveLimiter, Ticket
 
@@ -33,9 +36,13 @@ __getattr__ = lazy(
 )
 
 __all__ = [
+    "BUDGET",
+    "BUDGET_PATH",
     "EXEMPT_PREFIXES",
     "AdaptiveLimiter",
     "AdmissionMiddleware",
+    "Budget",
+    "BudgetReport",
     "GradientLimit",
     "LimitSettings",
     "Partition",

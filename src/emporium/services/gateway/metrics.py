@@ -17,6 +17,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
+    "BUDGET_REJECTED",
     "BULKHEAD_IN_FLIGHT",
     "BULKHEAD_REJECTED",
     "EJECTIONS",
@@ -36,6 +37,11 @@ UPSTREAM_LATENCY = Histogram(
     "Time from sending a request upstream to its response headers",
     ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+BUDGET_REJECTED = Counter(
+    "emporium_gateway_budget_rejected_total",
+    "Requests the gateway refused for a service whose reported budget had no room",
+    ["service"],
 )
 INSTANCE_HEALTHY = Gauge(
     "emporium_gateway_instance_healthy",

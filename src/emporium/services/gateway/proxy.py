@@ -10,7 +10,9 @@ Failure handling, in order of when it can happen:
 
 - unknown service → 404; known service with no available instance → 503 at
   once, with ``Retry-After: 1``; so is a service whose bulkhead is full
-  (``max_in_flight`` requests already in progress to it);
+  (``max_in_flight`` requests already in progress to it), and a route whose
+  service reported no room left in its budget (:mod:`.budgets`), with the
+  ``Retry-After`` it reported;
 - connection refused or connect timeout (nothing was sent) → the instance is
   ejected and the request goes to another instance, whatever its method;
 - connection lost before any response byte → ejected; retried elsewhere only
@@ -35,11 +37,14 @@ from yarl import URL
 
 from emporium.chassis import context, deadline
 from emporium.chassis.http import Bulkhead
+from emporium.chassis.overload import BUDGET
 from emporium.chassis.problems import problem_response
 from emporium.chassis.tracing import SpanKind, span
 from emporium.services.gateway._headers import request_headers, response_headers
 from emporium.services.gateway.balancer import Balancer
+from emporium.services.gateway.budgets import Budgets
 from emporium.services.gateway.metrics import (
+    BUDGET_REJECTED,
     BULKHEAD_IN_FLIGHT,
     BULKHEAD_REJECTED,
     UPSTREAM_LATENCY,
@@ -152,6 +157,13 @@ class Proxy:
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
         self._bulkheads: dict[str, Bulkhead] = {}
+        self.budgets = Budgets(
+            upstreams,
+            balancer,
+            lambda: self.session,
+            poll_interval=settings.budget_poll_interval,
+            ttl=settings.budget_ttl,
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -176,6 +188,7 @@ class Proxy:
         )
 
     async def stop(self) -> None:
+        await self.budgets.stop()
         if self._session is not None:
             await self._session.close()
 
@@ -217,6 +230,17 @@ class Proxy:
         raw_path: bytes = scope.get("raw_path") or path.encode()
         query: bytes = scope.get("query_string", b"")
         target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        if self.budgets.tracked and (retry := self.budgets.take((service, method, path))):
+            BUDGET_REJECTED.labels(service).inc()
+            response = problem_response(
+                503,
+                f"{service} reported no room for {method} {path} now; the gateway refused "
+                "the request on its behalf and forwarded nothing; try again later",
+                instance=path,
+                headers={"Retry-After": str(retry)},
+            )
+            await response(scope, receive, send)
+            return
         bulkhead = self.bulkhead(service)
         if not bulkhead.try_enter():
             BULKHEAD_REJECTED.labels(service).inc()
@@ -336,6 +360,8 @@ class Proxy:
                 service, instance.name, _STATUS_CLASS.get(status // 100, "other")
             ).inc()
             self.balancer.responded(instance, status)
+            if status == 503 and BUDGET in response.headers:
+                self.budgets.refused((service, method, scope["path"]))
             try:
                 await self._relay(response, method, send)
             finally:

@@ -45,6 +45,11 @@ class GatewaySettings(BaseSettings):
     max_in_flight: int = Field(default=256, ge=1)
     service_max_in_flight: dict[str, int] = Field(default_factory=dict)
     openapi_ttl: float = Field(default=5.0, ge=0)
+    # A route whose service refused it against a reported budget (orders' saga
+    # backlog) is refused here while the report says there is no room: the
+    # report is read again this often, and an open one is trusted this long.
+    budget_poll_interval: float = Field(default=0.1, gt=0)
+    budget_ttl: float = Field(default=1.0, gt=0)
 
     # -- the edge: authentication, rate limits, browser security, TLS --------
     # Verify every bearer token here too (services verify again, so this only

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
+from emporium.chassis.overload import Budget
 from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.upstreams import Upstreams
 from emporium.services.orders.entrypoints.admin import router as admin_router
@@ -19,6 +20,8 @@ from emporium.services.orders.migrations import MIGRATIONS
 from emporium.services.orders.service_layer import Checkout, Saga, SqlOrdersUnitOfWork
 from emporium.services.orders.service_layer.admission import SagaBacklog
 from emporium.services.orders.settings import OrdersSettings
+
+CHECKOUT = "POST /api/orders"
 
 
 def create_app(
@@ -89,7 +92,13 @@ def create_app(
         auth=auth,
         # The adaptive limit guards checkout, the one route that starts work
         # the whole system then has to finish.
-        admission={"POST /api/orders": "checkout"},
+        admission={CHECKOUT: "checkout"},
+        # The saga backlog's room, so the gateway refuses checkouts for it while there is none.
+        budgets=(
+            (lambda: {CHECKOUT: Budget(admission.free, admission.retry_after)})
+            if admission is not None
+            else None
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from emporium.chassis import Database, Problem, Runtime, deadline
 from emporium.chassis.auth import CurrentUser
 from emporium.chassis.openapi import Offset
+from emporium.chassis.overload import BUDGET
 from emporium.chassis.problems import problem_responses
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.adapters.upstreams import (
@@ -110,7 +111,8 @@ async def place_order(
         raise Problem(
             503,
             f"Checkout is at capacity ({exc}); no order was created, try again later",
-            headers={"Retry-After": str(exc.retry_after)},
+            # The gateway reads the backlog's room at /internal/admission and refuses for us.
+            headers={"Retry-After": str(exc.retry_after), BUDGET: "saga-backlog"},
         ) from None
     except deadline.DeadlineExceededError:
         raise Problem(
