@@ -12,11 +12,11 @@ import logging
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -120,53 +120,95 @@ def _print_summary(summary: dict[str, Any], *, detached: bool) -> None:
     console.print(f"  {hint}", markup=False)
 
 
-def _detached_command(settings: LauncherSettings, replicas: list[str]) -> list[str]:
-    command = [sys.executable, "-m", "emporium.cli", "up", "--no-stream"]
-    command += ["--var-dir", str(VarLayout.at(settings.var_dir).root)]
-    command += ["--gateway-port", str(settings.gateway_port)]
-    command += ["--broker", settings.broker, "--profile", settings.profile]
-    if settings.broker_url:
-        command += ["--broker-url", settings.broker_url]
-    command += ["--ready-timeout", str(settings.launcher_ready_timeout)]
-    if settings.tls:
-        command.append("--tls")
-    for replica in replicas:
-        command += ["--replicas", replica]
-    return command
+def _up_detached(settings: LauncherSettings, table: ServiceTable, counts: dict[str, int]) -> None:
+    """Fork the launcher into its own session, its output to its log; wait until it is ready.
 
-
-def _up_detached(settings: LauncherSettings, replicas: list[str]) -> None:
+    A fork, not a new interpreter: this process has imported most of what the
+    launcher needs, and a second import of it cost about a second of start-up.
+    Safe here because nothing has started a thread or left an event loop open.
+    """
     layout = VarLayout.at(settings.var_dir)
     layout.create()
-    descriptor = os.open(layout.launcher_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(descriptor, "ab") as log:
-        child = subprocess.Popen(
-            _detached_command(settings, replicas),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    log = os.open(layout.launcher_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _become_launcher(settings, table, counts, log)
+    os.close(log)
     # The broker and the pre-start steps come before readiness gating.
     deadline = time.monotonic() + settings.launcher_ready_timeout + 120
     while time.monotonic() < deadline:
         state = read_state(layout)
-        if state is not None and state.get("pid") == child.pid:
+        if state is not None and state.get("pid") == pid:
             if state["phase"] == "ready":
                 _print_summary(state["summary"], detached=True)
                 return
             if state["phase"] in ("failed", "stopped"):
+                _reap(pid, within=10.0)  # it has stopped everything; let it finish exiting
                 raise _fail(f"{state.get('error', 'stopped')}\n(see {layout.launcher_log})")
-        if child.poll() is not None:
-            raise _fail(f"the launcher exited with {child.returncode}; see {layout.launcher_log}")
-        time.sleep(0.1)
-    raise _fail(f"the launcher is not ready in time (pid {child.pid}); see {layout.launcher_log}")
+        exited, status = os.waitpid(pid, os.WNOHANG)
+        if exited:
+            code = os.waitstatus_to_exitcode(status)
+            raise _fail(f"the launcher exited with {code}; see {layout.launcher_log}")
+        time.sleep(0.05)
+    raise _fail(f"the launcher is not ready in time (pid {pid}); see {layout.launcher_log}")
+
+
+def _reap(pid: int, *, within: float) -> None:
+    """Wait for the child ``pid`` to exit, at most ``within`` seconds (no zombie left behind)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return
+        time.sleep(0.02)
+
+
+def _become_launcher(
+    settings: LauncherSettings, table: ServiceTable, counts: dict[str, int], log: int
+) -> NoReturn:
+    """The forked child: a session of its own, no terminal, and never back into the command."""
+    code = 1
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        code = _run_launcher(settings, table, counts, stream=False)
+    except BaseException:  # the command's own handling must not run in this process
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _run_launcher(
+    settings: LauncherSettings, table: ServiceTable, counts: dict[str, int], *, stream: bool
+) -> int:
+    """Run the launcher in this process until it stops: 0, or 1 after printing why it failed."""
+    _configure_logging(stream=stream)
+    output = PrefixedOutput(table, counts) if stream else None
+    launcher = Launcher(settings, table=table, replicas=counts, output=output)
+    try:
+        asyncio.run(launcher.run(on_ready=lambda s: _print_summary(s, detached=not stream)))
+    except (LaunchError, AlreadyRunningError, OSError, RuntimeError) as error:
+        errors.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
+        return 1
+    return 0
 
 
 def _configure_logging(stream: bool) -> None:
     logging.basicConfig(
         level=logging.INFO,
-        format="%(asctime)s launcher | %(message)s" if stream else "%(asctime)s %(message)s",
+        # The log file keeps milliseconds: start-up is a matter of them.
+        format="%(asctime)s launcher | %(message)s"
+        if stream
+        else "%(asctime)s.%(msecs)03d %(message)s",
         datefmt="%H:%M:%S",
     )
 
@@ -227,18 +269,12 @@ def up(
             f"a launcher is already running in {layout.root} (pid {pid}); "
             "stop it with `emporium down` or use another --var-dir"
         )
-    if not no_stream:  # a detached child was checked by its parent
-        _preflight_or_exit(settings, table)
+    _preflight_or_exit(settings, table)
     if detach:
-        _up_detached(settings, arguments)
+        _up_detached(settings, table, counts)
         return
-    _configure_logging(stream=not no_stream)
-    output = None if no_stream else PrefixedOutput(table, counts)
-    launcher = Launcher(settings, table=table, replicas=counts, output=output)
-    try:
-        asyncio.run(launcher.run(on_ready=lambda s: _print_summary(s, detached=no_stream)))
-    except (LaunchError, AlreadyRunningError, OSError, RuntimeError) as error:
-        raise _fail(str(error)) from None
+    if _run_launcher(settings, table, counts, stream=not no_stream):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -272,6 +272,20 @@ def test_cli_up_detach_status_scale_down_cycle(cli_env: dict[str, str], short_va
     assert "no launcher is running" in stopped.stderr
 
 
+def test_cli_up_detach_reports_a_failed_start_and_leaves_nothing_running(
+    cli_env: dict[str, str], short_var: Path
+) -> None:
+    env = {**cli_env, "EMPORIUM_LAUNCHER_SERVICES": "tests.integration._dummy_service:FAILING_SEED"}
+    up = _cli("up", "--detach", env=env, check=False)
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "seed" in up.stderr
+    assert str(short_var / "log" / "launcher.log") in up.stderr.replace("\n", "")
+    state = json.loads((short_var / "run" / "state").read_text())
+    assert state["phase"] == "failed"
+    assert not _alive(state["pid"])  # the forked launcher exited; this command reaped it
+    assert _cli("status", env=env, check=False).returncode == 1
+
+
 def test_cli_up_in_the_foreground_streams_prefixed_output_and_drains_on_sigterm(
     cli_env: dict[str, str], short_var: Path
 ) -> None:

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from emporium.chassis.internal import FAULT_PATH
 from emporium.chassis.problems import problem_response
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FAULT_PATH = "/internal/fault"
 # Never faulted: the launcher's probes and control, and Prometheus.
 _EXEMPT = ("/health/", "/internal/", "/metrics")
 # Marks an injected answer, so a caller (or a test) can tell it from a real one.

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from emporium.chassis.faults import FAULT_PATH
+from emporium.chassis.internal import FAULT_PATH
 from emporium.launcher.instance import Instance
 from emporium.launcher.specs import ReplicaError
 

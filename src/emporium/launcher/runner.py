@@ -34,14 +34,8 @@ from emporium.launcher.instance import InstanceContext, OutputSink
 from emporium.launcher.nats import EmbeddedNats
 from emporium.launcher.registry import RegistryWriter
 from emporium.launcher.secrets import mask_text, mask_url, write_private
-from emporium.launcher.settings import LauncherSettings, VarLayout
-from emporium.launcher.specs import (
-    DEFAULT_TABLE,
-    PreStartStep,
-    ServiceTable,
-    load_table,
-    merged_replicas,
-)
+from emporium.launcher.settings import LauncherSettings, VarLayout, read_state
+from emporium.launcher.specs import PreStartStep, ServiceTable, merged_replicas, resolve_table
 from emporium.launcher.supervisor import Supervisor
 from emporium.launcher.tls import TlsFiles, ensure_tls
 
@@ -56,22 +50,6 @@ PRE_START_TIMEOUT = 300.0
 
 class LaunchError(RuntimeError):
     """Start-up failed; the message says what and shows the relevant output."""
-
-
-def resolve_table(settings: LauncherSettings, table: ServiceTable | None = None) -> ServiceTable:
-    if table is not None:
-        return table
-    if settings.launcher_services:
-        return load_table(settings.launcher_services)
-    return DEFAULT_TABLE
-
-
-def read_state(layout: VarLayout) -> dict[str, Any] | None:
-    try:
-        state: dict[str, Any] = json.loads(layout.state.read_text())
-    except (OSError, ValueError):
-        return None
-    return state
 
 
 class Launcher:

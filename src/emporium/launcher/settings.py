@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LauncherSettings", "VarLayout"]
+__all__ = ["LauncherSettings", "VarLayout", "read_state"]
 
 Broker = Literal["nats", "rabbitmq"]
 Profile = Literal["local", "prod"]
@@ -106,3 +107,12 @@ class VarLayout:
     def create(self) -> None:
         for directory in (self.run, self.log, self.nats, self.data):
             directory.mkdir(parents=True, exist_ok=True)
+
+
+def read_state(layout: VarLayout) -> dict[str, Any] | None:
+    """The launcher's last written state (phase, summary), or None if there is none."""
+    try:
+        state: dict[str, Any] = json.loads(layout.state.read_text())
+    except (OSError, ValueError):
+        return None
+    return state

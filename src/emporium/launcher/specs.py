@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emporium.launcher.settings import LauncherSettings
 
 __all__ = [
     "DEFAULT_TABLE",
@@ -21,6 +25,7 @@ __all__ = [
     "merged_replicas",
     "parse_replicas",
     "parse_scale",
+    "resolve_table",
 ]
 
 
@@ -145,3 +150,12 @@ def merged_replicas(table: ServiceTable, overrides: Mapping[str, int]) -> dict[s
         table.get(name)
         replicas[name] = count
     return replicas
+
+
+def resolve_table(settings: LauncherSettings, table: ServiceTable | None = None) -> ServiceTable:
+    """``table`` if given, else the one ``EMPORIUM_LAUNCHER_SERVICES`` names, else the default."""
+    if table is not None:
+        return table
+    if settings.launcher_services:
+        return load_table(settings.launcher_services)
+    return DEFAULT_TABLE
