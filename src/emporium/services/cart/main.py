@@ -9,7 +9,6 @@ from emporium.chassis.auth import TokenVerifier
 from emporium.services.cart.catalog import CatalogClient
 from emporium.services.cart.messages import message_handlers
 from emporium.services.cart.migrations import MIGRATIONS
-from emporium.services.cart.redis_store import RedisCartRepository
 from emporium.services.cart.repository import CartRepository
 from emporium.services.cart.routes import router
 from emporium.services.cart.settings import CartSettings
@@ -28,7 +27,9 @@ def create_app(
 
     def components(runtime: Runtime) -> dict[str, object]:
         carts: CartRepository
-        if settings.uses_redis:
+        if settings.uses_redis:  # only then the Redis client is imported
+            from emporium.services.cart.redis_store import RedisCartRepository
+
             carts = RedisCartRepository(
                 settings.resolved_redis_url(),
                 prefix=settings.redis_prefix,

@@ -26,7 +26,7 @@ from emporium.services.gateway.edge import EdgeMiddleware, jwks_endpoint, jwks_f
 from emporium.services.gateway.metrics import MetricsListener
 from emporium.services.gateway.openapi import OpenApiAggregator
 from emporium.services.gateway.proxy import Proxy, ProxyShortcut, ProxyTable, admission_partition
-from emporium.services.gateway.ratelimit import Limiter, MemoryLimiter, RedisLimiter
+from emporium.services.gateway.ratelimit import Limiter, MemoryLimiter
 from emporium.services.gateway.registry import Upstreams
 from emporium.services.gateway.routes import gateway_router
 from emporium.services.gateway.settings import GatewaySettings
@@ -68,11 +68,11 @@ def create_app(
         verifier = TokenVerifier(
             AuthSettings(), "identity:/.well-known/jwks.json", fetch=fetch_jwks
         )
-    limiter: Limiter = (
-        RedisLimiter(settings.redis_url, prefix=settings.redis_prefix)
-        if settings.redis_url
-        else MemoryLimiter()
-    )
+    limiter: Limiter = MemoryLimiter()
+    if settings.redis_url:  # only then the Redis client is imported
+        from emporium.services.gateway.ratelimit_redis import RedisLimiter
+
+        limiter = RedisLimiter(settings.redis_url, prefix=settings.redis_prefix)
 
     metrics = (
         MetricsListener(settings.metrics_host or chassis.host, settings.metrics_port)
