@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 
 from emporium.chassis import ChassisSettings
+from emporium.chassis.problems import UPSTREAM_DOWN
 from emporium.chassis.testing import TokenFactory
 from emporium.services.gateway.main import create_app
 from emporium.services.gateway.settings import GatewaySettings
@@ -295,6 +296,8 @@ async def test_a_service_with_no_ready_instance_answers_503_at_once(tmp_path: Pa
             assert response.status == 503
             assert response.headers["content-type"] == "application/problem+json"
             assert response.headers["retry-after"] == "1"
+            # A service down, not one short of capacity: the gateway's limit keeps its size.
+            assert response.headers[UPSTREAM_DOWN] == "reviews"
         assert body["status"] == 503
         assert "reviews" in body["detail"]
         assert elapsed < 1.0  # a hang guard, not a performance assertion

@@ -38,7 +38,7 @@ from yarl import URL
 from emporium.chassis import context, deadline
 from emporium.chassis.http import Bulkhead
 from emporium.chassis.overload import BUDGET
-from emporium.chassis.problems import problem_response
+from emporium.chassis.problems import UPSTREAM_DOWN, problem_response
 from emporium.chassis.tracing import SpanKind, span
 from emporium.services.gateway._headers import request_headers, response_headers
 from emporium.services.gateway.balancer import Balancer
@@ -313,11 +313,14 @@ class Proxy:
     ) -> None:
         # Either way nothing reached a service, so the request is safe to repeat:
         # 503 with Retry-After, whether the last instance just died or none is up.
+        # Marked as a service down, not short of capacity: the gateway's limit for
+        # it must not shrink, or it would go on refusing once the service is back.
         if tried:
             detail = f"no instance of {service!r} could be reached"
         else:
             detail = f"no instance of {service!r} is ready"
-        response = problem_response(503, detail, instance=path, headers={"Retry-After": "1"})
+        headers = {"Retry-After": "1", UPSTREAM_DOWN: service}
+        response = problem_response(503, detail, instance=path, headers=headers)
         await response(scope, receive, send)
 
     async def _forward(
