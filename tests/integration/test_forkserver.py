@@ -61,6 +61,14 @@ async def test_a_forked_child_runs_the_module_as_main_with_its_own_env_and_exit_
     assert (tmp_path / "data" / "seeded").read_text() == "x"
 
 
+async def test_a_forked_child_collects_garbage_although_the_preload_did_not(
+    server: ForkServer, tmp_path: Path
+) -> None:
+    child = await server.python_module(DUMMY, ["gc"], _env(tmp_path))
+    assert b"gc enabled: True" in await asyncio.wait_for(read_all(child), 10)
+    assert await asyncio.wait_for(child.wait(), 10) == 0
+
+
 async def test_a_child_killed_by_a_signal_reports_it_like_popen(
     server: ForkServer, tmp_path: Path
 ) -> None:
