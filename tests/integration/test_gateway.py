@@ -185,6 +185,17 @@ class Gateway:
             message=f"never all healthy: {sorted(names)}",
         )
 
+    async def wait_unhealthy(self, *names: str) -> None:
+        async def unhealthy() -> set[str]:
+            return {i["instance"] for i in await self.upstreams() if not i["healthy"]}
+
+        await eventually_async(
+            unhealthy,
+            lambda found: set(names) <= found,
+            timeout=DEADLINE,
+            message=f"never all unhealthy: {sorted(names)}",
+        )
+
     async def get_json(self, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         async with self.session.get(self.url + path, **kwargs) as response:
             return response.status, await response.json(content_type=None)

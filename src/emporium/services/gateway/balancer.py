@@ -95,6 +95,7 @@ class Balancer:
             return
         instance.healthy = ready
         instance.checked = True
+        instance.served = instance.served or ready
         # A connection failure that a later passing check contradicts was a blip;
         # a run of 5xx is invisible to /health/ready, so it serves its time.
         if ready and instance.ejected_by == CONNECT and started >= instance.ejected_at:

@@ -7,6 +7,15 @@ once so traffic can flow from the first request, then runs two loops until
 change, tolerating a missing or half-written file by keeping the last good
 table) and active health checks every ``health_interval``. Instances that
 appear are checked at once; until their first passing check they get no traffic.
+
+An instance that has appeared but not yet passed a check is *starting*. A
+request for a service with no instance ready asks :meth:`confirm_starting`
+first: its starting instances are checked right then (one check per instance
+however many requests wait for it), so an instance that became ready since
+the last round serves at once. Without it, the first requests after
+`emporium up` reported every instance ready could still meet a 503 for up to
+a health interval. An instance that once served and then failed waits for the
+rounds as before: asking a dead instance on every request would help nobody.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ class Discovery:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()
+        self._confirming: dict[Instance, asyncio.Task[None]] = {}
         self._signature: _Signature | None = None
 
     async def start(self) -> None:
@@ -68,9 +78,10 @@ class Discovery:
         self._tasks.append(asyncio.create_task(self._health_loop()))
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._checks]:
+        confirming = list(self._confirming.values())
+        for task in [*self._tasks, *self._checks, *confirming]:
             task.cancel()
-        for task in [*self._tasks, *self._checks]:
+        for task in [*self._tasks, *self._checks, *confirming]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -144,6 +155,26 @@ class Discovery:
                 await self.check_all()
             except Exception:
                 logger.exception("health check round failed")
+
+    async def confirm_starting(self, service: str) -> bool:
+        """Check ``service``'s starting instances now; True if one is ready since."""
+        starting = [i for i in self.upstreams.get(service) or () if not i.served]
+        if not starting or self._session is None or self._session.closed:
+            return False
+        waits = []
+        for instance in starting:
+            task = self._confirming.get(instance)
+            if task is None:
+                task = self._confirming[instance] = asyncio.create_task(self._confirm(instance))
+            waits.append(task)
+        await asyncio.wait(waits, timeout=self.settings.health_timeout)
+        return any(instance.healthy for instance in starting)
+
+    async def _confirm(self, instance: Instance) -> None:
+        try:
+            await self.check(instance)
+        finally:
+            self._confirming.pop(instance, None)
 
     async def check_all(self) -> None:
         await asyncio.gather(*(self.check(instance) for instance in self.upstreams.all()))

@@ -59,7 +59,7 @@ def create_app(
         slow_checks_down=settings.health_slow_checks_down,
     )
     discovery = Discovery(settings, upstreams, balancer)
-    proxy = Proxy(settings, upstreams, balancer)
+    proxy = Proxy(settings, upstreams, balancer, confirm_starting=discovery.confirm_starting)
     aggregator = OpenApiAggregator(
         upstreams, balancer, lambda: proxy.session, ttl=settings.openapi_ttl
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -150,10 +150,19 @@ def _has_body(scope: Scope) -> bool:
 class Proxy:
     """The ASGI endpoint that forwards to upstreams; a component that owns the pool."""
 
-    def __init__(self, settings: GatewaySettings, upstreams: Upstreams, balancer: Balancer) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        upstreams: Upstreams,
+        balancer: Balancer,
+        *,
+        confirm_starting: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
         self.settings = settings
         self.upstreams = upstreams
         self.balancer = balancer
+        # With no instance ready: check the service's starting ones now (discovery).
+        self.confirm_starting = confirm_starting
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
         self._bulkheads: dict[str, Bulkhead] = {}
@@ -288,8 +297,14 @@ class Proxy:
         ends_at = asyncio.get_running_loop().time() + budget
         body = _RequestBody(receive) if _has_body(scope) else None
         tried: list[Instance] = []
+        confirmed = self.confirm_starting is None
         while True:
             instance = self.balancer.pick(service, instances, exclude=tried)
+            if instance is None and not tried and not confirmed:
+                confirmed = True
+                assert self.confirm_starting is not None
+                if await self.confirm_starting(service):
+                    continue  # one became ready since the last health round
             if instance is None:
                 await self._unavailable(service, path, tried, scope, receive, send)
                 return

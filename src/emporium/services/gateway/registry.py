@@ -64,6 +64,7 @@ class Instance:
     consecutive_5xx: int = 0
     slow_checks: int = 0
     checked: bool = False
+    served: bool = False  # passed a health check since it appeared: no longer starting
     restarts: int | None = None  # None: discovery does not know (static upstreams)
 
     @property

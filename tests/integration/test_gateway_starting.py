@@ -1,0 +1,74 @@
+"""A service instance that becomes ready between two health rounds serves at once.
+
+The launcher reports the system up when every instance answers ready; the
+gateway checks its upstreams only every ``health_interval``. Without asking
+again, the first requests after ``emporium up`` could meet a 503 "no instance
+is ready" for up to a round. The upstream here is an ASGI app in the test's
+loop whose readiness the test switches; the round is made far too long to help.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.types import Receive, Scope, Send
+
+from tests.integration.test_gateway import running_gateway, write_registry
+from tests.integration.test_gateway_budget import serving
+
+
+@dataclass
+class Reviews:
+    ready: bool = False
+    checks: int = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        status = 200
+        if scope["path"] == "/health/ready":
+            self.checks += 1
+            status = 200 if self.ready else 503
+        body = json.dumps({"path": scope["path"]}).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def test_an_instance_ready_since_the_last_health_round_serves_the_next_request(
+    tmp_path: Path,
+) -> None:
+    reviews = Reviews()
+    async with serving(reviews) as url:
+        entry = {"service": "reviews", "instance": "reviews-1", "url": url, "pid": 0}
+        write_registry(tmp_path / "registry.json", 1, [entry])
+        async with running_gateway(tmp_path, health_interval=3600) as gateway:
+            status, _ = await gateway.get_json("/api/reviews/latest")
+            assert status == 503  # starting: asked again, still not ready
+            reviews.ready = True
+            status, body = await gateway.get_json("/api/reviews/latest")
+            assert (status, body["path"]) == (200, "/api/reviews/latest")
+
+
+async def test_an_instance_that_served_and_then_failed_waits_for_the_health_rounds(
+    tmp_path: Path,
+) -> None:
+    reviews = Reviews(ready=True)
+    async with serving(reviews) as url:
+        entry = {"service": "reviews", "instance": "reviews-1", "url": url, "pid": 0}
+        write_registry(tmp_path / "registry.json", 1, [entry])
+        async with running_gateway(tmp_path, health_interval=0.2) as gateway:
+            await gateway.wait_healthy("reviews-1")
+            reviews.ready = False
+            await gateway.wait_unhealthy("reviews-1")
+            checks, started = reviews.checks, time.monotonic()
+            for _ in range(20):
+                assert (await gateway.get_json("/api/reviews/latest"))[0] == 503
+            rounds = (time.monotonic() - started) / 0.2 + 2
+            assert reviews.checks - checks <= rounds  # the rounds' checks, none per request
