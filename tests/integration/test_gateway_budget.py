@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emporium.chassis.overload import BUDGET, BUDGET_PATH
 from tests._poll import eventually_async
@@ -63,7 +63,7 @@ class Orders:
 
 
 @asynccontextmanager
-async def serving(app: Orders) -> AsyncIterator[str]:
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
