@@ -19,6 +19,12 @@ from starlette.types import Receive, Scope, Send
 from tests.integration.test_gateway import running_gateway, write_registry
 from tests.integration.test_gateway_budget import serving
 
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "reviews", "version": "1"},
+    "paths": {"/api/reviews/latest": {"get": {"responses": {"200": {"description": "ok"}}}}},
+}
+
 
 @dataclass
 class Reviews:
@@ -31,11 +37,13 @@ class Reviews:
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
-        status = 200
+        status, document = 200, {"path": scope["path"]}
         if scope["path"] == "/health/ready":
             self.checks += 1
             status = 200 if self.ready else 503
-        body = json.dumps({"path": scope["path"]}).encode()
+        elif scope["path"] == "/api/reviews/openapi.json":
+            document = OPENAPI
+        body = json.dumps(document).encode()
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -54,6 +62,19 @@ async def test_an_instance_ready_since_the_last_health_round_serves_the_next_req
             reviews.ready = True
             status, body = await gateway.get_json("/api/reviews/latest")
             assert (status, body["path"]) == (200, "/api/reviews/latest")
+
+
+async def test_the_merged_api_document_asks_a_starting_instance_too(tmp_path: Path) -> None:
+    reviews = Reviews()
+    async with serving(reviews) as url:
+        entry = {"service": "reviews", "instance": "reviews-1", "url": url, "pid": 0}
+        write_registry(tmp_path / "registry.json", 1, [entry])
+        async with running_gateway(tmp_path, health_interval=3600) as gateway:
+            reviews.ready = True  # since the gateway's first (and, here, only) round
+            status, merged = await gateway.get_json("/api/openapi.json")
+            assert status == 200
+            assert "/api/reviews/latest" in merged["paths"]
+            assert "reviews" not in merged.get("x-emporium-unavailable", [])
 
 
 async def test_an_instance_that_served_and_then_failed_waits_for_the_health_rounds(

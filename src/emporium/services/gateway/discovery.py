@@ -9,10 +9,11 @@ table) and active health checks every ``health_interval``. Instances that
 appear are checked at once; until their first passing check they get no traffic.
 
 An instance that has appeared but not yet passed a check is *starting*. A
-request for a service with no instance ready asks :meth:`confirm_starting`
-first: its starting instances are checked right then (one check per instance
-however many requests wait for it), so an instance that became ready since
-the last round serves at once. Without it, the first requests after
+request for a service with no instance ready (proxied, or the gateway's own
+fetch of a service's API document or of identity's keys) asks
+:meth:`confirm_starting` first: its starting instances are checked right
+then (one check per instance however many requests wait for it), so an
+instance that became ready since the last round serves at once. Without it, the first requests after
 `emporium up` reported every instance ready could still meet a 503 for up to
 a health interval. An instance that once served and then failed waits for the
 rounds as before: asking a dead instance on every request would help nobody.
@@ -169,6 +170,14 @@ class Discovery:
             waits.append(task)
         await asyncio.wait(waits, timeout=self.settings.health_timeout)
         return any(instance.healthy for instance in starting)
+
+    async def instance_for(self, service: str) -> Instance | None:
+        """An instance of ``service`` to send one request to; starting ones are asked first."""
+        instances = self.upstreams.get(service) or []
+        found = self.balancer.pick(service, instances)
+        if found is None and await self.confirm_starting(service):
+            found = self.balancer.pick(service, instances)
+        return found
 
     async def _confirm(self, instance: Instance) -> None:
         try:

@@ -41,9 +41,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emporium.chassis.auth import AuthError, KeysUnavailableError, Principal, TokenVerifier
 from emporium.chassis.problems import problem_response
-from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.ratelimit import Decision, Limiter, Rule
-from emporium.services.gateway.registry import Upstreams
+from emporium.services.gateway.registry import Instance
 from emporium.services.gateway.settings import GatewaySettings
 
 __all__ = ["EdgeMiddleware", "jwks_endpoint", "jwks_fetcher", "strip_identity_headers"]
@@ -73,11 +72,13 @@ def strip_identity_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[byt
     ]
 
 
-def jwks_fetcher(upstreams: Upstreams, balancer: Balancer, session: Any) -> Any:
+def jwks_fetcher(
+    instance_for: Callable[[str], Awaitable[Instance | None]], session: Any
+) -> Callable[[], Awaitable[Mapping[str, Any]]]:
     """Fetch identity's JWKS from an instance in the gateway's own routing table."""
 
     async def fetch() -> Mapping[str, Any]:
-        instance = balancer.pick("identity", upstreams.get("identity") or [])
+        instance = await instance_for("identity")
         if instance is None:
             raise RuntimeError("no identity instance is ready")
         http: aiohttp.ClientSession = session()

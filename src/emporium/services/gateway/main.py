@@ -61,9 +61,9 @@ def create_app(
     discovery = Discovery(settings, upstreams, balancer)
     proxy = Proxy(settings, upstreams, balancer, confirm_starting=discovery.confirm_starting)
     aggregator = OpenApiAggregator(
-        upstreams, balancer, lambda: proxy.session, ttl=settings.openapi_ttl
+        upstreams, discovery.instance_for, lambda: proxy.session, ttl=settings.openapi_ttl
     )
-    fetch_jwks = jwks_fetcher(upstreams, balancer, lambda: proxy.session)
+    fetch_jwks = jwks_fetcher(discovery.instance_for, lambda: proxy.session)
     if settings.auth_enabled and verifier is None:
         verifier = TokenVerifier(
             AuthSettings(), "identity:/.well-known/jwks.json", fetch=fetch_jwks

@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 
 from emporium.chassis.openapi import declare_problems
-from emporium.services.gateway.balancer import Balancer
-from emporium.services.gateway.registry import Upstreams
+from emporium.services.gateway.registry import Instance, Upstreams
 
 __all__ = ["GATEWAY_PROBLEMS", "OpenApiAggregator", "merge_openapi"]
 
@@ -107,14 +106,14 @@ class OpenApiAggregator:
     def __init__(
         self,
         upstreams: Upstreams,
-        balancer: Balancer,
+        instance_for: Callable[[str], Awaitable[Instance | None]],
         session: Callable[[], aiohttp.ClientSession],
         *,
         ttl: float = 5.0,
         timeout: float = 2.0,
     ) -> None:
         self.upstreams = upstreams
-        self.balancer = balancer
+        self.instance_for = instance_for  # discovery's: a ready instance, or None
         self._session = session
         self.ttl = ttl
         self.timeout = timeout
@@ -137,7 +136,7 @@ class OpenApiAggregator:
 
     async def _fetch(self, service: str) -> dict[str, Any] | bool | None:
         """The service's document; False if it publishes none (404); None if unreachable."""
-        instance = self.balancer.pick(service, self.upstreams.get(service) or [])
+        instance = await self.instance_for(service)
         if instance is None:
             return None
         url = f"{instance.url}/api/{service}/openapi.json"
