@@ -127,7 +127,7 @@ def _up_detached(
 
     A fork, not a new interpreter: this process has imported most of what the
     launcher needs, and a second import of it cost about a second of start-up.
-    Safe here because nothing has started a thread or left an event loop open.
+    Safe here because this process has started no thread and no event loop yet.
     The preflight runs here meanwhile, on the other core; if it finds a
     problem, the launcher is told to stop (it stops what it started) and
     waited for, and the problems are printed as they would be without it.
