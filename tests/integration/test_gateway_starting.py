@@ -64,6 +64,25 @@ async def test_an_instance_ready_since_the_last_health_round_serves_the_next_req
             assert (status, body["path"]) == (200, "/api/reviews/latest")
 
 
+async def test_an_instance_the_registry_lists_since_the_last_look_serves_the_next_request(
+    tmp_path: Path,
+) -> None:
+    old, new = Reviews(), Reviews(ready=True)
+    async with serving(old) as old_url, serving(new) as new_url:
+        registry = tmp_path / "registry.json"
+        write_registry(
+            registry, 1, [{"service": "reviews", "instance": "reviews-1", "url": old_url}]
+        )
+        slow = {"health_interval": 3600, "registry_poll_interval": 3600}
+        async with running_gateway(tmp_path, **slow) as gateway:
+            # The launcher replaced the instance; the gateway has not looked since.
+            write_registry(
+                registry, 2, [{"service": "reviews", "instance": "reviews-2", "url": new_url}]
+            )
+            status, body = await gateway.get_json("/api/reviews/latest")
+            assert (status, body["path"]) == (200, "/api/reviews/latest")
+
+
 async def test_the_merged_api_document_asks_a_starting_instance_too(tmp_path: Path) -> None:
     reviews = Reviews()
     async with serving(reviews) as url:

@@ -11,12 +11,14 @@ appear are checked at once; until their first passing check they get no traffic.
 An instance that has appeared but not yet passed a check is *starting*. A
 request for a service with no instance ready (proxied, or the gateway's own
 fetch of a service's API document or of identity's keys) asks
-:meth:`confirm_starting` first: its starting instances are checked right
-then (one check per instance however many requests wait for it), so an
-instance that became ready since the last round serves at once. Without it, the first requests after
-`emporium up` reported every instance ready could still meet a 503 for up to
-a health interval. An instance that once served and then failed waits for the
-rounds as before: asking a dead instance on every request would help nobody.
+:meth:`confirm_starting` first: the registry is looked at again (the launcher
+lists an instance once it is ready), and the starting instances are checked
+right then (one check per instance however many requests wait for it), so an
+instance that became ready since the last look and round serves at once.
+Without it, the first requests after `emporium up` reported every instance
+ready could still meet a 503 for up to a registry poll and a health interval.
+An instance that once served and then failed waits for the rounds as before:
+asking a dead instance on every request would help nobody.
 """
 
 from __future__ import annotations
@@ -158,7 +160,13 @@ class Discovery:
                 logger.exception("health check round failed")
 
     async def confirm_starting(self, service: str) -> bool:
-        """Check ``service``'s starting instances now; True if one is ready since."""
+        """Check ``service``'s starting instances now; True if one is ready since.
+
+        The registry is looked at first: the launcher lists an instance once it
+        is ready, and the last look may be a poll interval old.
+        """
+        if self.settings.registry is not None:
+            self.reload(self.settings.registry)
         starting = [i for i in self.upstreams.get(service) or () if not i.served]
         if not starting or self._session is None or self._session.closed:
             return False
@@ -176,7 +184,7 @@ class Discovery:
         instances = self.upstreams.get(service) or []
         found = self.balancer.pick(service, instances)
         if found is None and await self.confirm_starting(service):
-            found = self.balancer.pick(service, instances)
+            found = self.balancer.pick(service, self.upstreams.get(service) or [])
         return found
 
     async def _confirm(self, instance: Instance) -> None:

@@ -304,7 +304,9 @@ class Proxy:
                 confirmed = True
                 assert self.confirm_starting is not None
                 if await self.confirm_starting(service):
-                    continue  # one became ready since the last health round
+                    # One became ready since the last look (perhaps a new one).
+                    instances = self.upstreams.get(service) or instances
+                    continue
             if instance is None:
                 await self._unavailable(service, path, tried, scope, receive, send)
                 return
