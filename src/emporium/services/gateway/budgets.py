@@ -78,6 +78,9 @@ class Budgets:
         if budget is None:
             return None
         if budget.free == 0:
+            if budget.poller is None or budget.poller.done():
+                self._forget(route)  # nobody is asking any more: the service decides
+                return None
             return budget.retry_after
         if self.clock() - budget.opened_at > self.ttl:
             self._forget(route)
@@ -98,8 +101,15 @@ class Budgets:
     def _poll(self, route: Route, budget: _Budget) -> None:
         if budget.poller is None or budget.poller.done():
             budget.poller = asyncio.get_running_loop().create_task(
-                self._until_open(route, budget), name=f"budget {route[1]} {route[2]}"
+                self._asking(route, budget), name=f"budget {route[1]} {route[2]}"
             )
+
+    async def _asking(self, route: Route, budget: _Budget) -> None:
+        try:
+            await self._until_open(route, budget)
+        except Exception:  # never left refusing with nobody asking: fail open
+            logger.exception("budget of %s %s: reading it failed", route[1], route[2])
+            self._forget(route)
 
     async def _until_open(self, route: Route, budget: _Budget) -> None:
         service, method, path = route
