@@ -39,11 +39,6 @@ class Orders:
     reports: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         route = f"{scope['method']} {scope['path']}"
         headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
         status, body = 200, {}
@@ -66,7 +61,8 @@ class Orders:
 async def serving(app: ASGIApp) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await eventually_async(

@@ -32,11 +32,6 @@ class Reviews:
     checks: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         status, document = 200, {"path": scope["path"]}
         if scope["path"] == "/health/ready":
             self.checks += 1
