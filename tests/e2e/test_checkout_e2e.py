@@ -54,7 +54,14 @@ def test_a_paid_order_is_confirmed_then_shipped_captured_and_notified(
     payment = client.get(f"/api/payments/{order['id']}", headers=user).json()
     assert payment["status"] == "CAPTURED"
     assert payment["amount"] == order["total"]
-    assert client.get("/api/cart", headers=user).json()["items"] == []
+    # The cart empties when its consumer hears of the order: eventually, not with the reply.
+    eventually(
+        lambda: client.get("/api/cart", headers=user).json()["items"],
+        lambda items: items == [],
+        timeout=10,
+        interval=0.1,
+        message="the cart was not emptied after the order",
+    )
 
     shipped = wait_for_status(client, user, order["id"], "SHIPPED")
     assert [h["status"] for h in shipped["history"]] == ["PENDING", "CONFIRMED", "SHIPPED"]
