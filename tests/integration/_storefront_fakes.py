@@ -82,8 +82,11 @@ class FakeApi:
     async def _categories(self, _request: web.Request) -> web.Response:
         return web.json_response([{"slug": "kitchen", "name": "Kitchen"}])
 
-    async def _products(self, _request: web.Request) -> web.Response:
+    async def _products(self, request: web.Request) -> web.Response:
         items = list(self.products().values())
+        ids = request.query.getall("ids", [])
+        if ids:
+            items = [item for item in items if item["id"] in ids]
         return web.json_response({"items": items, "total": len(items)})
 
     async def _product(self, request: web.Request) -> web.Response:

@@ -112,6 +112,49 @@ async def test_bad_list_parameters_are_422_problems(catalog: Catalog) -> None:
         assert response.headers["content-type"] == "application/problem+json"
 
 
+async def test_ids_reads_just_those_products_in_one_request(catalog: Catalog) -> None:
+    listed = (await search(catalog, limit=5))["items"]
+    wanted = [listed[3]["id"], listed[0]["id"], listed[3]["id"]]  # order and repeats: no matter
+    unknown = str(uuid.uuid4())
+    page = await search(catalog, ids=[*wanted, unknown])
+    # The listing's own order (name, id), each product once, the unknown id left out.
+    assert [p["id"] for p in page["items"]] == [listed[0]["id"], listed[3]["id"]]
+    assert page["items"][1] == listed[3]
+    assert page["total"] == 2
+    # Every other filter still applies; limit and offset page through the set.
+    assert (await search(catalog, ids=wanted, limit=1, offset=1))["items"] == [listed[3]]
+    category = listed[0]["categories"][0]
+    in_category = await search(catalog, ids=wanted, category=category)
+    expected = [p["id"] for p in (listed[0], listed[3]) if category in p["categories"]]
+    assert [p["id"] for p in in_category["items"]] == expected
+    assert (await search(catalog, ids=[unknown]))["total"] == 0
+
+
+async def test_ids_must_be_product_ids_and_at_most_a_hundred(catalog: Catalog) -> None:
+    too_many = [str(uuid.uuid4()) for _ in range(101)]
+    for ids in (["not-a-uuid"], [""], too_many):
+        response = await catalog.client.get("/api/catalog/products", params={"ids": ids})
+        assert response.status_code == 422, ids
+        assert response.headers["content-type"] == "application/problem+json"
+    hundred = await catalog.client.get("/api/catalog/products", params={"ids": too_many[:100]})
+    assert hundred.status_code == 200
+    assert hundred.json() == {"items": [], "total": 0}
+
+
+async def test_an_ids_read_changes_when_one_of_its_products_does(catalog: Catalog) -> None:
+    product = await catalog.create(name="Batch Lamp")
+    path = f"/api/catalog/products/{product['id']}"
+    params = {"ids": [product["id"]]}
+    before = await catalog.client.get("/api/catalog/products", params=params)
+    patched = await catalog.client.patch(
+        path, json={"price": {"amount": 4321, "currency": "USD"}}, headers=catalog.admin()
+    )
+    assert patched.status_code == 200
+    after = await catalog.client.get("/api/catalog/products", params=params)
+    assert after.json()["items"][0]["price"] == {"amount": 4321, "currency": "USD"}
+    assert after.headers["etag"] != before.headers["etag"]
+
+
 async def test_reads_answer_304_to_their_own_etag(catalog: Catalog) -> None:
     product = (await search(catalog, limit=1))["items"][0]
     for path in [

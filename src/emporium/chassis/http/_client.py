@@ -6,7 +6,7 @@ import asyncio
 import json as _json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -41,7 +41,8 @@ DEFAULT_MAX_CONCURRENT = 64
 # aiohttp reads a total timeout of 0 as "no timeout"; never hand it one.
 _MIN_ATTEMPT_TIMEOUT = 0.001
 
-Params = Mapping[str, str | int | float]
+# A sequence value repeats the parameter (``{"ids": [a, b]}`` → ``ids=a&ids=b``).
+Params = Mapping[str, str | int | float | Sequence[str | int | float]]
 
 
 class ServiceClient:

@@ -36,6 +36,7 @@ from emporium.services.catalog.search import Search, words
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 
 JSON = "application/json"
+MAX_IDS = 100
 _CATEGORIES = TypeAdapter(list[CategoryOut])
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "the client's copy is current"}
@@ -64,24 +65,42 @@ async def list_products(
         ),
     ] = None,
     category: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
+    ids: Annotated[
+        list[UUID] | None,
+        Query(
+            max_length=MAX_IDS,
+            description="only these products (repeat the parameter, up to 100): a page that "
+            "shows several known products reads them in one request; ids of no product are "
+            "left out, and `total` counts the ones found",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Offset = 0,
 ) -> Response:
     model = read_model(request)
-    key = ("page", q, category, limit, offset)
+    # Sorted and without repeats: the same set of products is the same page.
+    chosen = tuple(sorted({str(product_id) for product_id in ids})) if ids is not None else None
+    key = ("page", q, category, chosen, limit, offset)
     encoded = model.get(key)
     if encoded is None:
         generation = model.generation
-        page = await _page(request, q, category, limit, offset)
+        page = await _page(request, q, category, chosen, limit, offset)
         encoded = model.put(key, generation, page.model_dump_json().encode())
     return respond(request, encoded.body, encoded.etag, JSON, LIST_MAX_AGE)
 
 
 async def _page(
-    request: Request, q: str | None, category: str | None, limit: int, offset: int
+    request: Request,
+    q: str | None,
+    category: str | None,
+    ids: tuple[str, ...] | None,
+    limit: int,
+    offset: int,
 ) -> ProductPage:
     db = database(request)
     query: Select[Any] = select(Product)
+    if ids is not None:
+        query = query.where(Product.id.in_(ids))
     order: list[Any] = [Product.name, Product.id]
     if q is not None and q.strip():
         terms = words(q)
