@@ -18,6 +18,7 @@ BENCHMARKS = [
     "checkout",
     "outbox",
     "sqlite_driver",
+    "log_lines",
     "overload",
     "scaling",
     "freeze",

@@ -17,7 +17,7 @@ from structlog.types import EventDict, Processor
 
 from emporium.chassis import context
 
-__all__ = ["configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging"]
 
 _SECRET_KEYS = frozenset(
     {"password", "card_number", "number", "cvc", "token", "access_token", "refresh_token"}
@@ -40,6 +40,46 @@ def _redact(_logger: Any, _method: str, event: EventDict) -> EventDict:
     return event
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON line per standard-library record, with the fields structlog gives it.
+
+    The same object structlog's ``ProcessorFormatter`` renders (``event``,
+    ``level``, ``logger``, the record's extras, then ``processors``), at about
+    0.6 of its cost: it neither copies the record nor walks the stack for a
+    name the record already has. Every request writes a line (the access log),
+    so this is on every request's path (decision 0026).
+    """
+
+    _RECORD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def __init__(self, processors: list[Processor]) -> None:
+        super().__init__()
+        self.processors = processors
+        self.render = structlog.processors.JSONRenderer()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "_from_structlog", False) and isinstance(record.msg, dict):
+            event: EventDict = dict(record.msg)  # a structlog logger's: processed already
+        else:
+            event = {
+                "event": record.getMessage(),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+            }
+            for key, value in record.__dict__.items():
+                if key not in self._RECORD:
+                    event[key] = value
+            for processor in self.processors:
+                event = processor(None, event["level"], event)  # type: ignore[assignment]
+        if record.exc_info:
+            event["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            event["stack"] = self.formatStack(record.stack_info)
+        event.pop("_record", None)
+        event.pop("_from_structlog", None)
+        return str(self.render(None, "", event))
+
+
 def configure_logging(
     service: str, instance: str, *, level: str = "INFO", fmt: str = "json"
 ) -> None:
@@ -53,19 +93,33 @@ def configure_logging(
         _redact,
         structlog.stdlib.ExtraAdder(),
     ]
-    renderer: Processor = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-    )
+    formatter: logging.Formatter
+    if fmt == "json":
+        formatter = JsonFormatter(
+            [
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _add_context,
+                _redact,
+            ]
+        )
+    else:
+        formatter = structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.dev.ConsoleRenderer(colors=False),
+            ],
+        )
+    # What no line shows, the standard library need not work out for every
+    # record (the logging HOWTO's "Optimization"): the caller's frame, the
+    # thread, the process. Together with JsonFormatter, a line costs about
+    # 0.6 of what it did (decision 0026).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
