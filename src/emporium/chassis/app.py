@@ -149,10 +149,15 @@ def _is_instance(obj: object, wanted: type[Any]) -> bool:
         return False
 
 
-def provided(wanted: type[T]) -> Callable[[Request], T]:
-    """A FastAPI dependency giving the object the service provided as ``wanted``."""
+def provided(wanted: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A FastAPI dependency giving the object the service provided as ``wanted``.
 
-    def dependency(request: Request) -> T:
+    A coroutine function although it awaits nothing: FastAPI runs a plain
+    function dependency on its thread pool, a hop to a worker thread and back
+    on every request for a dictionary lookup.
+    """
+
+    async def dependency(request: Request) -> T:
         runtime: Runtime = request.app.state.runtime
         return runtime.get(wanted)
 
