@@ -28,7 +28,7 @@ import structlog
 
 from bench.checkout import load_average
 from emporium.chassis import context
-from emporium.chassis.logging import configure_logging
+from emporium.chassis.logging import configure_logging, foreign_chain
 
 RESULTS = Path(__file__).parent / "results" / "log-lines.md"
 ARGS = ("GET", "/api/catalog/products/0b70cca5-18a0-469d-aa55-f5f42a00470f", 200)
@@ -42,18 +42,8 @@ EXTRA: dict[str, Any] = {
 
 def structlog_formatter() -> logging.Formatter:
     """What the chassis used before decision 0026 (the same processors)."""
-    from emporium.chassis.logging import _add_context, _redact
-
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[
-            structlog.contextvars.merge_contextvars,
-            structlog.stdlib.add_log_level,
-            structlog.stdlib.add_logger_name,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _add_context,
-            _redact,
-            structlog.stdlib.ExtraAdder(),
-        ],
+        foreign_pre_chain=foreign_chain(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

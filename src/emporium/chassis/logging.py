@@ -17,7 +17,7 @@ from structlog.types import EventDict, Processor
 
 from emporium.chassis import context
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "foreign_chain"]
 
 _SECRET_KEYS = frozenset(
     {"password", "card_number", "number", "cvc", "token", "access_token", "refresh_token"}
@@ -80,11 +80,10 @@ class JsonFormatter(logging.Formatter):
         return str(self.render(None, "", event))
 
 
-def configure_logging(
-    service: str, instance: str, *, level: str = "INFO", fmt: str = "json"
-) -> None:
-    """Route stdlib logging and structlog into one JSON (or console) stream on stderr."""
-    shared: list[Processor] = [
+def foreign_chain() -> list[Processor]:
+    """structlog's processors for a standard-library record, as its ``ProcessorFormatter``
+    runs them (the console format; the JSON format before decision 0026)."""
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -93,6 +92,13 @@ def configure_logging(
         _redact,
         structlog.stdlib.ExtraAdder(),
     ]
+
+
+def configure_logging(
+    service: str, instance: str, *, level: str = "INFO", fmt: str = "json"
+) -> None:
+    """Route stdlib logging and structlog into one JSON (or console) stream on stderr."""
+    shared = foreign_chain()
     formatter: logging.Formatter
     if fmt == "json":
         formatter = JsonFormatter(
