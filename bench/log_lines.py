@@ -28,7 +28,7 @@ import structlog
 
 from bench.checkout import load_average
 from emporium.chassis import context
-from emporium.chassis.logging import configure_logging, foreign_chain
+from emporium.chassis.logging import configure_logging, foreign_chain, skip_unused_record_fields
 
 RESULTS = Path(__file__).parent / "results" / "log-lines.md"
 ARGS = ("GET", "/api/catalog/products/0b70cca5-18a0-469d-aa55-f5f42a00470f", 200)
@@ -53,7 +53,7 @@ def structlog_formatter() -> logging.Formatter:
 
 
 # What the standard library computes for every record unless told not to
-# (configure_logging tells it not to since decision 0026).
+# (a serving process tells it not to since decision 0026).
 DEFAULTS = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
 
 
@@ -87,6 +87,7 @@ def main() -> None:
         real_stderr, sys.stderr = sys.stderr, stream
         try:
             configure_logging("catalog", "catalog-1")
+            skip_unused_record_fields()  # as chassis.serve does
             configured = (
                 logging._srcfile,
                 logging.logThreads,

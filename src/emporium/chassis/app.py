@@ -37,7 +37,7 @@ from emporium.chassis.db import Database, Publisher, UnitOfWork
 from emporium.chassis.faults import FAULT_PATH, FaultMiddleware, FaultSwitch, fault_endpoint
 from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.health import Health
-from emporium.chassis.logging import configure_logging
+from emporium.chassis.logging import configure_logging, skip_unused_record_fields
 from emporium.chassis.messaging import Handler, Listener, Messaging, Outbox, messaging_tables
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
@@ -494,6 +494,7 @@ def serve(
     settings: ChassisSettings = app.state.runtime.settings
     if (tls_certfile is None) != (tls_keyfile is None):
         raise ValueError("TLS needs both a certificate and a key file")
+    skip_unused_record_fields()
     uvicorn.run(
         app,
         host=settings.host,
