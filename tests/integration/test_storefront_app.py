@@ -161,6 +161,18 @@ async def test_the_product_page_shows_live_stock_and_bought_together_products(
     assert "Add to cart" not in page.text
 
 
+async def test_the_product_page_reads_its_recommended_products_in_one_catalog_call(
+    shop: httpx.AsyncClient, api: FakeApi
+) -> None:
+    api.hits.clear()
+    page = await shop.get(f"/products/{api.skillet['id']}")
+    assert "Knife" in page.text
+    # The page's own product by id, the recommended ones with one ids read.
+    assert api.hits["GET /api/catalog/products"] == 1
+    assert api.hits[f"GET /api/catalog/products/{api.knife['id']}"] == 0
+    assert api.hits[f"GET /api/catalog/products/{api.skillet['id']}"] == 1
+
+
 async def test_the_product_page_has_no_panel_when_recommendations_fail(
     shop: httpx.AsyncClient, api: FakeApi
 ) -> None:
