@@ -79,6 +79,47 @@ async def test_public_read_is_sku_and_available_only(inventory: Inventory) -> No
     assert response.json() == {"sku": sku, "available": 50}
 
 
+async def test_a_stock_read_shows_this_services_own_write_at_once(inventory: Inventory) -> None:
+    sku = await inventory.stock()
+    path = f"/api/inventory/items/{sku}"
+    assert (await inventory.client.get(path)).json()["available"] == 50  # now kept in memory
+    put = await inventory.client.put(path, json={"on_hand": 7}, headers=inventory.admin())
+    assert put.status_code == 200
+    # The write's commit cleared the read model: the very next read is the new count.
+    assert (await inventory.client.get(path)).json() == {"sku": sku, "available": 7}
+
+
+@pytest.fixture
+async def long_lived_reads(
+    var_dir: Path, embedded_nats: EmbeddedNats, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Inventory]:
+    """Inventory whose stock reads would stay a minute if nothing cleared them."""
+    monkeypatch.setenv("EMPORIUM_INVENTORY_READ_MODEL_TTL", "60")
+    async for running_inventory in _inventory(var_dir, embedded_nats.url):
+        yield running_inventory
+
+
+async def test_another_replicas_write_reaches_the_stock_read_by_its_event(
+    long_lived_reads: Inventory,
+) -> None:
+    inventory = long_lived_reads
+    sku = await inventory.stock()
+    path = f"/api/inventory/items/{sku}"
+    assert (await inventory.client.get(path)).json()["available"] == 50
+    # Another replica (a second handle on the same store) reserves: its commit
+    # cannot clear this process's memory; its StockChanged event does.
+    command = ReserveStock(order_id=uuid.uuid4(), lines=[StockLine(sku=sku, quantity=5)])
+    service = inventory.service
+    await transactionally(
+        inventory.database.unit_of_work, lambda uow: service.reserve(command, uow)
+    )
+    give_up = asyncio.get_running_loop().time() + 20
+    while (available := (await inventory.client.get(path)).json()["available"]) == 50:
+        assert asyncio.get_running_loop().time() < give_up, "the stock read stayed stale"
+        await asyncio.sleep(0.1)
+    assert available == 45
+
+
 async def test_setting_stock_needs_an_admin(inventory: Inventory) -> None:
     sku = await inventory.stock()
     path, body = f"/api/inventory/items/{sku}", {"on_hand": 7}

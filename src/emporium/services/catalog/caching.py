@@ -8,10 +8,10 @@ replica, and changes exactly when the representation does. A request whose
 
 from __future__ import annotations
 
-import hashlib
-
 from fastapi import Request
 from fastapi.responses import Response
+
+from emporium.chassis.read_model import etag_of
 
 __all__ = [
     "IMAGE_MAX_AGE",
@@ -28,10 +28,6 @@ __all__ = [
 LIST_MAX_AGE = 10
 PRODUCT_MAX_AGE = 60
 IMAGE_MAX_AGE = 86400
-
-
-def etag_of(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
 def not_modified(if_none_match: str | None, etag: str) -> bool:

@@ -6,9 +6,10 @@ from fastapi import FastAPI
 
 from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import TokenVerifier
+from emporium.chassis.read_model import ReadModel
 from emporium.services.inventory.adapters.orm import start_mappers
 from emporium.services.inventory.entrypoints.messages import message_handlers
-from emporium.services.inventory.entrypoints.routes import router
+from emporium.services.inventory.entrypoints.routes import router, stock_read_model
 from emporium.services.inventory.entrypoints.sweeper import ExpirySweeper
 from emporium.services.inventory.migrations import MIGRATIONS
 from emporium.services.inventory.service_layer import InventoryService, SqlInventoryUnitOfWork
@@ -46,7 +47,17 @@ def create_app(
         migrations=MIGRATIONS,
         unit_of_work=SqlInventoryUnitOfWork,
         handlers=lambda _runtime: message_handlers(service),
-        components=lambda _runtime: {"inventory": service},
+        components=lambda runtime: {
+            "inventory": service,
+            "read_model": stock_read_model(
+                runtime.get_outbox(),
+                ttl=settings.read_model_ttl,
+                max_entries=settings.read_model_entries,
+            ),
+        },
+        # Every replica hears every StockChanged, so its read model forgets
+        # the SKU another replica's write changed.
+        listeners=lambda runtime: runtime.get(ReadModel).listeners(),
         workers=workers,
         auth=auth,
     )

@@ -22,6 +22,11 @@ class InventorySettings(ServiceSettings):
     # How often the sweeper looks for expired reservations, and how many per pass.
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
     sweep_batch: int = Field(default=100, ge=1)
+    # The stock read model (chassis.read_model): how long an encoded stock read
+    # may live at most (0: none kept), and how many SKUs it holds. Own writes
+    # and other replicas' StockChanged clear an entry sooner.
+    read_model_ttl: float = Field(default=2.0, ge=0)
+    read_model_entries: int = Field(default=4096, ge=1)
 
     def resolved_initial_stock(self, profile: str) -> int:
         if self.initial_stock is not None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, cast
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from emporium.chassis import Database, Problem, provided, transactionally
 from emporium.chassis.auth import AdminUser
+from emporium.chassis.messaging import Outbox
 from emporium.chassis.openapi import JsonInt, Offset
 from emporium.chassis.problems import problem_responses
+from emporium.chassis.read_model import ReadModel
+from emporium.contracts._base import Message
+from emporium.contracts.inventory import StockChanged
 from emporium.services.inventory.adapters.repository import InventoryRepository
 from emporium.services.inventory.domain import BelowReservedError, Reservation, StockItem
 from emporium.services.inventory.service_layer import (
@@ -25,6 +30,7 @@ router = APIRouter(prefix="/api/inventory", tags=["inventory"])
 
 Store = Annotated[Database[SqlInventoryUnitOfWork], Depends(provided(Database))]
 Inventory = Annotated[InventoryService, Depends(provided(InventoryService))]
+Stock = Annotated[ReadModel, Depends(provided(ReadModel))]
 
 Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -97,13 +103,39 @@ class ReservationOut(BaseModel):
         )
 
 
+def _item_key(sku: str) -> tuple[str, str]:
+    return ("item", sku)
+
+
+def _changed_item(event: Message) -> Hashable:
+    return _item_key(cast(StockChanged, event).sku)
+
+
+def stock_read_model(outbox: Outbox, *, ttl: float, max_entries: int) -> ReadModel:
+    """Encoded stock reads by SKU: a product page reads one on every view.
+
+    Inventory's writes all publish through the outbox (its commit clears the
+    model), and every change of a SKU's available units publishes
+    ``StockChanged``, which makes every other replica forget that SKU.
+    """
+    return ReadModel(
+        outbox, events=(StockChanged,), key_of=_changed_item, ttl=ttl, max_entries=max_entries
+    )
+
+
 @router.get("/items/{sku}", response_model=StockOut, responses=problem_responses(404))
-async def get_item(store: Store, sku: Sku) -> StockOut:
-    async with store.session() as session:
-        item = await InventoryRepository(session).item(sku)
-        if item is None:
-            raise Problem(404, f"No stock item for SKU {sku}")
-        return StockOut(sku=item.sku, available=item.available)
+async def get_item(store: Store, model: Stock, sku: Sku) -> Response:
+    key = _item_key(sku)
+    encoded = model.get(key)
+    if encoded is None:
+        generation = model.generation
+        async with store.session() as session:
+            item = await InventoryRepository(session).item(sku)
+            if item is None:
+                raise Problem(404, f"No stock item for SKU {sku}")
+            body = StockOut(sku=item.sku, available=item.available).model_dump_json()
+        encoded = model.put(key, generation, body.encode())
+    return Response(encoded.body, media_type="application/json")
 
 
 @router.put("/items/{sku}", response_model=StockAdminOut, responses=problem_responses(404, 409))
