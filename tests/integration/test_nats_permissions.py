@@ -18,9 +18,13 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 
 from emporium.chassis.messaging import Outbox
+from emporium.chassis.messaging.envelope import subject_for
 from emporium.launcher.nats import free_port, nats_server_binary
+from emporium.services.catalog.read_model import CATALOG_CHANGES
+from emporium.services.inventory.entrypoints.routes import stock_read_model
 from tests._poll import eventually_async
 from tests.integration._messaging_support import Store, product
 
@@ -147,6 +151,39 @@ async def _violation(server: str, user: str, subject: str) -> str:
     finally:
         await client.close()
     return " ".join(errors)
+
+
+# What each service's read model listens to (a core subscription per subject).
+LISTENED = {
+    "catalog": CATALOG_CHANGES,
+    "inventory": stock_read_model(Outbox(), ttl=1, max_entries=1).events,
+}
+
+
+@pytest.mark.parametrize("user", sorted(LISTENED))
+async def test_a_service_hears_what_its_read_model_listens_to(connected: str, user: str) -> None:
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    client = await nats.connect(_url(connected, user), error_cb=on_error, max_reconnect_attempts=0)
+    try:
+        for message_type in LISTENED[user]:
+            subject = subject_for(message_type, NAMESPACE)
+            heard: asyncio.Queue[bytes] = asyncio.Queue()
+
+            async def hear(msg: Msg, into: asyncio.Queue[bytes] = heard) -> None:
+                await into.put(msg.data)
+
+            subscription = await client.subscribe(subject, cb=hear)
+            await client.flush()
+            await client.publish(subject, b"{}")  # its own event: allowed to publish
+            assert await asyncio.wait_for(heard.get(), 5) == b"{}", subject
+            await subscription.unsubscribe()
+    finally:
+        await client.close()
+    assert errors == []
 
 
 async def test_a_service_cannot_publish_another_services_events(connected: str) -> None:
