@@ -36,6 +36,7 @@ from tests._poll import eventually_async
 from tests.integration._services import chassis_settings, running, unique_namespace
 
 DELAY = 1.0
+CANCEL_WINDOW = 4.0
 Seen = TypeVar("Seen", ShipmentCreated, ShipmentDispatched)
 
 
@@ -237,7 +238,10 @@ async def test_order_cancelled_before_dispatch_is_never_dispatched(
 ) -> None:
     world = World(tmp_path, broker_url, "")
     doomed, later = confirmed(), confirmed()
-    async with world.shipping() as client, world.orders() as orders:
+    # The delay runs from when the handler starts: it must outlast the first
+    # handler's run on a loaded machine (over a second seen in CI), or the
+    # shipment is already due, and dispatched, when it is first read.
+    async with world.shipping(delay=CANCEL_WINDOW) as client, world.orders() as orders:
         await deliver_twice(orders, doomed)
         await shipment(client, world, doomed, "CREATED")
         cancel = OrderCancelled(
