@@ -27,8 +27,11 @@ lint: install
 	$(BIN)/mypy --strict src tests bench
 	$(BIN)/lint-imports
 
+# Two worker processes (pytest-xdist), a whole module to each: most of the
+# suite waits on systems, brokers and browsers, so two run in about half the
+# time. `make test WORKERS=0` runs it in one process; plain `pytest` too.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(or $(WORKERS),2) --dist loadfile
 
 unit: install
 	$(BIN)/pytest tests/unit

@@ -157,6 +157,10 @@ async def test_stock_is_never_set_below_what_is_reserved(inventory: Inventory) -
     assert reservation.json()["lines"] == [{"sku": sku, "quantity": 5}]
 
 
+# Fixed, not uuid4(): every pytest-xdist worker must collect the same test ids.
+NO_SUCH_ORDER = "3e9b6f20-8c1d-4a75-b0e4-5d2c7f1a6b93"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status"),
     [
@@ -165,7 +169,7 @@ async def test_stock_is_never_set_below_what_is_reserved(inventory: Inventory) -
         ("PUT", "/api/inventory/items/X", {"units": 1}, 422),
         ("GET", "/api/inventory/items?limit=0", None, 422),
         ("GET", "/api/inventory/reservations/not-a-uuid", None, 422),
-        ("GET", f"/api/inventory/reservations/{uuid.uuid4()}", None, 404),
+        ("GET", f"/api/inventory/reservations/{NO_SUCH_ORDER}", None, 404),
     ],
 )
 async def test_bad_admin_requests_are_problems(

@@ -5,7 +5,6 @@ forgotten here."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any, get_args
 
@@ -18,7 +17,9 @@ from tests.security.conftest import Caller, is_problem
 
 pytestmark = [pytest.mark.e2e, pytest.mark.security]
 
-SOME_ID = str(uuid.uuid4())
+# Fixed, not uuid4(): it is in test ids, which every pytest-xdist worker must
+# collect alike.
+SOME_ID = "9a4d2e71-6b0c-4f38-a1e5-c7d93b2f0e86"
 PRODUCT = {"sku": "SEC-ADMIN-ONLY", "name": "Nope", "price": {"amount": 100, "currency": "USD"}}
 MESSAGING_SERVICES = (
     "cart",

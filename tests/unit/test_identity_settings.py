@@ -52,7 +52,12 @@ def test_prod_refuses_a_missing_key_encryption_key() -> None:
         settings.check("prod")
 
 
-@pytest.mark.parametrize("kek", ["changeme", "too-short", secrets.token_urlsafe(16)])
+@pytest.mark.parametrize(
+    "kek",
+    ["changeme", "too-short", secrets.token_urlsafe(16)],
+    # Named, so every pytest-xdist worker collects the same test ids.
+    ids=["changeme", "too-short", "16-random-bytes"],
+)
 def test_a_key_encryption_key_that_is_not_32_bytes_is_refused(kek: str) -> None:
     settings = IdentitySettings(
         admin_password="a-long-real-secret-42", signing_key=PEM, key_encryption_key=kek
