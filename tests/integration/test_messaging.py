@@ -7,16 +7,23 @@ SQLite database, so tests need no teardown and never see each other's messages.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
+import nats
 import pytest
 import sqlalchemy as sa
+from nats.aio.msg import Msg
 
 from emporium.chassis.db import Database
-from emporium.chassis.messaging import Outbox, OutboxRelay
+from emporium.chassis.messaging import Messaging, Outbox, OutboxRelay
 from emporium.chassis.messaging._transport import DEAD_LETTER_REASON
 from emporium.chassis.messaging.envelope import Envelope, encode
+from emporium.contracts import Message
+from emporium.contracts.catalog import ProductCreated
+from emporium.launcher.nats import EmbeddedNats
 from tests._poll import eventually_async
 from tests.integration._messaging_support import Store, dead_letters, product, unique
 
@@ -303,3 +310,55 @@ async def test_relays_on_postgresql_claim_disjoint_rows(
         async with store.database.engine.begin() as conn:
             await conn.run_sync(store.metadata.drop_all)
         await store.database.dispose()
+
+
+async def test_a_listener_never_answers_what_it_hears(
+    embedded_nats: EmbeddedNats, make_store: StoreFactory
+) -> None:
+    """On NATS a JetStream publish is a request whose one answer must be the
+    stream's acknowledgement. A listener that answered too (FastStream answers
+    with the handler's None unless told not to) raced it, and a publisher that
+    got the listener's empty answer first failed to decode it."""
+    ns = unique()
+    store = await make_store("listening")
+    heard: list[str] = []
+
+    async def hear(message: Message) -> None:
+        heard.append(cast(ProductCreated, message).sku)
+
+    listening = Messaging(
+        embedded_nats.url,
+        service="catalog",
+        database=store.database,
+        namespace=ns,
+        relay=False,
+        outbox_table=store.outbox,
+        inbox_table=store.inbox,
+        listeners={ProductCreated: hear},
+    )
+    await listening.start()
+    client = await nats.connect(embedded_nats.url)
+    try:
+        answers: list[bytes] = []
+
+        async def answered(msg: Msg) -> None:
+            answers.append(msg.data)
+
+        inbox = client.new_inbox()
+        await client.subscribe(inbox, cb=answered)
+        envelope = encode(product("heard"), namespace=ns)
+        await client.publish(envelope.subject, envelope.payload, reply=inbox)
+
+        async def settled() -> tuple[list[str], list[bytes]]:
+            return heard, answers
+
+        await eventually_async(
+            settled, lambda s: s[0] and s[1], timeout=15, message="heard and acknowledged"
+        )
+        await asyncio.sleep(0.5)  # time for a second answer, if anything sends one
+        assert heard == ["heard"]
+        assert len(answers) == 1, answers
+        assert json.loads(answers[0])["stream"]  # the stream's acknowledgement
+    finally:
+        await client.close()
+        await listening.stop()

@@ -172,8 +172,12 @@ class NatsTransport(Transport):
     def add_listener(self, subject: str, listener: RawListener) -> None:
         # A core NATS subscription: JetStream publishes are plain NATS messages
         # on their subject too, so every subscribed process hears each one,
-        # with no consumer state on the server.
-        subscriber = self.broker.subscriber(subject, decoder=raw_body)
+        # with no consumer state on the server. no_reply: a JetStream publish
+        # is a request whose answer must be the stream's acknowledgement;
+        # FastStream would otherwise answer it too, with the listener's None,
+        # and the publisher, taking whichever answer came first, would fail
+        # on an empty body.
+        subscriber = self.broker.subscriber(subject, decoder=raw_body, no_reply=True)
 
         async def on_message(body: bytes) -> None:
             await hear(listener, body, subject)

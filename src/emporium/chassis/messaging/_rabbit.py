@@ -168,8 +168,13 @@ class RabbitTransport(Transport):
             auto_delete=True,
             routing_key=subject,
         )
+        # no_reply: a listener never answers what it hears.
         subscriber = self.broker.subscriber(
-            queue, self.listen_exchange, ack_policy=AckPolicy.ACK_FIRST, decoder=raw_body
+            queue,
+            self.listen_exchange,
+            ack_policy=AckPolicy.ACK_FIRST,
+            decoder=raw_body,
+            no_reply=True,
         )
 
         async def on_message(body: bytes) -> None:
