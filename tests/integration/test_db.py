@@ -54,6 +54,30 @@ async def test_committed_unit_of_work_persists(database: Database) -> None:
     assert await _ids(database) == ["kept"]
 
 
+@ENGINES
+async def test_after_commit_callbacks_run_once_the_data_is_committed_and_never_otherwise(
+    database: Database,
+) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    async def note(name: str, *, commit: bool, fail: bool = False) -> None:
+        async with database.unit_of_work() as uow:
+            uow.session.add(Note(id=name))
+            # What the callback sees: whether the transaction is still open.
+            uow.after_commit(lambda: seen.append((name, uow.session.in_transaction())))
+            if fail:
+                raise RuntimeError("boom")
+            if commit:
+                await uow.commit()
+
+    await note("kept", commit=True)
+    await note("read only", commit=False)
+    with pytest.raises(RuntimeError):
+        await note("failed", commit=True, fail=True)
+    assert seen == [("kept", False)]
+    assert await _ids(database) == ["kept"]
+
+
 @SQLITE
 async def test_sqlite_runs_in_wal_mode(database: Database) -> None:
     async with database.session() as session:

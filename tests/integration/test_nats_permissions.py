@@ -18,13 +18,16 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from emporium.chassis.messaging import Outbox
 from emporium.chassis.messaging.envelope import subject_for
+from emporium.contracts import Message
 from emporium.launcher.nats import free_port, nats_server_binary
 from emporium.services.catalog.read_model import CATALOG_CHANGES
 from emporium.services.inventory.entrypoints.routes import stock_read_model
+from emporium.services.recommendations.messages import CHANGES as RECOMMENDATION_CHANGES
 from tests._poll import eventually_async
 from tests.integration._messaging_support import Store, product
 
@@ -157,6 +160,7 @@ async def _violation(server: str, user: str, subject: str) -> str:
 LISTENED = {
     "catalog": CATALOG_CHANGES,
     "inventory": stock_read_model(Outbox(), ttl=1, max_entries=1).events,
+    "recommendations": RECOMMENDATION_CHANGES,
 }
 
 
@@ -167,7 +171,14 @@ async def test_a_service_hears_what_its_read_model_listens_to(connected: str, us
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
-    client = await nats.connect(_url(connected, user), error_cb=on_error, max_reconnect_attempts=0)
+    async def connect(as_user: str) -> NatsClient:
+        url = _url(connected, as_user)
+        return await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0)
+
+    client = await connect(user)
+    # Each event is published by the service that owns it (subject
+    # emporium.<owner>.<Type>), which may be this one.
+    owners = {owner: await connect(owner) for owner in _owners(LISTENED[user]) if owner != user}
     try:
         for message_type in LISTENED[user]:
             subject = subject_for(message_type, NAMESPACE)
@@ -178,12 +189,19 @@ async def test_a_service_hears_what_its_read_model_listens_to(connected: str, us
 
             subscription = await client.subscribe(subject, cb=hear)
             await client.flush()
-            await client.publish(subject, b"{}")  # its own event: allowed to publish
+            publisher = owners.get(subject.split(".")[1], client)
+            await publisher.publish(subject, b"{}")
+            await publisher.flush()
             assert await asyncio.wait_for(heard.get(), 5) == b"{}", subject
             await subscription.unsubscribe()
     finally:
-        await client.close()
+        for opened in (client, *owners.values()):
+            await opened.close()
     assert errors == []
+
+
+def _owners(message_types: tuple[type[Message], ...]) -> set[str]:
+    return {subject_for(t, NAMESPACE).split(".")[1] for t in message_types}
 
 
 async def test_a_service_cannot_publish_another_services_events(connected: str) -> None:

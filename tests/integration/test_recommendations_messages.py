@@ -12,6 +12,7 @@ import pytest
 
 from emporium.contracts import Money
 from emporium.contracts.orders import OrderConfirmed, OrderLine
+from tests._poll import eventually_async
 from tests.integration._recommendations_support import (
     Shop,
     answer,
@@ -35,14 +36,18 @@ class Scene:
         self.shop.events.clear()
 
 
+# Answers are kept in the read model far longer than any test runs: an answer
+# that changes does so because the write or event that changed it cleared it.
+LONG_TTL = 600.0
+
+
 @pytest.fixture(params=["sql", "redis"])
 async def scene(
     request: pytest.FixtureRequest, tmp_path: Path, broker_url: str
 ) -> AsyncIterator[Scene]:
     namespace = unique_namespace()
-    async with running_recommendations(
-        tmp_path / "var", broker_url, namespace, settings_for(request.param)
-    ) as client:
+    settings = settings_for(request.param, read_model_ttl=LONG_TTL)
+    async with running_recommendations(tmp_path / "var", broker_url, namespace, settings) as client:
         yield Scene(client, broker_url, namespace)
 
 
@@ -146,3 +151,51 @@ async def test_limit_bounds_how_many_come_back_best_first(scene: Scene) -> None:
     assert [item[0] for item in items(default)] == [str(p) for p in others[::-1][:5]]
     response = await scene.client.get(f"/api/recommendations/products/{hub}")
     assert len(response.json()["items"]) == 5
+
+
+async def test_an_answer_read_before_an_order_changes_as_soon_as_the_order_is_applied(
+    scene: Scene,
+) -> None:
+    teapot, cups, kettle = scene.shop.create("tea"), scene.shop.create("tea"), scene.shop.create()
+    await scene.publish()
+    before = await answer(scene.client, teapot)
+    assert items(before) == [(str(cups), 1, "same_category")]
+    assert await answer(scene.client, teapot) == before  # now kept in the read model
+    scene.shop.order(teapot, kettle)
+    await scene.publish()
+    assert items(await answer(scene.client, teapot)) == [
+        (str(kettle), 1, "bought_together"),
+        (str(cups), 1, "same_category"),
+    ]
+
+
+@pytest.mark.parametrize("store", ["sql", "redis"])
+async def test_a_replica_that_did_not_apply_an_event_still_answers_with_it(
+    tmp_path: Path, broker_url: str, store: str
+) -> None:
+    """Two replicas on one store: one consumes each event; the other's kept
+    answers are cleared by hearing the event (its listener), not by its TTL."""
+    namespace = unique_namespace()
+    settings = settings_for(store, read_model_ttl=LONG_TTL)
+    var_dir = tmp_path / "var"  # one var dir: the SQL replicas share one SQLite file
+    shop = Shop()
+    teapot, cups = shop.create("tea"), shop.create()
+    async with (
+        running_recommendations(var_dir, broker_url, namespace, settings) as first,
+        running_recommendations(var_dir, broker_url, namespace, settings) as second,
+    ):
+        await deliver_and_wait(broker_url, namespace, shop.events)
+        shop.events.clear()
+        for replica in (first, second):
+            assert items(await answer(replica, teapot)) == []
+        shop.order(teapot, cups)
+        await deliver_and_wait(broker_url, namespace, shop.events)
+        expected = [(str(cups), 1, "bought_together")]
+        for replica in (first, second):
+
+            async def answered(client: httpx.AsyncClient = replica) -> list[tuple[str, int, str]]:
+                return items(await answer(client, teapot))
+
+            await eventually_async(
+                answered, lambda found: found == expected, timeout=10, message="replica answers"
+            )

@@ -11,6 +11,10 @@ from uuid import UUID
 import pytest
 
 from emporium.chassis import Database
+from emporium.contracts import Message, Money
+from emporium.contracts.catalog import ProductCreated, ProductDeleted, ProductUpdated
+from emporium.contracts.orders import OrderConfirmed, OrderLine
+from emporium.services.recommendations.messages import CHANGES, message_handlers
 from emporium.services.recommendations.redis_store import RedisRecommendationStore
 from emporium.services.recommendations.repository import (
     BACKFILL,
@@ -216,3 +220,34 @@ async def test_a_store_is_marked_backfilled_once_and_stays_so(store: Store) -> N
     await store.store.mark_backfilled()
     await store.store.mark_backfilled()
     assert await store.store.backfilled()
+
+
+async def test_every_handler_reports_its_change_once_its_transaction_commits(store: Store) -> None:
+    """What clears this replica's read model: each effect's commit, never an
+    uncommitted one (a listener hears the event before the effect commits)."""
+    changes: list[str] = []
+    handlers = message_handlers(store.store, changed=lambda: changes.append("changed"))
+    teapot, cups = uuid.uuid4(), uuid.uuid4()
+    price = Money(amount=1)
+    line = OrderLine(product_id=cups, sku="CUPS", name="cups", quantity=1, unit_price=price)
+    events: list[Message] = [
+        ProductCreated(product_id=teapot, sku="TEA", name="tea", price=Money(amount=1)),
+        ProductUpdated(product_id=teapot, sku="TEA", name="tea", categories=["tea"]),
+        OrderConfirmed(
+            order_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            lines=[line.model_copy(update={"product_id": teapot}), line],
+            total=Money(amount=2),
+        ),
+        ProductDeleted(product_id=teapot, sku="TEA"),
+    ]
+    assert {type(event) for event in events} == set(handlers) == set(CHANGES)
+    for done, event in enumerate(events):
+        async with store.database.unit_of_work() as uow:
+            await handlers[type(event)](event, uow)
+            assert len(changes) == done  # not yet: nothing is committed
+        assert len(changes) == done  # rolled back: nothing changed
+        async with store.database.unit_of_work() as uow:
+            await handlers[type(event)](event, uow)
+            await uow.commit()
+        assert len(changes) == done + 1

@@ -141,6 +141,7 @@ class UnitOfWork:
         self.session = session
         self._publisher = publisher
         self._committed = False
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
         return self
@@ -151,6 +152,7 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._after_commit.clear()
         try:
             if not self._committed and exc_type is not None:
                 # A failed change: expire what it touched, so nothing stale is read.
@@ -172,9 +174,21 @@ class UnitOfWork:
         """Send pending changes now, so a lost optimistic race fails here."""
         await self.session.flush()
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this transaction commits; never if it does not.
+
+        For what must follow the data but is no part of it, such as a read
+        model forgetting what a consumer's write changed (a write that
+        publishes nothing, so the outbox's own hook never hears of it).
+        """
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
 
 class Transaction(Protocol):

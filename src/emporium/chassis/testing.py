@@ -16,7 +16,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -105,6 +105,7 @@ class FakeUnitOfWork:
         self.commits = 0
         self.rollbacks = 0
         self._committed = False
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
         self._committed = False
@@ -125,14 +126,21 @@ class FakeUnitOfWork:
     async def flush(self) -> None:
         """Nothing to send: fakes apply changes at once."""
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         self.published.extend(self.pending)
         self.pending.clear()
         self.commits += 1
         self._committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def rollback(self) -> None:
         self.pending.clear()
+        self._after_commit.clear()
         self.rollbacks += 1
 
     def published_types(self) -> list[str]:

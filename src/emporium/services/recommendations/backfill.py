@@ -95,8 +95,10 @@ class Backfill:
         admin_email: str,
         admin_password: str,
         page_size: int = 100,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
+        self.changed = changed
         self.database = database
         self.identity = identity
         self.catalog = catalog
@@ -113,6 +115,8 @@ class Backfill:
         database: Database,
         chassis: ChassisSettings,
         settings: RecommendationsSettings,
+        *,
+        changed: Callable[[], None] = lambda: None,
     ) -> Backfill:
         def client(name: str, url: str) -> ServiceClient:
             return ServiceClient(url or chassis.upstream(name), name=name, timeout=10.0)
@@ -126,6 +130,7 @@ class Backfill:
             admin_email=settings.admin_email,
             admin_password=settings.admin_password,
             page_size=settings.backfill_page_size,
+            changed=changed,
         )
 
     async def close(self) -> None:
@@ -161,6 +166,7 @@ class Backfill:
         try:
             async with self.database.unit_of_work() as uow:
                 await effect(uow, *args)
+                uow.after_commit(self.changed)
                 await uow.commit()
         except IntegrityError:
             # A consumer wrote the same order or product at the same moment;

@@ -9,6 +9,7 @@ id) or one arriving out of order changes nothing it should not.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from emporium.chassis import UnitOfWork
 from emporium.chassis.messaging import Handler
@@ -17,7 +18,7 @@ from emporium.contracts.catalog import ProductCreated, ProductDeleted, ProductUp
 from emporium.contracts.orders import OrderConfirmed
 from emporium.services.recommendations.repository import ProductFacts, RecommendationStore
 
-__all__ = ["as_of", "message_handlers"]
+__all__ = ["CHANGES", "as_of", "message_handlers"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +29,24 @@ def as_of(message: Message) -> int:
     return int(occurred.timestamp()) * 1_000_000 + occurred.microsecond
 
 
-def message_handlers(store: RecommendationStore) -> dict[type[Message], Handler]:
-    """The handler table; every effect goes through ``store``."""
+# Every event that can change an answer: the handler table's keys, and what
+# each replica's read model listens to.
+CHANGES: tuple[type[Message], ...] = (
+    OrderConfirmed,
+    ProductCreated,
+    ProductUpdated,
+    ProductDeleted,
+)
+
+
+def message_handlers(
+    store: RecommendationStore, *, changed: Callable[[], None] = lambda: None
+) -> dict[type[Message], Handler]:
+    """The handler table; every effect goes through ``store``, and ``changed``
+    is called once each effect's transaction has committed."""
 
     async def on_order_confirmed(event: OrderConfirmed, uow: UnitOfWork) -> None:
+        uow.after_commit(changed)
         products = [line.product_id for line in event.lines]
         if await store.add_order(uow, event.order_id, products):
             logger.info("order %s: %d product(s) counted together", event.order_id, len(products))
@@ -39,11 +54,13 @@ def message_handlers(store: RecommendationStore) -> dict[type[Message], Handler]
             logger.info("order %s was counted already", event.order_id)
 
     async def on_product_known(event: ProductCreated | ProductUpdated, uow: UnitOfWork) -> None:
+        uow.after_commit(changed)
         facts = ProductFacts(event.product_id, tuple(event.categories), as_of(event))
         if not await store.learn_product(uow, facts):
             logger.info("product %s: %s superseded, ignored", event.product_id, event.type)
 
     async def on_product_deleted(event: ProductDeleted, uow: UnitOfWork) -> None:
+        uow.after_commit(changed)
         await store.forget_product(uow, event.product_id, as_of(event))
         logger.info("product %s deleted: no longer recommended", event.product_id)
 

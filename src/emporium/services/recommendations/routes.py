@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from emporium.chassis import Problem, Runtime
+from emporium.chassis import Problem, provided
 from emporium.chassis.problems import problem_responses
+from emporium.chassis.read_model import ReadModel
 from emporium.services.recommendations.graph import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -22,6 +23,9 @@ from emporium.services.recommendations.repository import RecommendationStore
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/recommendations", tags=["recommendations"])
+
+Store = Annotated[RecommendationStore, Depends(provided(RecommendationStore))]
+Answers = Annotated[ReadModel, Depends(provided(ReadModel))]
 
 
 class RecommendationOut(BaseModel):
@@ -53,33 +57,36 @@ class RecommendationsOut(BaseModel):
         )
 
 
-def _store(request: Request) -> RecommendationStore:
-    runtime: Runtime = request.app.state.runtime
-    return runtime.get(RecommendationStore)
-
-
 @router.get(
     "/products/{product_id}",
     response_model=RecommendationsOut,
     responses=problem_responses(404),
 )
 async def for_product(
-    request: Request,
+    store: Store,
+    answers: Answers,
     product_id: UUID,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> RecommendationsOut:
+) -> Response:
     """Products often bought with this one, best first; same-category products
     (marked) fill in while there is not enough order history."""
-    store = _store(request)
-    facts = await store.product(product_id)
-    if facts is None or facts.deleted:
-        # Known only from catalog's events: a product never announced, or
-        # deleted since, is as unknown here as it is in the catalog.
-        raise Problem(404, f"No product with id {product_id}")
-    found = recommend(
-        product_id,
-        await store.together(product_id),
-        await store.same_category(product_id),
-        limit,
-    )
-    return RecommendationsOut.of(product_id, found)
+    # Every product page asks; the answer only changes with an order or a
+    # catalog event, so it is read and encoded once until then (main.py).
+    key = (product_id, limit)
+    encoded = answers.get(key)
+    if encoded is None:
+        generation = answers.generation
+        facts = await store.product(product_id)
+        if facts is None or facts.deleted:
+            # Known only from catalog's events: a product never announced, or
+            # deleted since, is as unknown here as it is in the catalog.
+            raise Problem(404, f"No product with id {product_id}")
+        found = recommend(
+            product_id,
+            await store.together(product_id),
+            await store.same_category(product_id),
+            limit,
+        )
+        body = RecommendationsOut.of(product_id, found).model_dump_json()
+        encoded = answers.put(key, generation, body.encode())
+    return Response(encoded.body, media_type="application/json")

@@ -19,6 +19,12 @@ class RecommendationsSettings(RedisOrSqlSettings):
 
     redis_prefix: str = Field(default="emporium:recommendations", pattern=r"^[A-Za-z0-9:_.-]+$")
 
+    # The read model (chassis.read_model): how long an encoded answer may be
+    # served before it is read again; 0 stores nothing. Writes here and
+    # events heard from other replicas clear it sooner.
+    read_model_ttl: float = Field(default=5.0, ge=0)
+    read_model_entries: int = Field(default=4096, ge=1)
+
     # Rebuild from the orders and catalog APIs when this store has never been
     # backfilled (docs/decisions/0014-recommendations.md).
     backfill_on_start: bool = True
