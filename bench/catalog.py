@@ -11,7 +11,10 @@ storefront product page, it measures each path (through the gateway, straight
 to the service, through nginx) with ``wrk`` (closed loop, ``--connections``
 connections, one thread) in interleaved rounds whose order rotates, so drift
 from other work on the machine spreads over all of them; reports medians of
-req/s, p50 and p99, the ratios, and writes bench/results/catalog.md.
+req/s, p50 and p99, the ratios, and writes bench/results/catalog.md. While
+a storefront page is loaded, the page is also read every 100 ms to count the
+pages that kept their recommendations panel (one that missed its panel
+timeout is still a 200).
 
 ``--profile`` adds one more gateway product-by-id run with py-spy sampling the
 gateway and the catalog, and lists their top frames. Loopback only; bounded
@@ -35,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -180,6 +184,38 @@ def targets(var_dir: Path, gateway: str, nginx: str) -> dict[tuple[str, str], st
     return chosen
 
 
+# The storefront renders a product page without a panel whose service did not
+# answer within its panel timeout: a page that lost its recommendations is a
+# 200 too, so the page rows also say how many pages were whole.
+PANEL_MARK = b'id="recs-heading"'
+
+
+class PageSampler(threading.Thread):
+    """Reads the page every 100 ms while wrk loads it; counts pages with the panel."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.stopping = threading.Event()
+        self.whole = self.read = 0
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.1):
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as response:
+                    body = response.read()
+            except OSError:
+                continue
+            self.read += 1
+            self.whole += PANEL_MARK in body
+
+    def stop(self) -> float:
+        """The share of pages read that had the panel, in %."""
+        self.stopping.set()
+        self.join()
+        return 100.0 * self.whole / self.read if self.read else float("nan")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -202,11 +238,18 @@ def measure(
     for round_ in range(rounds):
         shift = (round_ * len(keys)) // max(rounds, 1)
         for key in keys[shift:] + keys[:shift]:
+            sampler = PageSampler(chosen[key]) if key[0] == "storefront page" else None
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            if sampler is not None:
+                sampler.start()
             run = wrk(chosen[key], connections, duration)
+            served = run["requests"]
+            if sampler is not None:
+                run["whole_pct"] = sampler.stop()
+                served += sampler.read  # its pages cost CPU too
             for name, pid in pids.items():
                 spent = cpu_seconds(pid) - before[name]
-                run[f"cpu_us_{name}"] = 1e6 * spent / max(run["requests"], 1.0)
+                run[f"cpu_us_{name}"] = 1e6 * spent / max(served, 1.0)
             runs[key].append(run)
         print(f"round {round_ + 1}/{rounds} done", file=sys.stderr)
     return runs
@@ -298,14 +341,15 @@ def report(
         f"--duration {args.duration:g} --connections {args.connections}"
         + (" --profile`" if args.profile else "`"),
         "",
-        "| scenario | path | req/s (2xx/3xx) | p50 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|",
+        "| scenario | path | req/s (2xx/3xx) | p50 ms | p99 ms | errors | whole pages % |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for key, values in runs.items():
         errors = sum(v["errors"] for v in values)
+        whole = f"{med(key, 'whole_pct'):.0f}" if "whole_pct" in values[0] else ""
         lines.append(
             f"| {key[0]} | {key[1]} | {med(key, 'rps'):.0f} | {med(key, 'p50_ms'):.2f} "
-            f"| {med(key, 'p99_ms'):.2f} | {errors:.0f} |"
+            f"| {med(key, 'p99_ms'):.2f} | {errors:.0f} | {whole} |"
         )
     lines += [
         "",
