@@ -18,6 +18,7 @@ BENCHMARKS = [
     "checkout",
     "outbox",
     "sqlite_driver",
+    "saga_load",
     "log_lines",
     "overload",
     "scaling",

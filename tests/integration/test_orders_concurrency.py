@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy.orm.exc import StaleDataError
 
 from emporium.chassis import Database
@@ -64,3 +64,42 @@ async def test_concurrent_replies_for_one_order_cannot_both_win(
         final = await OrderRepository(session).get(order.id)
         assert final is not None
         assert (final.status, final.reason) == ("CANCELLED", "PAYMENT_DECLINED")
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"], indirect=True)
+async def test_an_order_loaded_for_a_saga_step_is_one_query_and_keeps_its_history(
+    database: Database[SqlOrdersUnitOfWork],
+) -> None:
+    saga = Saga(step_timeout=TIMEOUT)
+    order = new_order()
+    order.collect_events()
+    async with database.unit_of_work() as uow:
+        OrderRepository(uow.session).add(order)
+        await uow.commit()
+
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    async with database.unit_of_work() as uow:
+        event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            loaded = await uow.orders.for_change(order.id)
+        finally:
+            event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+        assert loaded is not None
+        assert len(statements) == 1, statements  # the order and its lines, joined
+        assert [(line.sku, line.quantity) for line in loaded.lines] == [("SKU-A", 2), ("SKU-B", 1)]
+    # A step through it appends to the history that is in the store, losing none.
+    async with database.unit_of_work() as uow:
+        await saga.stock_reserved(inv.StockReserved(order_id=order.id, lines=[]), uow)
+        await saga.payment_declined(
+            pay.PaymentDeclined(order_id=order.id, reason="card_declined"), uow
+        )
+        await uow.commit()
+    async with database.session() as session:
+        final = await OrderRepository(session).get(order.id)
+        assert final is not None
+        assert [entry.status for entry in final.history] == ["PENDING", "CANCELLED"]
+        assert len(final.lines) == 2

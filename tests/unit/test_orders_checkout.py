@@ -53,6 +53,9 @@ class FakeOrders:
     async def get(self, order_id: UUID) -> Order | None:
         return self.by_id.get(order_id)
 
+    async def for_change(self, order_id: UUID) -> Order | None:
+        return self.by_id.get(order_id)
+
     async def by_key(self, user_id: UUID, key: str) -> Order | None:
         found = [o for o in self.by_id.values() if (o.user_id, o.idempotency_key) == (user_id, key)]
         return found[0] if found else None

@@ -56,7 +56,7 @@ class Saga:
         self, uow: OrdersUnitOfWork, order_id: UUID, reply: str, transition: Callable[[Order], T]
     ) -> T | None:
         """Apply ``transition`` to the order and publish what it recorded; its result."""
-        order = await uow.orders.get(order_id)
+        order = await uow.orders.for_change(order_id)
         if order is None:
             logger.warning("%s for unknown order %s dropped", reply, order_id)
             return None
