@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from emporium.chassis import Database, UnitOfWork, transactionally
 from emporium.chassis.messaging import Envelope, Messaging, Outbox, encode
@@ -19,6 +20,7 @@ from emporium.contracts.catalog import ProductCreated
 from emporium.contracts.inventory import ReserveStock, StockLine, StockReserved
 from emporium.contracts.money import Money
 from emporium.launcher.nats import EmbeddedNats
+from emporium.services.inventory.adapters.orm import stock_items
 from emporium.services.inventory.main import create_app
 from emporium.services.inventory.service_layer import InventoryService, SqlInventoryUnitOfWork
 from emporium.services.inventory.settings import InventorySettings
@@ -118,6 +120,32 @@ async def test_another_replicas_write_reaches_the_stock_read_by_its_event(
         assert asyncio.get_running_loop().time() < give_up, "the stock read stayed stale"
         await asyncio.sleep(0.1)
     assert available == 45
+
+
+async def test_an_own_write_forgets_only_the_stock_reads_it_changed(
+    long_lived_reads: Inventory,
+) -> None:
+    """A checkout's reservation, say, must not empty every stock read a page needs."""
+    inventory = long_lived_reads
+    changed, untouched = await inventory.stock(), await inventory.stock()
+    for sku in (changed, untouched):
+        assert (await inventory.client.get(f"/api/inventory/items/{sku}")).json()["available"] == 50
+    # Behind the service's back (no event, no outbox), the store changes the other SKU:
+    # from now on only a read that goes to the store can see it.
+    async with inventory.database.unit_of_work() as uow:
+        await uow.session.execute(
+            sa.update(stock_items)
+            .where(stock_items.c.sku == untouched)
+            .values(initial=stock_items.c.initial - 41, on_hand=stock_items.c.on_hand - 41)
+        )
+        await uow.commit()
+    path = f"/api/inventory/items/{changed}"
+    put = await inventory.client.put(path, json={"on_hand": 7}, headers=inventory.admin())
+    assert put.status_code == 200
+    assert (await inventory.client.get(path)).json()["available"] == 7
+    # The write's commit forgot its own SKU's read only: the other is still the kept one.
+    kept = await inventory.client.get(f"/api/inventory/items/{untouched}")
+    assert kept.json()["available"] == 50
 
 
 async def test_setting_stock_needs_an_admin(inventory: Inventory) -> None:

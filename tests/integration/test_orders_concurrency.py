@@ -14,6 +14,7 @@ from emporium.contracts import payments as pay
 from emporium.services.orders.adapters.orm import metadata as orders_tables
 from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.repository import OrderRepository
+from emporium.services.orders.domain import Order
 from emporium.services.orders.service_layer import Saga, SqlOrdersUnitOfWork
 from tests.unit.test_orders_saga import new_order
 
@@ -31,16 +32,22 @@ def store_unit_of_work() -> type[SqlOrdersUnitOfWork]:
     return SqlOrdersUnitOfWork
 
 
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-async def test_concurrent_replies_for_one_order_cannot_both_win(
-    database: Database[SqlOrdersUnitOfWork],
-) -> None:
-    saga = Saga(step_timeout=TIMEOUT)
+async def _stored(database: Database[SqlOrdersUnitOfWork]) -> Order:
+    """A new order, placed and committed, its events already sent."""
     order = new_order()
     order.collect_events()
     async with database.unit_of_work() as uow:
         OrderRepository(uow.session).add(order)
         await uow.commit()
+    return order
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_concurrent_replies_for_one_order_cannot_both_win(
+    database: Database[SqlOrdersUnitOfWork],
+) -> None:
+    saga = Saga(step_timeout=TIMEOUT)
+    order = await _stored(database)
     reserved = inv.StockReserved(order_id=order.id, lines=[])
 
     first, second = database.unit_of_work(), database.unit_of_work()
@@ -71,11 +78,7 @@ async def test_an_order_loaded_for_a_saga_step_is_one_query_and_keeps_its_histor
     database: Database[SqlOrdersUnitOfWork],
 ) -> None:
     saga = Saga(step_timeout=TIMEOUT)
-    order = new_order()
-    order.collect_events()
-    async with database.unit_of_work() as uow:
-        OrderRepository(uow.session).add(order)
-        await uow.commit()
+    order = await _stored(database)
 
     statements: list[str] = []
 

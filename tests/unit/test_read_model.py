@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Hashable
 from typing import cast
 
 from emporium.chassis.read_model import ReadModel
 from emporium.contracts._base import Message
-from emporium.contracts.inventory import StockChanged
+from emporium.contracts.inventory import StockChanged, StockRejected, StockReserved
 
 
 def by_sku(event: Message) -> Hashable:
@@ -45,4 +46,24 @@ async def test_without_key_of_an_event_clears_everything() -> None:
     model = ReadModel(events=(StockChanged,), ttl=5)
     model.put(("item", "B"), model.generation, b"b")
     await model.listeners()[StockChanged](StockChanged(sku="A", available=3))
+    assert len(model) == 0
+
+
+def test_an_own_commit_forgets_the_keys_its_events_name_and_nothing_else() -> None:
+    model = ReadModel(events=(StockChanged,), key_of=by_sku, ttl=5)
+    for sku in "ABC":
+        model.put(("item", sku), model.generation, sku.encode())
+    order = uuid.uuid4()
+    model.committed([StockReserved(order_id=order, lines=[]), StockChanged(sku="A", available=1)])
+    assert model.get(("item", "A")) is None
+    assert model.get(("item", "B")) is not None
+    # A commit whose change the model cannot place (none of its events) clears all.
+    model.committed([StockRejected(order_id=order, reason="OUT_OF_STOCK", unavailable=[])])
+    assert len(model) == 0
+
+
+def test_without_key_of_an_own_commit_clears_everything() -> None:
+    model = ReadModel(events=(StockChanged,), ttl=5)
+    model.put(("item", "B"), model.generation, b"b")
+    model.committed([StockChanged(sku="A", available=1)])
     assert len(model) == 0

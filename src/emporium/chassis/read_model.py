@@ -10,7 +10,9 @@ How it stays current, in this replica and in every other one:
 
 - a write in this process clears it as its transaction commits (every write
   that changes what a read shows publishes through the outbox, whose
-  after-commit hook calls :meth:`ReadModel.invalidate`);
+  after-commit hook calls :meth:`ReadModel.committed`): all of it, or, for a
+  model whose events name their keys, just the keys of the events that
+  transaction published;
 - a write in another replica reaches this one as its integration event (the
   ``events`` the model is made with), heard by a broker *listener*: every
   replica hears every event. By default an event clears everything; a
@@ -27,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from emporium.chassis.messaging import Listener, Outbox
@@ -122,6 +124,21 @@ class ReadModel:
         self.invalidations += 1
         self._entries.pop(key, None)
 
+    def committed(self, messages: Sequence[Message]) -> None:
+        """This process committed a transaction that published ``messages``.
+
+        Without ``key_of``, or when none of them is one of ``events``, the
+        change is not one the model can place, so everything goes; otherwise
+        only the keys those events name (a checkout's reservation forgets its
+        SKUs, not every stock read).
+        """
+        named = [message for message in messages if isinstance(message, self.events)]
+        if self.key_of is None or not named:
+            self.invalidate()
+            return
+        for message in named:
+            self.forget(self.key_of(message))
+
     async def changed(self, event: Message) -> None:
         """The broker listener: another replica's write changed what ``event`` names."""
         if self.key_of is None:
@@ -134,11 +151,11 @@ class ReadModel:
 
     async def start(self) -> None:
         if self.outbox is not None:
-            self.outbox.subscribe(self.invalidate)
+            self.outbox.subscribe_messages(self.committed)
 
     async def stop(self) -> None:
         if self.outbox is not None:
-            self.outbox.unsubscribe(self.invalidate)
+            self.outbox.unsubscribe_messages(self.committed)
         self._entries.clear()
 
     async def ready(self) -> bool:

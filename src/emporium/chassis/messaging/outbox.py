@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,6 +85,7 @@ class Outbox:
         self.namespace = namespace
         self.table = table
         self._listeners: list[Callable[[], None]] = []
+        self._message_listeners: list[Callable[[Sequence[Message]], None]] = []
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -92,6 +93,14 @@ class Outbox:
     def unsubscribe(self, listener: Callable[[], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+    def subscribe_messages(self, listener: Callable[[Sequence[Message]], None]) -> None:
+        """Like :meth:`subscribe`, and told which messages the transaction added."""
+        self._message_listeners.append(listener)
+
+    def unsubscribe_messages(self, listener: Callable[[Sequence[Message]], None]) -> None:
+        if listener in self._message_listeners:
+            self._message_listeners.remove(listener)
 
     async def add(
         self,
@@ -103,23 +112,27 @@ class Outbox:
         """Add ``message`` to the outbox in ``session``'s transaction (no commit)."""
         envelope = encode(message, namespace=self.namespace, headers=headers)
         await session.execute(sa.insert(self.table).values(row_values(envelope, message.type)))
-        self._notify_after_commit(session)
+        self._notify_after_commit(session, message)
 
-    def _notify_after_commit(self, session: AsyncSession) -> None:
+    def _notify_after_commit(self, session: AsyncSession, message: Message) -> None:
         # Listeners live as long as the session (one per unit of work); the
-        # "pending" flag makes them fire only for transactions that added rows.
+        # pending list (the transaction's messages) makes them fire only for
+        # transactions that added rows.
         sync_session = session.sync_session
         pending = ("emporium.outbox.pending", id(self))
         registered = ("emporium.outbox.listening", id(self))
-        sync_session.info[pending] = True
+        sync_session.info.setdefault(pending, []).append(message)
         if sync_session.info.get(registered):
             return
         sync_session.info[registered] = True
 
         def after_commit(_session: Any) -> None:
-            if sync_session.info.pop(pending, False):
+            added: list[Message] | None = sync_session.info.pop(pending, None)
+            if added:
                 for listener in list(self._listeners):
                     listener()
+                for message_listener in list(self._message_listeners):
+                    message_listener(added)
 
         # SQLAlchemy calls after_soft_rollback(session, previous_transaction).
         def after_rollback(_session: Any, _previous: Any) -> None:

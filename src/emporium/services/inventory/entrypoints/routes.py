@@ -114,9 +114,10 @@ def _changed_item(event: Message) -> Hashable:
 def stock_read_model(outbox: Outbox, *, ttl: float, max_entries: int) -> ReadModel:
     """Encoded stock reads by SKU: a product page reads one on every view.
 
-    Inventory's writes all publish through the outbox (its commit clears the
-    model), and every change of a SKU's available units publishes
-    ``StockChanged``, which makes every other replica forget that SKU.
+    Inventory's writes all publish through the outbox, and every change of a
+    SKU's available units publishes ``StockChanged``: its commit forgets the
+    SKUs it names here (a commit that names none clears everything), and
+    every other replica forgets them as it hears the event.
     """
     return ReadModel(
         outbox, events=(StockChanged,), key_of=_changed_item, ttl=ttl, max_entries=max_entries
