@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from emporium.launcher.nats import EmbeddedNats
+from emporium.launcher.nats import EmbeddedNats, free_ports
 
 
 def test_starts_on_a_free_port_never_4222(tmp_path: Path) -> None:
@@ -37,3 +37,8 @@ def test_a_server_left_by_a_crashed_launcher_is_stopped_before_a_new_one(tmp_pat
         fresh.stop()
         if orphan.process.poll() is None:
             os.kill(orphan_pid, signal.SIGKILL)
+
+
+def test_ports_picked_together_all_differ() -> None:
+    """The broker's two listeners take two of these, so they never collide."""
+    assert len(set(free_ports(64))) == 64

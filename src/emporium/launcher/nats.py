@@ -20,15 +20,27 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EmbeddedNats", "free_port", "nats_server_binary"]
+__all__ = ["EmbeddedNats", "free_port", "free_ports", "nats_server_binary"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` different ports that were free a moment ago.
+
+    All are held at once while the OS picks them: two calls of
+    :func:`free_port` in a row can both get the port the first one let go.
+    """
+    with contextlib.ExitStack() as held:
+        ports: list[int] = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 def nats_server_binary() -> str:
@@ -52,6 +64,8 @@ class EmbeddedNats:
     host: str = "127.0.0.1"
     port: int = 0
     monitor_port: int = 0
+    # Ports promised elsewhere but maybe not bound yet (the gateway's).
+    avoid: frozenset[int] = frozenset()
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,16 +111,26 @@ class EmbeddedNats:
     def start(self, *, log_file: Path | None = None, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._stop_orphan()
-        if not self.port:
-            self.port = free_port(self.host)
-        if not self.monitor_port:
-            self.monitor_port = free_port(self.host)
+        self.choose_ports()
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.pid_file.write_text(f"{self.process.pid}\n")
         self.wait_ready(timeout)
+
+    def choose_ports(self) -> None:
+        """Free ports for whichever of the two listeners has none, never the same one.
+
+        Picked together: two free_port() calls in a row once returned the same
+        port, and the server could not bind its second listener.
+        """
+        if self.port and self.monitor_port:
+            return
+        chosen = {self.port, self.monitor_port, *self.avoid}
+        ports = [port for port in free_ports(2 + len(chosen), self.host) if port not in chosen]
+        self.port = self.port or ports[0]
+        self.monitor_port = self.monitor_port or ports[1]
 
     def wait_ready(self, timeout: float) -> None:
         url = f"http://{self.host}:{self.monitor_port}/healthz?js-enabled-only=true"

@@ -152,7 +152,8 @@ class Launcher:
         if external is not None:
             logger.info("broker at %s", mask_url(external))
             return external
-        self._nats = EmbeddedNats(self.layout.nats)
+        # Not on the gateway's port, which the gateway binds only later.
+        self._nats = EmbeddedNats(self.layout.nats, avoid=frozenset({self.settings.gateway_port}))
         await asyncio.to_thread(self._nats.start, log_file=self.layout.log / "nats.log")
         logger.info("NATS JetStream at %s", self._nats.url)
         return self._nats.url
