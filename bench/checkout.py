@@ -19,6 +19,14 @@ a late generator or a stalled server shows in them): ``POST
 each phase the orders drain, ``emporium audit --json`` checks the invariants, and
 the CPU each process used during the phase is read from /proc (utime + stime).
 Phases: the main run first, then the sweep in ascending order.
+
+``--pages N`` also reads one product's storefront page through the gateway with
+``wrk -cN`` (closed loop) while each phase's checkouts arrive, and reports its
+throughput, latency and the share of pages that kept their recommendations
+panel: the catalog view while orders flow. The CPU columns then include the
+pages' work, and the system's per-address rate limits must be raised
+(``--env EMPORIUM_GATEWAY_ADDRESS_RATE=1000000 --env
+EMPORIUM_GATEWAY_ADDRESS_BURST=1000000``).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.catalog import PageSampler, wrk
 from emporium.launcher.nats import free_port
 from emporium.loadgen import OpenLoop, percentile
 
@@ -362,6 +371,7 @@ class Phase:
     audit: dict[str, Any]
     routes: dict[str, list[float]]
     idle: dict[str, float]
+    pages: dict[str, float] = field(default_factory=dict)  # --pages: wrk's figures
 
     def ms(self, attribute: str, q: float, status: str | None = "CONFIRMED") -> float:
         samples = [
@@ -433,6 +443,13 @@ async def run_phase(
         window = CpuWindow(pids)
         since = datetime.now(UTC)
         loop: OpenLoop[Outcome] = OpenLoop(rate)
+        reading = (
+            asyncio.create_task(
+                read_pages(f"{gateway}/products/{product_ids[0]}", args.pages, duration)
+            )
+            if args.pages > 0
+            else None
+        )
         began = time.perf_counter()
         outcomes = await loop.run(
             len(users),
@@ -441,6 +458,7 @@ async def run_phase(
             ),
         )
         lag = loop.max_lag
+        pages = await reading if reading is not None else {}
         if args.poll_interval <= 0:
             # The window stays open until every saga has ended, so each one's
             # whole cost is counted; one admin read every 250 ms tells when.
@@ -455,8 +473,31 @@ async def run_phase(
     routes = access_log(var_dir, since, datetime.now(UTC))
     audit = run_audit(var_dir)
     return Phase(
-        name, rate, duration, outcomes, elapsed, lag * 1000, cpu, rss, prep_s, audit, routes, idle
+        name,
+        rate,
+        duration,
+        outcomes,
+        elapsed,
+        lag * 1000,
+        cpu,
+        rss,
+        prep_s,
+        audit,
+        routes,
+        idle,
+        pages,
     )
+
+
+async def read_pages(url: str, connections: int, duration: float) -> dict[str, float]:
+    """wrk on a product page for ``duration`` s, and the share of whole pages read meanwhile."""
+    sampler = PageSampler(url)
+    sampler.start()
+    try:
+        run = await asyncio.to_thread(wrk, url, connections, duration)
+    finally:
+        run["whole_pct"] = await asyncio.to_thread(sampler.stop)
+    return run
 
 
 async def wait_settled(session: aiohttp.ClientSession, gateway: str, bound: float) -> None:
@@ -663,6 +704,22 @@ def report(phases: list[Phase], args: argparse.Namespace, started: datetime, loa
                 else "-"
             )
         lines.append(f"| {key} | " + " | ".join(row) + " |")
+    if any(p.pages for p in phases):
+        lines += [
+            "",
+            f"## Product pages read while the checkouts arrive (wrk -c{args.pages} via the "
+            "gateway, closed loop)",
+            "",
+            "| phase | pages/s (2xx/3xx) | p50 ms | p99 ms | errors | whole pages % |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for p in phases:
+            if p.pages:
+                lines.append(
+                    f"| {p.name} | {p.pages['rps']:.0f} | {p.pages['p50_ms']:.1f} "
+                    f"| {p.pages['p99_ms']:.1f} | {p.pages['errors']:.0f} "
+                    f"| {p.pages['whole_pct']:.0f} |"
+                )
     lines.append("")
     return "\n".join(lines)
 
@@ -720,6 +777,9 @@ def main() -> None:
     parser.add_argument("--polite", type=int, default=4, help="users prepared at a time")
     parser.add_argument("--settle", type=float, default=3.0, help="pause before a phase (s)")
     parser.add_argument("--stock", type=int, default=10_000_000)
+    parser.add_argument(
+        "--pages", type=int, default=0, help="wrk connections on a product page during phases"
+    )
     parser.add_argument("--var-dir", type=Path, help="use this running system")
     parser.add_argument("--gateway-port", type=int, help="with --var-dir")
     parser.add_argument("--output", type=Path, default=RESULTS, help="the report file")
