@@ -26,7 +26,7 @@ async def test_rolled_back_outbox_row_is_gone_and_the_original_error_survives(
 ) -> None:
     outbox = Outbox()
     woken: list[bool] = []
-    outbox.subscribe(lambda: woken.append(True))
+    outbox.subscribe(lambda _added: woken.append(True))
 
     async def fail_after_adding() -> None:
         async with database.unit_of_work() as uow:

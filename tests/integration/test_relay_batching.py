@@ -131,7 +131,7 @@ async def test_an_idle_relay_polls_without_claiming_and_a_commit_wakes_it(
 
     relay = CountingRelay(store.database, publish, table=store.outbox, poll_interval=0.01)
     outbox = Outbox(table=store.outbox)
-    outbox.subscribe(relay.notify)
+    outbox.subscribe(relay.committed)
     await relay.start()
     try:
         await asyncio.sleep(0.3)  # about 30 polls

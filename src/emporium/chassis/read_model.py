@@ -151,11 +151,11 @@ class ReadModel:
 
     async def start(self) -> None:
         if self.outbox is not None:
-            self.outbox.subscribe_messages(self.committed)
+            self.outbox.subscribe(self.committed)
 
     async def stop(self) -> None:
         if self.outbox is not None:
-            self.outbox.unsubscribe_messages(self.committed)
+            self.outbox.unsubscribe(self.committed)
         self._entries.clear()
 
     async def ready(self) -> bool:

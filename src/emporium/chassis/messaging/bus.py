@@ -167,7 +167,7 @@ class Messaging:
     async def start(self) -> None:
         await self.transport.connect()
         if self.relay is not None:
-            self.outbox.subscribe(self.relay.notify)
+            self.outbox.subscribe(self.relay.committed)
             await self.relay.start()
         for consumer in self.consumers:
             self.transport.add_consumer(consumer)
@@ -206,7 +206,7 @@ class Messaging:
             await self.pruner.stop()
             await self.transport.stop_consumers()
             if self.relay is not None:
-                self.outbox.unsubscribe(self.relay.notify)
+                self.outbox.unsubscribe(self.relay.committed)
                 self.relay.notify()
                 await self.relay.stop()
         finally:

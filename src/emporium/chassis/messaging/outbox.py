@@ -84,23 +84,16 @@ class Outbox:
     def __init__(self, *, namespace: str = "emporium", table: sa.Table = OUTBOX) -> None:
         self.namespace = namespace
         self.table = table
-        self._listeners: list[Callable[[], None]] = []
-        self._message_listeners: list[Callable[[Sequence[Message]], None]] = []
+        self._listeners: list[Callable[[Sequence[Message]], None]] = []
 
-    def subscribe(self, listener: Callable[[], None]) -> None:
+    def subscribe(self, listener: Callable[[Sequence[Message]], None]) -> None:
+        """Call ``listener`` with the messages of every transaction that added
+        some, once it has committed (the relay wakes; a read model forgets)."""
         self._listeners.append(listener)
 
-    def unsubscribe(self, listener: Callable[[], None]) -> None:
+    def unsubscribe(self, listener: Callable[[Sequence[Message]], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
-
-    def subscribe_messages(self, listener: Callable[[Sequence[Message]], None]) -> None:
-        """Like :meth:`subscribe`, and told which messages the transaction added."""
-        self._message_listeners.append(listener)
-
-    def unsubscribe_messages(self, listener: Callable[[Sequence[Message]], None]) -> None:
-        if listener in self._message_listeners:
-            self._message_listeners.remove(listener)
 
     async def add(
         self,
@@ -130,9 +123,7 @@ class Outbox:
             added: list[Message] | None = sync_session.info.pop(pending, None)
             if added:
                 for listener in list(self._listeners):
-                    listener()
-                for message_listener in list(self._message_listeners):
-                    message_listener(added)
+                    listener(added)
 
         # SQLAlchemy calls after_soft_rollback(session, previous_transaction).
         def after_rollback(_session: Any, _previous: Any) -> None:

@@ -51,6 +51,7 @@ from emporium.chassis.messaging.metrics import (
 )
 from emporium.chassis.messaging.outbox import OUTBOX, row_envelope
 from emporium.chassis.tracing import SpanKind, span, traceparent_of
+from emporium.contracts._base import Message
 
 __all__ = ["OutboxRelay"]
 
@@ -104,7 +105,11 @@ class OutboxRelay:
         self._stopping = False
 
     def notify(self) -> None:
-        """Wake the relay now (called after a commit that added outbox rows)."""
+        """Wake the relay now."""
+        self._wake.set()
+
+    def committed(self, _messages: Sequence[Message]) -> None:
+        """The outbox's listener: a commit added rows, so wake the relay."""
         self._wake.set()
 
     async def start(self) -> None:
