@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from emporium.chassis.messaging import Listener, Outbox
@@ -102,6 +102,13 @@ class ReadModel:
             return None
         return encoded
 
+    async def load(self, key: Hashable, read: Callable[[], Awaitable[bytes]]) -> Encoded:
+        """A miss: ``read`` the body from the store, encode it, and keep it unless
+        the data changed while it was being read. Use as
+        ``model.get(key) or await model.load(key, ...)``."""
+        generation = self.generation
+        return self.put(key, generation, await read())
+
     def put(self, key: Hashable, generation: int, body: bytes) -> Encoded:
         """Encode ``body``; keep it unless anything was invalidated since ``generation``."""
         encoded = Encoded.of(body)
@@ -140,11 +147,9 @@ class ReadModel:
             self.forget(self.key_of(message))
 
     async def changed(self, event: Message) -> None:
-        """The broker listener: another replica's write changed what ``event`` names."""
-        if self.key_of is None:
-            self.invalidate()
-        else:
-            self.forget(self.key_of(event))
+        """The broker listener: another replica's write changed what ``event``
+        names; the same rule as an own commit that published it."""
+        self.committed((event,))
 
     def listeners(self) -> Mapping[type[Message], Listener]:
         return dict.fromkeys(self.events, self.changed)

@@ -81,12 +81,22 @@ async def list_products(
     # Sorted and without repeats: the same set of products is the same page.
     chosen = tuple(sorted({str(product_id) for product_id in ids})) if ids is not None else None
     key = ("page", q, category, chosen, limit, offset)
-    encoded = model.get(key)
-    if encoded is None:
-        generation = model.generation
-        page = await _page(request, q, category, chosen, limit, offset)
-        encoded = model.put(key, generation, page.model_dump_json().encode())
+    encoded = model.get(key) or await model.load(
+        key, lambda: _page_body(request, q, category, chosen, limit, offset)
+    )
     return respond(request, encoded.body, encoded.etag, JSON, LIST_MAX_AGE)
+
+
+async def _page_body(
+    request: Request,
+    q: str | None,
+    category: str | None,
+    ids: tuple[str, ...] | None,
+    limit: int,
+    offset: int,
+) -> bytes:
+    page = await _page(request, q, category, ids, limit, offset)
+    return page.model_dump_json().encode()
 
 
 async def _page(
@@ -136,12 +146,12 @@ async def _product(request: Request, product_id: UUID) -> Product:
 async def get_product(request: Request, product_id: UUID) -> Response:
     model = read_model(request)
     key = ("product", product_id)
-    encoded = model.get(key)
-    if encoded is None:
-        generation = model.generation
-        body = ProductOut.of(await _product(request, product_id)).model_dump_json().encode()
-        encoded = model.put(key, generation, body)
+    encoded = model.get(key) or await model.load(key, lambda: _product_body(request, product_id))
     return respond(request, encoded.body, encoded.etag, JSON, PRODUCT_MAX_AGE)
+
+
+async def _product_body(request: Request, product_id: UUID) -> bytes:
+    return ProductOut.of(await _product(request, product_id)).model_dump_json().encode()
 
 
 @router.get(

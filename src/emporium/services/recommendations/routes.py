@@ -73,20 +73,20 @@ async def for_product(
     # Every product page asks; the answer only changes with an order or a
     # catalog event, so it is read and encoded once until then (main.py).
     key = (product_id, limit)
-    encoded = answers.get(key)
-    if encoded is None:
-        generation = answers.generation
-        facts = await store.product(product_id)
-        if facts is None or facts.deleted:
-            # Known only from catalog's events: a product never announced, or
-            # deleted since, is as unknown here as it is in the catalog.
-            raise Problem(404, f"No product with id {product_id}")
-        found = recommend(
-            product_id,
-            await store.together(product_id),
-            await store.same_category(product_id),
-            limit,
-        )
-        body = RecommendationsOut.of(product_id, found).model_dump_json()
-        encoded = answers.put(key, generation, body.encode())
+    encoded = answers.get(key) or await answers.load(key, lambda: _answer(store, product_id, limit))
     return Response(encoded.body, media_type="application/json")
+
+
+async def _answer(store: RecommendationStore, product_id: UUID, limit: int) -> bytes:
+    facts = await store.product(product_id)
+    if facts is None or facts.deleted:
+        # Known only from catalog's events: a product never announced, or
+        # deleted since, is as unknown here as it is in the catalog.
+        raise Problem(404, f"No product with id {product_id}")
+    found = recommend(
+        product_id,
+        await store.together(product_id),
+        await store.same_category(product_id),
+        limit,
+    )
+    return RecommendationsOut.of(product_id, found).model_dump_json().encode()

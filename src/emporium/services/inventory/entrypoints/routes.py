@@ -127,16 +127,16 @@ def stock_read_model(outbox: Outbox, *, ttl: float, max_entries: int) -> ReadMod
 @router.get("/items/{sku}", response_model=StockOut, responses=problem_responses(404))
 async def get_item(store: Store, model: Stock, sku: Sku) -> Response:
     key = _item_key(sku)
-    encoded = model.get(key)
-    if encoded is None:
-        generation = model.generation
-        async with store.session() as session:
-            item = await InventoryRepository(session).item(sku)
-            if item is None:
-                raise Problem(404, f"No stock item for SKU {sku}")
-            body = StockOut(sku=item.sku, available=item.available).model_dump_json()
-        encoded = model.put(key, generation, body.encode())
+    encoded = model.get(key) or await model.load(key, lambda: _stock_body(store, sku))
     return Response(encoded.body, media_type="application/json")
+
+
+async def _stock_body(store: Database[SqlInventoryUnitOfWork], sku: str) -> bytes:
+    async with store.session() as session:
+        item = await InventoryRepository(session).item(sku)
+    if item is None:
+        raise Problem(404, f"No stock item for SKU {sku}")
+    return StockOut(sku=item.sku, available=item.available).model_dump_json().encode()
 
 
 @router.put("/items/{sku}", response_model=StockAdminOut, responses=problem_responses(404, 409))
