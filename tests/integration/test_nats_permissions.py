@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 from emporium.chassis.messaging import Outbox
 from emporium.chassis.messaging.envelope import subject_for
 from emporium.contracts import Message
-from emporium.launcher.nats import free_port, nats_server_binary
+from emporium.launcher.nats import free_ports, nats_server_binary
 from emporium.services.catalog.read_model import CATALOG_CHANGES
 from emporium.services.inventory.entrypoints.routes import stock_read_model
 from emporium.services.recommendations.messages import CHANGES as RECOMMENDATION_CHANGES
@@ -52,7 +52,7 @@ def _password(user: str) -> str:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """host:port of a nats-server running the deployed configuration."""
-    port, monitor = free_port(), free_port()
+    port, monitor = free_ports(2)
     env = {f"{user.upper()}_NATS_PASSWORD": _password(user) for user in USERS}
     process = subprocess.Popen(
         [
@@ -188,16 +188,31 @@ async def test_a_service_hears_what_its_read_model_listens_to(connected: str, us
                 await into.put(msg.data)
 
             subscription = await client.subscribe(subject, cb=hear)
-            await client.flush()
             publisher = owners.get(subject.split(".")[1], client)
-            await publisher.publish(subject, b"{}")
-            await publisher.flush()
-            assert await asyncio.wait_for(heard.get(), 5) == b"{}", subject
+            assert await _heard(publisher, subject, heard) == b"{}", (subject, errors)
             await subscription.unsubscribe()
     finally:
         for opened in (client, *owners.values()):
             await opened.close()
     assert errors == []
+
+
+async def _heard(publisher: NatsClient, subject: str, heard: asyncio.Queue[bytes]) -> bytes:
+    """What a subscriber hears of ``publisher`` publishing ``subject``.
+
+    The publisher publishes again every 100 ms for up to 5 s: nats-py's
+    ``flush()`` writes its PING ahead of the SUB still in its buffer, so a
+    subscription flushed a moment ago may not yet be on the server. Core NATS
+    delivers only to subscriptions that exist when a message arrives.
+    """
+    for _ in range(50):
+        await publisher.publish(subject, b"{}")
+        await publisher.flush()
+        try:
+            return await asyncio.wait_for(heard.get(), 0.1)
+        except TimeoutError:
+            continue
+    raise AssertionError(f"nothing published to {subject} was heard in 5 s")
 
 
 def _owners(message_types: tuple[type[Message], ...]) -> set[str]:
