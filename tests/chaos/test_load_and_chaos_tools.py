@@ -143,11 +143,15 @@ def test_rolling_restart_under_a_closed_load_fails_no_request(
         time.sleep(3)  # and some traffic on the new instance alone
         assert load.poll() is None, "the load ended before the restart did"
         load.send_signal(signal.SIGINT)
-        output, _ = load.communicate(timeout=60)
+        try:
+            output, _ = load.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            load.kill()
+            pytest.fail(f"the load went on 60 s after Ctrl-C:\n{load.communicate()[0]}")
     finally:
         if load.poll() is None:
             load.kill()
-        load.communicate()
+            load.communicate()
     assert load.returncode == 130, output  # interrupted, and it still reported
     results = json.loads((out / "results.json").read_text())
     assert results["interrupted"] is True

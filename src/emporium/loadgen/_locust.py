@@ -8,6 +8,7 @@ touches asyncio. Every request is reported to the :class:`Recorder`.
 from __future__ import annotations
 
 import random
+import signal
 import time
 import uuid
 import warnings
@@ -22,6 +23,7 @@ from gevent.monkey import MonkeyPatchWarning
 warnings.filterwarnings("ignore", category=MonkeyPatchWarning)
 
 import gevent  # noqa: E402
+import gevent.event  # noqa: E402
 from locust import FastHttpUser, between, task  # noqa: E402  (gevent patches the stdlib here)
 from locust.env import Environment  # noqa: E402
 
@@ -101,7 +103,10 @@ def run_closed_loop(
     think: tuple[float, float],
     tick: Callable[[], None],
 ) -> None:
-    """Run ``users`` shoppers for ``duration`` seconds; call ``tick`` twice a second."""
+    """Run ``users`` shoppers for ``duration`` seconds; call ``tick`` twice a second.
+
+    SIGINT stops them early: :class:`KeyboardInterrupt` is raised once they have stopped.
+    """
     environment = Environment(user_classes=[_shopper_class(products, think)], host=gateway)
 
     def on_request(
@@ -116,11 +121,20 @@ def run_closed_loop(
 
     environment.events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
     runner = environment.create_local_runner()
+    # Ctrl-C (SIGINT) only sets this: left to Python, its KeyboardInterrupt
+    # lands in whichever greenlet runs at that instant, and the main loop then
+    # depends on gevent carrying it back. The loop ends, the shoppers stop,
+    # then the interrupt is raised here, in the caller's frame.
+    interrupted = gevent.event.Event()
+    on_interrupt = gevent.signal_handler(signal.SIGINT, interrupted.set)
     runner.start(users, spawn_rate=spawn_rate)
     deadline = time.monotonic() + duration
     try:
-        while time.monotonic() < deadline:
-            gevent.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        while not interrupted.is_set() and time.monotonic() < deadline:
+            interrupted.wait(min(0.5, max(0.0, deadline - time.monotonic())))
             tick()
     finally:
+        on_interrupt.cancel()
         runner.quit()
+    if interrupted.is_set():
+        raise KeyboardInterrupt
