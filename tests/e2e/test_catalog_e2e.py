@@ -80,3 +80,24 @@ def test_admin_price_change_is_visible_in_reads(
     assert client.post("/api/catalog/products", json=body).status_code == 401
     assert client.delete(path, headers=admin).status_code == 204
     assert client.get(path).status_code == 404
+
+
+def test_the_shops_product_page_calls_catalog_directly_not_through_the_gateway(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """Locally the storefront reads the launcher's registry and calls the
+    instances it lists, as it calls each Service in Kubernetes: the gateway
+    carries the shopper's page and nothing of what the page needs."""
+
+    def through_gateway(service: str) -> int:
+        answer = client.get("/api/gateway/upstreams", headers=admin)
+        assert answer.status_code == 200, answer.text
+        return sum(i["requests"] for i in answer.json()["instances"] if i["service"] == service)
+
+    product = client.get("/api/catalog/products?limit=1").json()["items"][0]
+    before = {service: through_gateway(service) for service in ("catalog", "storefront")}
+    page = client.get(f"/products/{product['id']}")
+    assert page.status_code == 200
+    assert product["name"] in page.text
+    assert through_gateway("storefront") == before["storefront"] + 1
+    assert through_gateway("catalog") == before["catalog"]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import socket
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +35,7 @@ from emporium.chassis.http import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from emporium.chassis.registry import RegistryEndpoints, RegistryFile
 from tests._poll import eventually_async
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01, deadline=5.0)
@@ -484,3 +488,118 @@ async def test_a_full_bulkhead_fails_fast_without_sending(upstream: Upstream) ->
         assert api.bulkhead.in_flight == 0
     labels = {"upstream": api.name, "method": "GET", "status_class": "bulkhead_full"}
     assert sample(metrics, "requests_total", **labels) == 1
+
+
+# -- direct calls to the instances the launcher's registry lists ---------------
+
+
+@pytest.fixture
+async def second() -> AsyncIterator[Upstream]:
+    """Another instance of the same upstream."""
+    upstream = Upstream()
+    runner = web.AppRunner(upstream.app(), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    upstream.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield upstream
+    await runner.cleanup()
+
+
+def write_registry(path: Path, *urls: str, service: str = "catalog") -> None:
+    """The launcher's document, written as it writes it (whole, then renamed)."""
+    entries = [
+        {"service": service, "instance": f"{service}-{n}", "url": url, "pid": 1, "restarts": 0}
+        for n, url in enumerate(urls)
+    ]
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"version": 1, "services": [service], "instances": entries}))
+    os.replace(temporary, path)
+
+
+def listed(path: Path) -> RegistryEndpoints:
+    # A reader of its own: the process-wide one would remember other tests' files.
+    return RegistryEndpoints(RegistryFile(path, interval=0.05), "catalog")
+
+
+async def test_calls_go_to_the_listed_instances_in_turn_not_to_the_url(
+    upstream: Upstream, second: Upstream, tmp_path: Path
+) -> None:
+    registry = tmp_path / "registry.json"
+    write_registry(registry, upstream.url, second.url)
+    unused = f"http://127.0.0.1:{closed_port()}"  # the gateway's place, never reached
+    async with client(unused, endpoints=listed(registry)) as api:
+        for _ in range(4):
+            assert (await api.get("/echo")).status == 200
+    assert upstream.hits["/echo"] == 2
+    assert second.hits["/echo"] == 2
+
+
+async def test_a_refused_connection_sends_even_a_post_to_the_next_instance_at_once(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    registry = tmp_path / "registry.json"
+    gone = f"http://127.0.0.1:{closed_port()}"
+    write_registry(registry, gone, upstream.url)
+    metrics = ClientMetrics(CollectorRegistry())
+    breaker = CircuitBreaker(failure_threshold=1)
+    async with client(
+        upstream.url, retries=NO_RETRIES, breaker=breaker, endpoints=listed(registry),
+        metrics=metrics,
+    ) as api:  # fmt: skip
+        answer = await api.post("/echo", json={"order": 1})
+        assert answer.status == 200
+        assert answer.json()["body"] == '{"order":1}'
+        # Nothing reached the refusing instance: no failure counted, no retry spent.
+        assert state(breaker) is BreakerState.CLOSED
+        assert sample(metrics, "retries_total", upstream=api.name, reason="connection") is None
+        assert sample(metrics, "requests_total", upstream=api.name, method="POST",
+                      status_class="refused") == 1  # fmt: skip
+        # It is set aside: the next calls do not knock on it again.
+        await api.post("/echo", json={"order": 2})
+        await api.post("/echo", json={"order": 3})
+        assert sample(metrics, "requests_total", upstream=api.name, method="POST",
+                      status_class="refused") == 1  # fmt: skip
+    assert upstream.hits["/echo"] == 3
+
+
+async def test_with_every_listed_instance_refusing_the_call_goes_to_the_url(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    registry = tmp_path / "registry.json"
+    write_registry(registry, f"http://127.0.0.1:{closed_port()}")
+    async with client(upstream.url, retries=NO_RETRIES, endpoints=listed(registry)) as api:
+        assert (await api.post("/echo")).status == 200
+    assert upstream.hits["/echo"] == 1
+
+
+async def test_a_service_the_registry_does_not_list_is_called_at_the_url(
+    upstream: Upstream, second: Upstream, tmp_path: Path
+) -> None:
+    registry = tmp_path / "registry.json"
+    write_registry(registry, second.url, service="inventory")
+    async with client(upstream.url, endpoints=listed(registry)) as api:
+        assert (await api.get("/echo")).status == 200
+    assert (upstream.hits["/echo"], second.hits["/echo"]) == (1, 0)
+
+
+async def test_a_rewritten_registry_moves_the_calls_and_a_removed_one_ends_them(
+    upstream: Upstream, second: Upstream, tmp_path: Path
+) -> None:
+    registry = tmp_path / "registry.json"
+    write_registry(registry, upstream.url)
+    async with client(second.url, endpoints=listed(registry)) as api:
+        await api.get("/echo")
+        assert (upstream.hits["/echo"], second.hits["/echo"]) == (1, 0)
+        write_registry(registry, second.url, service="inventory")  # catalog is gone
+
+        async def moved() -> bool:
+            await api.get("/echo")
+            return second.hits["/echo"] > 0
+
+        await eventually_async(moved, timeout=5, message="calls to follow the registry")
+        registry.unlink()  # the launcher stopped: the URL it is
+        before = second.hits["/echo"]
+        await asyncio.sleep(0.1)
+        await api.get("/echo")
+        assert second.hits["/echo"] == before + 1

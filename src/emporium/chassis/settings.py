@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from emporium.chassis.forwarded import parse_networks
 from emporium.chassis.overload._limit import LimitSettings
+from emporium.chassis.registry import RegistryEndpoints, registry_file
 
 Profile = Literal["local", "prod"]
 
@@ -64,6 +65,10 @@ class ChassisSettings(BaseSettings):
     # instances. Locally the launcher sets it to the gateway; in Kubernetes each
     # service has its own (EMPORIUM_UPSTREAM_CATALOG=http://catalog:8000, ...).
     internal_url: str = "http://127.0.0.1:8080"
+    # Locally the launcher also names its registry of ready instances: calls
+    # to a service it lists go to that service's instances directly, in turn
+    # (a service with an EMPORIUM_UPSTREAM_<SERVICE> URL keeps that URL).
+    registry_file: Path | None = None
     # How long a consumer remembers a processed message id: far longer than the
     # broker's redelivery window (minutes), so a duplicate is always recognised.
     inbox_retention_hours: float = Field(default=168.0, gt=0)
@@ -150,6 +155,13 @@ class ChassisSettings(BaseSettings):
         """Base URL for ``service``: ``EMPORIUM_UPSTREAM_<SERVICE>``, else the internal URL."""
         override = os.environ.get(f"EMPORIUM_UPSTREAM_{service.upper()}")
         return (override or self.internal_url).rstrip("/")
+
+    def endpoints(self, service: str) -> RegistryEndpoints | None:
+        """``service``'s instances from the registry, for a client to call directly;
+        None without a registry or where ``EMPORIUM_UPSTREAM_<SERVICE>`` is set."""
+        if self.registry_file is None or os.environ.get(f"EMPORIUM_UPSTREAM_{service.upper()}"):
+            return None
+        return RegistryEndpoints(registry_file(self.registry_file), service)
 
 
 class ServiceSettings(BaseSettings):

@@ -213,8 +213,10 @@ class Launcher:
             EMPORIUM_VAR_DIR=str(self.layout.root),
             EMPORIUM_PROFILE=self.settings.profile,
             EMPORIUM_GATEWAY_PORT=str(self.settings.gateway_port),
-            # Services call each other through the gateway locally: it is the
-            # one place that knows every instance and balances over them.
+            # Services call each other's ready instances directly, in turn, as
+            # the registry lists them (what a Kubernetes Service does there);
+            # through the gateway only while it lists none.
+            EMPORIUM_REGISTRY_FILE=str(self.layout.registry),
             EMPORIUM_INTERNAL_URL=self.gateway_url,
         )
         if self.settings.profile == "local":
@@ -225,7 +227,7 @@ class Launcher:
             env.update(
                 EMPORIUM_GATEWAY_TLS_CERTFILE=str(self._tls.cert),
                 EMPORIUM_GATEWAY_TLS_KEYFILE=str(self._tls.key),
-                # Services call each other through the gateway, now over HTTPS.
+                # What services still send through the gateway goes over HTTPS.
                 SSL_CERT_FILE=str(self._tls.trust),
             )
         return env

@@ -28,6 +28,7 @@ from emporium.chassis.http._metrics import ClientMetrics, default_metrics
 from emporium.chassis.http._response import Response
 from emporium.chassis.http._retry import RetryPolicy, parse_retry_after
 from emporium.chassis.http._session import acquire_session, release_session
+from emporium.chassis.registry import RegistryEndpoints
 from emporium.chassis.tracing import SpanKind, mark_error, span, traceparent_of
 
 __all__ = ["DEFAULT_MAX_CONCURRENT", "DEFAULT_TIMEOUT", "ServiceClient"]
@@ -72,6 +73,13 @@ class ServiceClient:
       and never once the breaker has left the closed state (the retry could
       only be refused).
 
+    With ``endpoints`` (locally, the launcher's registry) each attempt goes
+    straight to one of the upstream's instances, in turn, and ``base_url`` is
+    used only while none is listed. An instance that refuses the connection
+    received nothing, so the same attempt goes to the next one at once,
+    whatever the method, and neither the breaker nor the retry policy counts
+    it; the instance is set aside for a moment.
+
     A call returns a :class:`Response` for every answer below 500 (4xx included:
     a missing product is the caller's business), and raises an
     :class:`UpstreamFailure` otherwise. Redirects are not followed.
@@ -93,6 +101,7 @@ class ServiceClient:
         session: aiohttp.ClientSession | None = None,
         metrics: ClientMetrics | None = None,
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        endpoints: RegistryEndpoints | None = None,
     ) -> None:
         if not name:
             raise ValueError("a ServiceClient needs the upstream's name")
@@ -100,6 +109,7 @@ class ServiceClient:
             raise ValueError("timeout must be positive")
         self.name = name
         self.base_url = base_url.rstrip("/")
+        self.endpoints = endpoints
         self.timeout = timeout
         self.retries = retries if retries is not None else RetryPolicy()
         self.breaker = breaker if breaker is not None else CircuitBreaker()
@@ -175,7 +185,6 @@ class ServiceClient:
         if self._closed:
             raise RuntimeError(f"ServiceClient {self.name!r} is closed")
         method = method.upper()
-        url = f"{self.base_url}/{path.lstrip('/')}"
         send_headers = self._outgoing_headers(headers)
         if json is not None:
             if data is not None:
@@ -203,7 +212,7 @@ class ServiceClient:
             )
         try:
             return await self._attempts(
-                method, path, url, data, params, send_headers, may_retry, attempt_timeout, ends_at
+                method, path, data, params, send_headers, may_retry, attempt_timeout, ends_at
             )
         finally:
             self.bulkhead.leave()
@@ -212,7 +221,6 @@ class ServiceClient:
         self,
         method: str,
         path: str,
-        url: str,
         data: bytes | None,
         params: Params | None,
         send_headers: CIMultiDict[str],
@@ -224,6 +232,8 @@ class ServiceClient:
         loop = asyncio.get_running_loop()
         session = self._session()
         has_deadline_header = _deadline.HEADER in send_headers
+        target = path.lstrip("/")
+        refused: list[str] = []  # instances that refused this call's connection
         attempts = 0
         while True:
             permit = self.breaker.acquire()
@@ -237,6 +247,8 @@ class ServiceClient:
                     retry_after=self.breaker.cooldown_remaining(),
                 )
             attempts += 1
+            instance = self.endpoints.pick(refused) if self.endpoints is not None else None
+            url = f"{instance or self.base_url}/{target}"
             budget = min(attempt_timeout, ends_at - loop.time())
             if permit.probe and self.breaker.probe_timeout is not None:
                 # The breaker is testing an upstream that was failing: this caller
@@ -265,6 +277,15 @@ class ServiceClient:
                 outcome.__cause__ = exc
                 reason = "timeout"
             except aiohttp.ClientError as exc:
+                if instance is not None and isinstance(exc, aiohttp.ClientConnectorError):
+                    # Nothing was sent: the next instance takes the same attempt.
+                    assert self.endpoints is not None
+                    self._count(method, "refused")
+                    self.endpoints.refused(instance)
+                    self.breaker.release(permit)
+                    refused.append(instance)
+                    attempts -= 1
+                    continue
                 self._observe(method, "connection_error", started)
                 self.breaker.record_failure(permit)
                 outcome = UpstreamUnavailable(

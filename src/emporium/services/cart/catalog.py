@@ -14,6 +14,7 @@ from emporium.chassis.http import (
     RetryPolicy,
     ServiceClient,
 )
+from emporium.chassis.registry import RegistryEndpoints
 from emporium.contracts import Money
 
 __all__ = ["CatalogClient", "ProductSnapshot"]
@@ -44,7 +45,9 @@ class CatalogClient:
     readable while catalog is down; only adding to it needs catalog.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 1.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 1.0, endpoints: RegistryEndpoints | None = None
+    ) -> None:
         # Few, quick retries: a user waits on this call, and when catalog is down
         # the breaker opens after a handful of failures and answers at once. It
         # probes at least every second (0.5 s, then 1 s), so catalog is found
@@ -57,6 +60,7 @@ class CatalogClient:
             timeout=timeout,
             retries=RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.2, deadline=2.0),
             breaker=CircuitBreaker(failure_threshold=3, max_cooldown=1.0, probe_timeout=0.25),
+            endpoints=endpoints,
         )
 
     async def start(self) -> None:

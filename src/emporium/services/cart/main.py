@@ -24,6 +24,7 @@ def create_app(
     chassis = chassis or ChassisSettings()
     settings = settings or CartSettings()
     catalog_url = settings.catalog_url or chassis.upstream("catalog")
+    catalog_endpoints = None if settings.catalog_url else chassis.endpoints("catalog")
 
     def components(runtime: Runtime) -> dict[str, object]:
         carts: CartRepository
@@ -37,7 +38,9 @@ def create_app(
             )
         else:
             carts = SqlCartRepository(runtime.db)
-        catalog = CatalogClient(catalog_url, timeout=settings.catalog_timeout_seconds)
+        catalog = CatalogClient(
+            catalog_url, timeout=settings.catalog_timeout_seconds, endpoints=catalog_endpoints
+        )
         return {"cart_store": carts, "catalog": catalog}
 
     return create_service(

@@ -8,10 +8,11 @@ a reload never resets a balance or forgets a failing instance.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from emporium.chassis.registry import InstanceSpec, RegistryError, clean_url, parse_registry
 
 __all__ = [
     "Instance",
@@ -21,24 +22,6 @@ __all__ = [
     "parse_registry",
     "parse_static",
 ]
-
-
-class RegistryError(ValueError):
-    """The registry document is not what the launcher writes."""
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceSpec:
-    """An instance as discovery announces it; identity is the first three fields.
-
-    ``restarts`` is what the launcher reports about the instance, not part of
-    its identity: a new count updates the kept instance instead of replacing it.
-    """
-
-    service: str
-    name: str
-    url: str
-    restarts: int | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True, eq=False)
@@ -89,47 +72,12 @@ class Instance:
         }
 
 
-def _clean_url(url: str) -> str:
-    return url.rstrip("/")
-
-
-def parse_registry(raw: str | bytes) -> tuple[int, list[InstanceSpec], list[str]]:
-    """Parse the launcher's registry document into its version, instances and
-    known services (a known service with no instance is a 503, not a 404)."""
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise RegistryError(f"registry is not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise RegistryError("registry must be a JSON object")
-    version = document.get("version")
-    entries = document.get("instances")
-    if not isinstance(version, int) or not isinstance(entries, list):
-        raise RegistryError("registry needs an integer 'version' and an 'instances' list")
-    specs: list[InstanceSpec] = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            raise RegistryError("each registry instance must be an object")
-        service, url = entry.get("service"), entry.get("url")
-        if not isinstance(service, str) or not service or not isinstance(url, str) or not url:
-            raise RegistryError(f"registry instance lacks 'service' or 'url': {entry!r}")
-        name = entry.get("instance")
-        name = name if isinstance(name, str) and name else f"{service}@{url}"
-        restarts = entry.get("restarts")
-        restarts = restarts if isinstance(restarts, int) and restarts >= 0 else None
-        specs.append(InstanceSpec(service, name, _clean_url(url), restarts))
-    services = document.get("services", [])
-    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
-        raise RegistryError("registry 'services' must be a list of names")
-    return version, specs, services
-
-
 def parse_static(upstreams: Mapping[str, Iterable[str]]) -> list[InstanceSpec]:
     """Turn ``{"catalog": ["http://catalog:8000"]}`` into instances named by index."""
     specs: list[InstanceSpec] = []
     for service, urls in upstreams.items():
         for index, url in enumerate(urls, start=1):
-            specs.append(InstanceSpec(service, f"{service}-{index}", _clean_url(url)))
+            specs.append(InstanceSpec(service, f"{service}-{index}", clean_url(url)))
     return specs
 
 

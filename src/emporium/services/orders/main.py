@@ -50,6 +50,7 @@ def create_app(
             settings.upstream(chassis, "shipping"),
             settings.upstream(chassis, "payments"),
             timeout=settings.upstream_timeout_seconds,
+            endpoints=lambda service: settings.endpoints(chassis, service),
         )
         checkout = Checkout(
             runtime.db.unit_of_work,

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from emporium.chassis import ChassisSettings, ServiceSettings
+from emporium.chassis.registry import RegistryEndpoints
 from emporium.chassis.settings import ConfigurationError
 
 # Local default only: the prod profile refuses to start without its own key.
@@ -46,6 +47,10 @@ class OrdersSettings(ServiceSettings):
     def upstream(self, chassis: ChassisSettings, service: str) -> str:
         configured: str = getattr(self, f"{service}_url")
         return configured.rstrip("/") or chassis.upstream(service)
+
+    def endpoints(self, chassis: ChassisSettings, service: str) -> RegistryEndpoints | None:
+        """The registry's instances of ``service``, unless a URL is configured for it."""
+        return None if getattr(self, f"{service}_url") else chassis.endpoints(service)
 
     def problems(self, profile: str) -> list[str]:
         found = super().problems(profile)

@@ -119,7 +119,12 @@ class Backfill:
         changed: Callable[[], None] = lambda: None,
     ) -> Backfill:
         def client(name: str, url: str) -> ServiceClient:
-            return ServiceClient(url or chassis.upstream(name), name=name, timeout=10.0)
+            if url:
+                return ServiceClient(url, name=name, timeout=10.0)
+            endpoints = chassis.endpoints(name)
+            return ServiceClient(
+                chassis.upstream(name), name=name, timeout=10.0, endpoints=endpoints
+            )
 
         return cls(
             store,

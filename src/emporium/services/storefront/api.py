@@ -112,6 +112,7 @@ class Upstreams:
                 # answers for a dead service at once.
                 retries=RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.2, deadline=3.0),
                 breaker=CircuitBreaker(failure_threshold=3),
+                endpoints=chassis.endpoints(name),
             )
             for name in SERVICES
         }

@@ -13,12 +13,14 @@ field it concerns, as :class:`CardRefusedError`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from emporium.chassis.http import Response, ServiceClient, UpstreamFailure
+from emporium.chassis.registry import RegistryEndpoints
 from emporium.contracts import Money
 
 logger = logging.getLogger(__name__)
@@ -104,11 +106,25 @@ class Upstreams:
     payments: ServiceClient
 
     @classmethod
-    def at(cls, cart: str, shipping: str, payments: str, *, timeout: float) -> Upstreams:
+    def at(
+        cls,
+        cart: str,
+        shipping: str,
+        payments: str,
+        *,
+        timeout: float,
+        endpoints: Callable[[str], RegistryEndpoints | None] = lambda _service: None,
+    ) -> Upstreams:
+        """Clients of the three at these URLs; ``endpoints(service)`` may name
+        a service's instances to call directly instead (the chassis' registry)."""
         return cls(
-            ServiceClient(cart, name="cart", timeout=timeout),
-            ServiceClient(shipping, name="shipping", timeout=timeout),
-            ServiceClient(payments, name="payments", timeout=timeout),
+            ServiceClient(cart, name="cart", timeout=timeout, endpoints=endpoints("cart")),
+            ServiceClient(
+                shipping, name="shipping", timeout=timeout, endpoints=endpoints("shipping")
+            ),
+            ServiceClient(
+                payments, name="payments", timeout=timeout, endpoints=endpoints("payments")
+            ),
         )
 
     async def start(self) -> None:

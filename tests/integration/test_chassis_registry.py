@@ -1,0 +1,78 @@
+"""The chassis' reading of the launcher's registry: what a client may call directly."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from emporium.chassis import ChassisSettings
+from emporium.chassis.registry import RegistryEndpoints, RegistryFile
+
+
+def write(path: Path, instances: list[tuple[str, str]]) -> None:
+    document = {
+        "version": 1,
+        "services": sorted({service for service, _ in instances}),
+        "instances": [{"service": s, "instance": f"{s}-{n}", "url": u, "pid": 1}
+                      for n, (s, u) in enumerate(instances)],
+    }  # fmt: skip
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document))
+    os.replace(temporary, path)
+
+
+def test_a_service_s_urls_in_the_registry_s_order(tmp_path: Path) -> None:
+    path = tmp_path / "registry.json"
+    write(path, [("catalog", "http://a:1/"), ("cart", "http://c:1"), ("catalog", "http://b:1")])
+    file = RegistryFile(path, interval=0)
+    assert file.urls("catalog") == ("http://a:1", "http://b:1")
+    assert file.urls("orders") == ()
+
+
+def test_an_unreadable_document_keeps_the_last_good_one_and_a_missing_file_none(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "registry.json"
+    write(path, [("catalog", "http://a:1")])
+    file = RegistryFile(path, interval=0)
+    assert file.urls("catalog") == ("http://a:1",)
+    path.write_text('{"version": "half a wri')
+    assert file.urls("catalog") == ("http://a:1",)
+    path.unlink()
+    assert file.urls("catalog") == ()
+
+
+def test_the_file_is_looked_at_again_only_after_the_interval(tmp_path: Path) -> None:
+    path = tmp_path / "registry.json"
+    write(path, [("catalog", "http://a:1")])
+    file = RegistryFile(path, interval=3600)
+    assert file.urls("catalog") == ("http://a:1",)
+    write(path, [("catalog", "http://b:1")])
+    assert file.urls("catalog") == ("http://a:1",)
+
+
+def test_endpoints_take_turns_and_skip_what_is_excluded_or_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "registry.json"
+    write(path, [("catalog", "http://a:1"), ("catalog", "http://b:1"), ("catalog", "http://c:1")])
+    endpoints = RegistryEndpoints(RegistryFile(path, interval=0), "catalog", ejection=3600)
+    assert [endpoints.pick() for _ in range(4)] == ["http://a:1", "http://b:1", "http://c:1",
+                                                     "http://a:1"]  # fmt: skip
+    endpoints.refused("http://b:1")
+    assert [endpoints.pick() for _ in range(3)] == ["http://c:1", "http://a:1", "http://c:1"]
+    assert endpoints.pick(exclude={"http://a:1", "http://c:1"}) is None
+
+
+def test_settings_name_endpoints_only_with_a_registry_and_no_upstream_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ChassisSettings().endpoints("catalog") is None
+    with_registry = ChassisSettings(registry_file=tmp_path / "registry.json")
+    found = with_registry.endpoints("catalog")
+    assert found is not None
+    assert found.service == "catalog"
+    monkeypatch.setenv("EMPORIUM_UPSTREAM_CATALOG", "http://catalog:8000")
+    assert with_registry.endpoints("catalog") is None
+    assert with_registry.endpoints("cart") is not None
