@@ -173,4 +173,7 @@ class RegistryEndpoints:
         return None
 
     def refused(self, url: str) -> None:
-        self._set_aside[url] = time.monotonic() + self.ejection
+        now = time.monotonic()
+        # Restarted instances come back on new ports: forget the old ones' marks.
+        self._set_aside = {u: until for u, until in self._set_aside.items() if until > now}
+        self._set_aside[url] = now + self.ejection
