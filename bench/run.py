@@ -19,6 +19,7 @@ BENCHMARKS = [
     "outbox",
     "sqlite_driver",
     "saga_load",
+    "relay_claim",
     "log_lines",
     "overload",
     "scaling",

@@ -282,10 +282,11 @@ async def test_every_consumer_gets_what_was_published_before_any_of_them_started
             await consumer.stop()
 
 
-async def test_relays_on_postgresql_claim_disjoint_rows(
-    postgres_url: str,
+@pytest.mark.parametrize("server", ["postgres_url", "mariadb_url"])
+async def test_relays_on_a_locking_database_claim_disjoint_rows(
+    server: str, request: pytest.FixtureRequest
 ) -> None:
-    store = Store(Database(postgres_url))
+    store = Store(Database(request.getfixturevalue(server)))
     await store.database.create_all(store.metadata)
     published: list[str] = []
 
@@ -297,7 +298,7 @@ async def test_relays_on_postgresql_claim_disjoint_rows(
         outbox = Outbox(namespace=outbox_ns, table=store.outbox)
         async with store.database.unit_of_work() as uow:
             for n in range(40):
-                await outbox.add(uow.session, product(f"pg-{n}"))
+                await outbox.add(uow.session, product(f"sku-{n}"))
             await uow.commit()
         relays = [
             OutboxRelay(store.database, publish, table=store.outbox, batch_size=5) for _ in range(4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -226,3 +227,40 @@ async def test_a_pipelined_batch_reaches_the_nats_stream_in_id_order(
     finally:
         await transport.close()
         await store.database.dispose()
+
+
+async def test_a_claim_reads_no_row_it_does_not_claim(tmp_path: Path) -> None:
+    """The outbox keeps a day of published rows; a claim must not scan them.
+
+    Every statement the relay runs for one batch is explained by SQLite: each
+    reaches its rows through an index or the primary key, never a table scan.
+    """
+    store = await Store.sqlite(tmp_path)
+    await _add(store, [f"old-{i}" for i in range(50)])
+    relay = OutboxRelay(store.database, HeldBroker().publish, table=store.outbox)
+    async with store.database.unit_of_work() as uow:
+        await uow.session.execute(sa.update(store.outbox).values(published_at=sa.func.now()))
+        await uow.commit()
+    await _add(store, ["new-1", "new-2"])
+    statements: list[tuple[str, Any]] = []
+
+    def seen(
+        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        if "outbox" in statement and not statement.lstrip().upper().startswith("EXPLAIN"):
+            statements.append((statement, parameters))
+
+    engine = store.database.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        claimed = await relay._claim("token-1")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert [row["message_id"] for row in claimed] == (await _message_ids(store))[-2:]
+    assert statements
+    async with store.database.engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            details = [str(row[-1]) for row in plan]
+            assert not [d for d in details if d.startswith("SCAN")], (statement, details)
+    await store.database.dispose()

@@ -261,6 +261,9 @@ class OutboxRelay:
         oldest = (
             sa.select(t.c.id).where(self._claimable(now)).order_by(t.c.id).limit(self.batch_size)
         )
+        # Claimed rows are read back by primary key or by RETURNING: the
+        # outbox keeps published rows for a day, and nothing indexes
+        # claimed_by, so reading them back by token scanned the whole table.
         async with self.database.unit_of_work() as uow:
             session = uow.session
             if self.database.dialect in _LOCKING_DIALECTS:
@@ -272,14 +275,19 @@ class OutboxRelay:
                 if not ids:
                     return []
                 await session.execute(sa.update(t).where(t.c.id.in_(ids)).values(**claim))
+                # MariaDB has no UPDATE ... RETURNING; the ids are locked already.
+                query = sa.select(t).where(t.c.id.in_(ids)).order_by(t.c.id)
+                rows = [dict(row) for row in (await session.execute(query)).mappings()]
             else:
                 # SQLite: a single UPDATE takes the write lock before reading,
                 # so two relays cannot both see a row as unclaimed.
-                await session.execute(
-                    sa.update(t).where(t.c.id.in_(oldest.scalar_subquery())).values(**claim)
+                claimed = await session.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(oldest.scalar_subquery()))
+                    .values(**claim)
+                    .returning(*t.c)
                 )
-            query = sa.select(t).where(t.c.claimed_by == token).order_by(t.c.id)
-            rows = [dict(row) for row in (await session.execute(query)).mappings()]
+                rows = sorted((dict(row) for row in claimed.mappings()), key=lambda r: r["id"])
             await uow.commit()
         return rows
 
