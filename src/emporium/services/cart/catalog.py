@@ -51,7 +51,7 @@ class CatalogClient:
         # Few, quick retries: a user waits on this call, and when catalog is down
         # the breaker opens after a handful of failures and answers at once. It
         # probes at least every second (0.5 s, then 1 s), so catalog is found
-        # again within a second of the gateway seeing it back: one probe a second
+        # again within a second of its coming back: one probe a second
         # is nothing to catalog. A product lookup takes milliseconds, so the one
         # shopper whose add probes a catalog still frozen waits 250 ms, not 1 s.
         self.client = ServiceClient(

@@ -180,8 +180,8 @@ class Backfill:
 
     async def _admin_token(self) -> str:
         """The admin's access token, kept across passes until orders refuses it:
-        a pass retried every few seconds must not log in every time (the
-        gateway rate-limits logins per address and account)."""
+        a pass retried every few seconds must not log in every time (each
+        login costs identity a deliberately slow password hash)."""
         if self._token is None:
             self._token = await self._login()
         return self._token

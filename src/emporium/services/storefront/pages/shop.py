@@ -88,8 +88,8 @@ async def recommended(api: Api, product_id: UUID) -> list[dict[str, Any]] | None
     items = answer.json().get("items", [])[:RECOMMENDED]
     if not items:
         return None
-    # One catalog read for all of them (not one per product): a product page
-    # costs five passes through the gateway instead of eight.
+    # One catalog read for all of them, not one per product: a product page
+    # makes four calls to the services instead of seven.
     ids = [str(item["product_id"]) for item in items]
     details = await optional(
         api.call(
