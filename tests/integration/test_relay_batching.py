@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 import pytest
@@ -19,9 +21,11 @@ import sqlalchemy as sa
 from emporium.chassis.messaging import Outbox, OutboxRelay
 from emporium.chassis.messaging._nats import NatsTransport, stream_names
 from emporium.chassis.messaging.envelope import MESSAGE_ID_HEADER, Envelope
-from emporium.chassis.messaging.inbox import Inbox
+from emporium.chassis.messaging.inbox import Inbox, InboxPruner
 from emporium.launcher.nats import EmbeddedNats
 from tests.integration._messaging_support import Store, product, unique
+
+T = TypeVar("T")
 
 
 async def _add(store: Store, skus: list[str], namespace: str = "emporium") -> None:
@@ -229,6 +233,35 @@ async def test_a_pipelined_batch_reaches_the_nats_stream_in_id_order(
         await store.database.dispose()
 
 
+async def _plans(
+    store: Store, table: str, work: Callable[[], Awaitable[T]]
+) -> tuple[T, list[tuple[str, list[str]]]]:
+    """What ``work`` returns, and SQLite's query plan of each statement it ran on ``table``."""
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: object, _cur: object, statement: str, parameters: Any, *_: object) -> None:
+        if table in statement:
+            statements.append((statement, parameters))
+
+    engine = store.database.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        result = await work()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    plans = []
+    async with store.database.engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.append((statement, [str(row[-1]) for row in plan]))
+    return result, plans
+
+
+def _scans(plans: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
+    return [(statement, details) for statement, details in plans
+            if any(d.startswith("SCAN") for d in details)]  # fmt: skip
+
+
 async def test_a_claim_reads_no_row_it_does_not_claim(tmp_path: Path) -> None:
     """The outbox keeps a day of published rows; a claim must not scan them.
 
@@ -242,25 +275,35 @@ async def test_a_claim_reads_no_row_it_does_not_claim(tmp_path: Path) -> None:
         await uow.session.execute(sa.update(store.outbox).values(published_at=sa.func.now()))
         await uow.commit()
     await _add(store, ["new-1", "new-2"])
-    statements: list[tuple[str, Any]] = []
-
-    def seen(
-        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
-    ) -> None:
-        if "outbox" in statement and not statement.lstrip().upper().startswith("EXPLAIN"):
-            statements.append((statement, parameters))
-
-    engine = store.database.engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        claimed = await relay._claim("token-1")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
+    claimed, plans = await _plans(store, store.outbox.name, lambda: relay._claim("token-1"))
     assert [row["message_id"] for row in claimed] == (await _message_ids(store))[-2:]
-    assert statements
-    async with store.database.engine.connect() as connection:
-        for statement, parameters in statements:
-            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            details = [str(row[-1]) for row in plan]
-            assert not [d for d in details if d.startswith("SCAN")], (statement, details)
+    assert plans
+    assert _scans(plans) == []
+    await store.database.dispose()
+
+
+async def test_the_pruner_deletes_only_what_is_past_retention_by_the_index(
+    tmp_path: Path,
+) -> None:
+    """The inbox keeps a week of message ids; the hourly prune reads only the old ones."""
+    store = await Store.sqlite(tmp_path)
+    now = datetime(2026, 11, 29, 12, 0)
+    ages = {"fresh": timedelta(hours=1), "old": timedelta(days=8), "older": timedelta(days=30)}
+    async with store.database.unit_of_work() as uow:
+        await uow.session.execute(
+            sa.insert(store.inbox),
+            [{"consumer": "c", "message_id": key, "processed_at": now - age}
+             for key, age in ages.items()],
+        )  # fmt: skip
+        await uow.commit()
+    pruner = InboxPruner(
+        store.database, Inbox(store.inbox), retention=timedelta(days=7), clock=lambda: now
+    )
+    pruned, plans = await _plans(store, store.inbox.name, pruner.run_once)
+    assert pruned == 2
+    async with store.database.session() as session:
+        kept = (await session.execute(sa.select(store.inbox.c.message_id))).scalars().all()
+    assert kept == ["fresh"]
+    assert plans
+    assert _scans(plans) == []
     await store.database.dispose()

@@ -34,7 +34,9 @@ def make_inbox_table(metadata: sa.MetaData, name: str = "inbox") -> sa.Table:
         metadata,
         sa.Column("consumer", sa.String(200), primary_key=True),
         sa.Column("message_id", sa.String(36), primary_key=True),
-        sa.Column("processed_at", sa.DateTime, nullable=False),
+        # Indexed for the pruner, whose hourly delete would otherwise read
+        # a week of rows (and hold SQLite's write lock while it does).
+        sa.Column("processed_at", sa.DateTime, nullable=False, index=True),
     )
 
 
