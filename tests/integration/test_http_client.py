@@ -100,8 +100,9 @@ class Upstream:
         )
 
 
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
+@contextlib.asynccontextmanager
+async def serving() -> AsyncIterator[Upstream]:
+    """An :class:`Upstream` listening on a free loopback port."""
     upstream = Upstream()
     runner = web.AppRunner(upstream.app(), handle_signals=False)
     await runner.setup()
@@ -109,9 +110,17 @@ async def upstream() -> AsyncIterator[Upstream]:
     await site.start()
     port = runner.addresses[0][1]
     upstream.url = f"http://127.0.0.1:{port}"
-    yield upstream
-    upstream.release_slow.set()  # let slow handlers finish so shutdown is quick
-    await runner.cleanup()
+    try:
+        yield upstream
+    finally:
+        upstream.release_slow.set()  # let slow handlers finish so shutdown is quick
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    async with serving() as upstream:
+        yield upstream
 
 
 def state(breaker: CircuitBreaker) -> BreakerState:
@@ -496,14 +505,8 @@ async def test_a_full_bulkhead_fails_fast_without_sending(upstream: Upstream) ->
 @pytest.fixture
 async def second() -> AsyncIterator[Upstream]:
     """Another instance of the same upstream."""
-    upstream = Upstream()
-    runner = web.AppRunner(upstream.app(), handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    upstream.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield upstream
-    await runner.cleanup()
+    async with serving() as upstream:
+        yield upstream
 
 
 def write_registry(path: Path, *urls: str, service: str = "catalog") -> None:
