@@ -60,7 +60,7 @@ def test_endpoints_take_turns_and_skip_what_is_excluded_or_set_aside(tmp_path: P
     endpoints = RegistryEndpoints(RegistryFile(path, interval=0), "catalog", ejection=3600)
     assert [endpoints.pick() for _ in range(4)] == ["http://a:1", "http://b:1", "http://c:1",
                                                      "http://a:1"]  # fmt: skip
-    endpoints.refused("http://b:1")
+    endpoints.set_aside("http://b:1")
     assert [endpoints.pick() for _ in range(3)] == ["http://c:1", "http://a:1", "http://c:1"]
     assert endpoints.pick(exclude={"http://a:1", "http://c:1"}) is None
 

@@ -606,3 +606,30 @@ async def test_a_rewritten_registry_moves_the_calls_and_a_removed_one_ends_them(
         await asyncio.sleep(0.1)
         await api.get("/echo")
         assert second.hits["/echo"] == before + 1
+
+
+async def test_an_instance_that_times_out_is_set_aside_and_the_retry_goes_elsewhere(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """A frozen replica (SIGSTOP: the kernel still accepts, nothing answers)."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def frozen(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+
+    server = await asyncio.start_server(frozen, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    registry = tmp_path / "registry.json"
+    write_registry(registry, f"http://127.0.0.1:{port}", upstream.url)
+    try:
+        async with client(upstream.url, timeout=0.2, endpoints=listed(registry)) as api:
+            assert (await api.get("/echo")).status == 200  # after one timeout
+            for _ in range(4):
+                assert (await api.get("/echo")).status == 200
+    finally:
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert len(connections) == 1
+    assert upstream.hits["/echo"] == 5

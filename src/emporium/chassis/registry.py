@@ -147,9 +147,10 @@ def registry_file(path: Path) -> RegistryFile:
 class RegistryEndpoints:
     """One service's instances from a :class:`RegistryFile`, each in turn.
 
-    :meth:`refused` sets an instance aside for ``ejection`` seconds: it refused
-    a connection, so it is stopping, restarting or gone, and the registry will
-    say so within a moment. :meth:`pick` returns None when no instance is
+    :meth:`set_aside` takes an instance out of turn for ``ejection`` seconds:
+    it refused a connection (stopping, restarting or gone, which the registry
+    will say within a moment) or did not answer in time (frozen, or swamped,
+    which no registry says). :meth:`pick` returns None when no instance is
     listed or every one is set aside or excluded: the caller then uses its own
     URL (locally the gateway, which keeps its own view of every instance).
     """
@@ -172,7 +173,7 @@ class RegistryEndpoints:
             return url
         return None
 
-    def refused(self, url: str) -> None:
+    def set_aside(self, url: str) -> None:
         now = time.monotonic()
         # Restarted instances come back on new ports: forget the old ones' marks.
         self._set_aside = {u: until for u, until in self._set_aside.items() if until > now}

@@ -78,7 +78,9 @@ class ServiceClient:
     used only while none is listed. An instance that refuses the connection
     received nothing, so the same attempt goes to the next one at once,
     whatever the method, and neither the breaker nor the retry policy counts
-    it; the instance is set aside for a moment.
+    it; the instance is set aside for a moment. An instance that times out is
+    set aside too (the timeout counts as usual), so a frozen replica does not
+    take every other call of the service down with it.
 
     A call returns a :class:`Response` for every answer below 500 (4xx included:
     a missing product is the caller's business), and raises an
@@ -271,6 +273,10 @@ class ServiceClient:
             except TimeoutError as exc:
                 self._observe(method, "timeout", started)
                 self.breaker.record_failure(permit)
+                if instance is not None:
+                    # Frozen or swamped: a retry, and the next calls, go elsewhere.
+                    assert self.endpoints is not None
+                    self.endpoints.set_aside(instance)
                 outcome = UpstreamTimeout(
                     self.name, f"{method} {path} timed out after {budget:.3f}s", attempts=attempts
                 )
@@ -281,7 +287,7 @@ class ServiceClient:
                     # Nothing was sent: the next instance takes the same attempt.
                     assert self.endpoints is not None
                     self._count(method, "refused")
-                    self.endpoints.refused(instance)
+                    self.endpoints.set_aside(instance)
                     self.breaker.release(permit)
                     refused.append(instance)
                     attempts -= 1
