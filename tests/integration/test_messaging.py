@@ -363,3 +363,27 @@ async def test_a_listener_never_answers_what_it_hears(
     finally:
         await client.close()
         await listening.stop()
+
+
+async def test_stopping_while_the_lag_probe_asks_the_broker_stops_cleanly(
+    broker_url: str, make_store: StoreFactory
+) -> None:
+    """Stop used to cancel the lag probe mid-request. On RabbitMQ a cancelled
+    queue declare closes the channel the consumers share, and their stop then
+    failed with "Channel closed by RPC timeout" (seen in the suite). With a probe
+    always in flight, every stop must still finish cleanly."""
+    store = await make_store("probed")
+    for _ in range(8):
+        messaging = Messaging(
+            broker_url,
+            service="inventory",
+            database=store.database,
+            handlers={ProductCreated: store.handler()},
+            namespace=unique(),
+            lag_interval=0.0001,
+            outbox_table=store.outbox,
+            inbox_table=store.inbox,
+        )
+        await messaging.start()
+        await asyncio.sleep(0.05)
+        await messaging.stop()

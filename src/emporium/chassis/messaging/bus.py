@@ -43,6 +43,8 @@ from emporium.contracts._base import Message
 __all__ = ["Listener", "Messaging", "make_transport", "messaging_tables"]
 
 logger = logging.getLogger(__name__)
+# How long stop() lets a lag probe already asking the broker finish.
+_LAG_PROBE_GRACE = 2.0
 
 
 def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
@@ -151,6 +153,8 @@ class Messaging:
         # consumer is exactly when the lag must keep being reported.
         while not self._lag_stop.is_set():
             for consumer in self.consumers:
+                if self._lag_stop.is_set():
+                    return
                 try:
                     pending = await self.transport.lag(consumer)
                 except Exception as exc:
@@ -195,12 +199,15 @@ class Messaging:
         # finishes the batch in hand; rows left go out on the next start or
         # from another replica), and the connection last, which both need.
         if self._lag_task is not None:
-            # A stop flag, not only a cancel: the broker client may swallow the
-            # cancellation of a request in flight (see _probe_lag).
+            # A stop flag, and a cancel only if the probe does not end by itself:
+            # on RabbitMQ a cancelled queue declare closes the channel the
+            # consumers share, and their stop below then fails on it.
             self._lag_stop.set()
-            self._lag_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lag_task
+            done, _ = await asyncio.wait({self._lag_task}, timeout=_LAG_PROBE_GRACE)
+            if not done:
+                self._lag_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._lag_task
             self._lag_task = None
         try:
             await self.pruner.stop()
