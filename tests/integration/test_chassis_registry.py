@@ -65,14 +65,18 @@ def test_endpoints_take_turns_and_skip_what_is_excluded_or_set_aside(tmp_path: P
     assert endpoints.pick(exclude={"http://a:1", "http://c:1"}) is None
 
 
-def test_settings_name_endpoints_only_with_a_registry_and_no_upstream_url(
+def test_a_route_names_endpoints_only_with_a_registry_and_no_url_for_the_service(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert ChassisSettings().endpoints("catalog") is None
-    with_registry = ChassisSettings(registry_file=tmp_path / "registry.json")
-    found = with_registry.endpoints("catalog")
+    internal = "http://127.0.0.1:8080"
+    assert ChassisSettings(internal_url=internal).route("catalog") == (internal, None)
+    with_registry = ChassisSettings(internal_url=internal, registry_file=tmp_path / "r.json")
+    url, found = with_registry.route("catalog")
+    assert url == internal
     assert found is not None
     assert found.service == "catalog"
+    # A URL the service's own settings give wins, then EMPORIUM_UPSTREAM_<SERVICE>.
+    assert with_registry.route("catalog", "http://here:1/") == ("http://here:1", None)
     monkeypatch.setenv("EMPORIUM_UPSTREAM_CATALOG", "http://catalog:8000")
-    assert with_registry.endpoints("catalog") is None
-    assert with_registry.endpoints("cart") is not None
+    assert with_registry.route("catalog") == ("http://catalog:8000", None)
+    assert with_registry.route("cart").endpoints is not None

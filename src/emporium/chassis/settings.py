@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,6 +25,18 @@ Profile = Literal["local", "prod"]
 # Values that only a template or a demo would contain. The prod profile refuses
 # to start with any of them in its configuration.
 PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "placeholder", "replace-me", "example")
+
+
+class Route(NamedTuple):
+    """Where a client reaches a service: a base URL, and the instances to call
+    directly instead while the launcher's registry lists any."""
+
+    url: str
+    endpoints: RegistryEndpoints | None = None
+
+
+def _upstream_override(service: str) -> str:
+    return os.environ.get(f"EMPORIUM_UPSTREAM_{service.upper()}", "").rstrip("/")
 
 
 class ConfigurationError(RuntimeError):
@@ -153,15 +165,17 @@ class ChassisSettings(BaseSettings):
 
     def upstream(self, service: str) -> str:
         """Base URL for ``service``: ``EMPORIUM_UPSTREAM_<SERVICE>``, else the internal URL."""
-        override = os.environ.get(f"EMPORIUM_UPSTREAM_{service.upper()}")
-        return (override or self.internal_url).rstrip("/")
+        return _upstream_override(service) or self.internal_url.rstrip("/")
 
-    def endpoints(self, service: str) -> RegistryEndpoints | None:
-        """``service``'s instances from the registry, for a client to call directly;
-        None without a registry or where ``EMPORIUM_UPSTREAM_<SERVICE>`` is set."""
-        if self.registry_file is None or os.environ.get(f"EMPORIUM_UPSTREAM_{service.upper()}"):
-            return None
-        return RegistryEndpoints(registry_file(self.registry_file), service)
+    def route(self, service: str, configured: str = "") -> Route:
+        """How a client reaches ``service``: a URL the service's own settings
+        configure for it, else ``EMPORIUM_UPSTREAM_<SERVICE>``, each alone; else
+        the registry's instances, with the internal URL behind them."""
+        url = configured.rstrip("/") or _upstream_override(service)
+        if url or self.registry_file is None:
+            return Route(url or self.internal_url.rstrip("/"))
+        endpoints = RegistryEndpoints(registry_file(self.registry_file), service)
+        return Route(self.internal_url.rstrip("/"), endpoints)
 
 
 class ServiceSettings(BaseSettings):

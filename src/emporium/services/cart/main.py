@@ -23,8 +23,7 @@ def create_app(
 ) -> FastAPI:
     chassis = chassis or ChassisSettings()
     settings = settings or CartSettings()
-    catalog_url = settings.catalog_url or chassis.upstream("catalog")
-    catalog_endpoints = None if settings.catalog_url else chassis.endpoints("catalog")
+    catalog_route = chassis.route("catalog", settings.catalog_url)
 
     def components(runtime: Runtime) -> dict[str, object]:
         carts: CartRepository
@@ -39,7 +38,9 @@ def create_app(
         else:
             carts = SqlCartRepository(runtime.db)
         catalog = CatalogClient(
-            catalog_url, timeout=settings.catalog_timeout_seconds, endpoints=catalog_endpoints
+            catalog_route.url,
+            timeout=settings.catalog_timeout_seconds,
+            endpoints=catalog_route.endpoints,
         )
         return {"cart_store": carts, "catalog": catalog}
 

@@ -46,11 +46,10 @@ def create_app(
     def components(runtime: Runtime) -> dict[str, object]:
         saga = Saga(step_timeout=settings.step_timeout)
         upstreams = Upstreams.at(
-            settings.upstream(chassis, "cart"),
-            settings.upstream(chassis, "shipping"),
-            settings.upstream(chassis, "payments"),
+            settings.route(chassis, "cart"),
+            settings.route(chassis, "shipping"),
+            settings.route(chassis, "payments"),
             timeout=settings.upstream_timeout_seconds,
-            endpoints=lambda service: settings.endpoints(chassis, service),
         )
         checkout = Checkout(
             runtime.db.unit_of_work,

@@ -8,8 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from emporium.chassis import ChassisSettings, ServiceSettings
-from emporium.chassis.registry import RegistryEndpoints
-from emporium.chassis.settings import ConfigurationError
+from emporium.chassis.settings import ConfigurationError, Route
 
 # Local default only: the prod profile refuses to start without its own key.
 _LOCAL_REQUEST_HASH_KEY = "emporium-local-orders-request-hash"
@@ -44,13 +43,9 @@ class OrdersSettings(ServiceSettings):
     def step_timeout(self) -> timedelta:
         return timedelta(seconds=self.saga_step_timeout_seconds)
 
-    def upstream(self, chassis: ChassisSettings, service: str) -> str:
+    def route(self, chassis: ChassisSettings, service: str) -> Route:
         configured: str = getattr(self, f"{service}_url")
-        return configured.rstrip("/") or chassis.upstream(service)
-
-    def endpoints(self, chassis: ChassisSettings, service: str) -> RegistryEndpoints | None:
-        """The registry's instances of ``service``, unless a URL is configured for it."""
-        return None if getattr(self, f"{service}_url") else chassis.endpoints(service)
+        return chassis.route(service, configured)
 
     def problems(self, profile: str) -> list[str]:
         found = super().problems(profile)

@@ -119,12 +119,8 @@ class Backfill:
         changed: Callable[[], None] = lambda: None,
     ) -> Backfill:
         def client(name: str, url: str) -> ServiceClient:
-            if url:
-                return ServiceClient(url, name=name, timeout=10.0)
-            endpoints = chassis.endpoints(name)
-            return ServiceClient(
-                chassis.upstream(name), name=name, timeout=10.0, endpoints=endpoints
-            )
+            route = chassis.route(name, url)
+            return ServiceClient(route.url, name=name, timeout=10.0, endpoints=route.endpoints)
 
         return cls(
             store,

@@ -105,16 +105,16 @@ class Upstreams:
         self.settings = settings
         self.clients = {
             name: ServiceClient(
-                chassis.upstream(name),
+                route.url,
                 name=name,
                 timeout=settings.api_timeout_seconds,
                 # A shopper waits: one quick retry at most, then the breaker
                 # answers for a dead service at once.
                 retries=RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.2, deadline=3.0),
                 breaker=CircuitBreaker(failure_threshold=3),
-                endpoints=chassis.endpoints(name),
+                endpoints=route.endpoints,
             )
-            for name in SERVICES
+            for name, route in ((name, chassis.route(name)) for name in SERVICES)
         }
         self.refresher = TokenRefresher(self.clients["identity"])
         self._categories: tuple[float, list[dict[str, str]]] | None = None

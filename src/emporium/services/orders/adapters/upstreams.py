@@ -13,14 +13,13 @@ field it concerns, as :class:`CardRefusedError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from emporium.chassis.http import Response, ServiceClient, UpstreamFailure
-from emporium.chassis.registry import RegistryEndpoints
+from emporium.chassis.settings import Route
 from emporium.contracts import Money
 
 logger = logging.getLogger(__name__)
@@ -106,26 +105,13 @@ class Upstreams:
     payments: ServiceClient
 
     @classmethod
-    def at(
-        cls,
-        cart: str,
-        shipping: str,
-        payments: str,
-        *,
-        timeout: float,
-        endpoints: Callable[[str], RegistryEndpoints | None] = lambda _service: None,
-    ) -> Upstreams:
-        """Clients of the three at these URLs; ``endpoints(service)`` may name
-        a service's instances to call directly instead (the chassis' registry)."""
-        return cls(
-            ServiceClient(cart, name="cart", timeout=timeout, endpoints=endpoints("cart")),
-            ServiceClient(
-                shipping, name="shipping", timeout=timeout, endpoints=endpoints("shipping")
-            ),
-            ServiceClient(
-                payments, name="payments", timeout=timeout, endpoints=endpoints("payments")
-            ),
-        )
+    def at(cls, cart: Route, shipping: Route, payments: Route, *, timeout: float) -> Upstreams:
+        """Clients of the three, each reached by its route (the chassis' ``route``)."""
+
+        def client(name: str, route: Route) -> ServiceClient:
+            return ServiceClient(route.url, name=name, timeout=timeout, endpoints=route.endpoints)
+
+        return cls(client("cart", cart), client("shipping", shipping), client("payments", payments))
 
     async def start(self) -> None:
         return None
