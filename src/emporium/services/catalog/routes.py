@@ -9,12 +9,13 @@ the read model holds exactly the bytes the store would give.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Select, func, select
 
 from emporium.chassis import Problem
@@ -82,21 +83,13 @@ async def list_products(
     chosen = tuple(sorted({str(product_id) for product_id in ids})) if ids is not None else None
     key = ("page", q, category, chosen, limit, offset)
     encoded = model.get(key) or await model.load(
-        key, lambda: _page_body(request, q, category, chosen, limit, offset)
+        key, lambda: _json(_page(request, q, category, chosen, limit, offset))
     )
     return respond(request, encoded.body, encoded.etag, JSON, LIST_MAX_AGE)
 
 
-async def _page_body(
-    request: Request,
-    q: str | None,
-    category: str | None,
-    ids: tuple[str, ...] | None,
-    limit: int,
-    offset: int,
-) -> bytes:
-    page = await _page(request, q, category, ids, limit, offset)
-    return page.model_dump_json().encode()
+async def _json(model: Awaitable[BaseModel]) -> bytes:
+    return (await model).model_dump_json().encode()
 
 
 async def _page(
