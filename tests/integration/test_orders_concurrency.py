@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData
 from sqlalchemy.orm.exc import StaleDataError
 
 from emporium.chassis import Database
@@ -16,6 +16,7 @@ from emporium.services.orders.adapters.orm import start_mappers
 from emporium.services.orders.adapters.repository import OrderRepository
 from emporium.services.orders.domain import Order
 from emporium.services.orders.service_layer import Saga, SqlOrdersUnitOfWork
+from tests._sql import statements_sent
 from tests.unit.test_orders_saga import new_order
 
 TIMEOUT = timedelta(seconds=30)
@@ -80,17 +81,9 @@ async def test_an_order_loaded_for_a_saga_step_is_one_query_and_keeps_its_histor
     saga = Saga(step_timeout=TIMEOUT)
     order = await _stored(database)
 
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
     async with database.unit_of_work() as uow:
-        event.listen(database.engine.sync_engine, "before_cursor_execute", count)
-        try:
+        with statements_sent(database.engine) as statements:
             loaded = await uow.orders.for_change(order.id)
-        finally:
-            event.remove(database.engine.sync_engine, "before_cursor_execute", count)
         assert loaded is not None
         assert len(statements) == 1, statements  # the order and its lines, joined
         assert [(line.sku, line.quantity) for line in loaded.lines] == [("SKU-A", 2), ("SKU-B", 1)]

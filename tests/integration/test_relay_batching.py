@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import nats
 import pytest
@@ -23,6 +23,7 @@ from emporium.chassis.messaging._nats import NatsTransport, stream_names
 from emporium.chassis.messaging.envelope import MESSAGE_ID_HEADER, Envelope
 from emporium.chassis.messaging.inbox import Inbox, InboxPruner
 from emporium.launcher.nats import EmbeddedNats
+from tests._sql import statements_sent
 from tests.integration._messaging_support import Store, product, unique
 
 T = TypeVar("T")
@@ -237,21 +238,13 @@ async def _plans(
     store: Store, table: str, work: Callable[[], Awaitable[T]]
 ) -> tuple[T, list[tuple[str, list[str]]]]:
     """What ``work`` returns, and SQLite's query plan of each statement it ran on ``table``."""
-    statements: list[tuple[str, Any]] = []
-
-    def seen(_conn: object, _cur: object, statement: str, parameters: Any, *_: object) -> None:
-        if table in statement:
-            statements.append((statement, parameters))
-
-    engine = store.database.engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(store.database.engine) as statements:
         result = await work()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
     plans = []
     async with store.database.engine.connect() as connection:
         for statement, parameters in statements:
+            if table not in statement:
+                continue
             plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             plans.append((statement, [str(row[-1]) for row in plan]))
     return result, plans
