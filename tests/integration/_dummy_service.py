@@ -91,6 +91,7 @@ def main(arguments: list[str]) -> int:
         return 0
     if arguments == ["gc"]:  # what a forked child inherits of the collector
         print(f"gc enabled: {gc.isenabled()}", flush=True)
+        print(f"full collections: {gc.get_stats()[2]['collections']}", flush=True)
         return 0
     if arguments == ["fail"]:
         print("seed broke: the catalog is on fire", flush=True)

@@ -140,7 +140,11 @@ def serve(control: socket.socket, packages: list[str]) -> tuple[str, list[str]]:
     started = time.monotonic()
     # No collections while importing: the imports allocate some hundred
     # thousand objects, almost none of them garbage, and the generational
-    # passes they trigger cost 10-25 % of the preload. One collection after.
+    # passes they trigger cost 10-25 % of the preload. Nor one after: what it
+    # would free leaves holes in the shared pages, and each child's first
+    # allocations fill them, copying every such page into every child
+    # (27 MiB over the whole system, bench/RESULTS.md). The little garbage
+    # is frozen with the rest, held once, shared by all.
     gc.disable()
     preload(packages)
     if threading.active_count() != 1:
@@ -149,7 +153,6 @@ def serve(control: socket.socket, packages: list[str]) -> tuple[str, list[str]]:
         names = [thread.name for thread in threading.enumerate()]
         print(f"forkserver: a preload started threads {names}; not forking", file=sys.stderr)
         raise SystemExit(1)
-    gc.collect()
     gc.freeze()  # the collector never touches (and so never copies) what is shared
     gc.enable()  # children collect as usual
     wake_read, wake_write = os.pipe()
