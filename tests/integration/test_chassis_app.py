@@ -5,16 +5,21 @@ Integration, not unit: the app's store is a real (in-memory) SQLite database.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import MetaData
 
-from emporium.chassis import ChassisSettings, Problem, create_service
+from emporium.chassis import ChassisSettings, Problem, Runtime, create_service
+from emporium.chassis.app import _Server
 from emporium.chassis.http import UpstreamUnavailable
+from emporium.launcher.nats import free_port
 
 router = APIRouter()
 
@@ -186,3 +191,52 @@ async def test_components_start_and_stop_with_the_service(app: FastAPI, toggle: 
         assert toggle.started
         assert not toggle.stopped
     assert toggle.stopped
+
+
+held = APIRouter()
+
+
+@held.get("/api/demo/held")
+async def hold_until_draining(request: Request) -> dict[str, str]:
+    """A long poll in miniature: held until the process starts to stop."""
+    released = asyncio.Event()
+    request.app.state.runtime.when_draining(released.set)
+    try:
+        await asyncio.wait_for(released.wait(), 30)
+    except TimeoutError:
+        return {"answer": "timed out"}
+    return {"answer": "released"}
+
+
+async def test_a_stopping_server_lets_go_of_held_requests_before_waiting_for_them() -> None:
+    # uvicorn waits up to its graceful timeout (10 s) for requests in flight;
+    # a request held open would hold the stop up that long, then be cut off.
+    app = create_service("demo", chassis=ChassisSettings(), routers=[held])
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    server = _Server(config, on_stop=app.state.runtime.drain)
+    serving = asyncio.create_task(server.serve())
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        for _ in range(100):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        request = asyncio.create_task(client.get("/api/demo/held"))
+        await asyncio.sleep(0.3)
+        assert not request.done()
+        started = time.monotonic()
+        server.should_exit = True  # what SIGTERM does
+        answer = await asyncio.wait_for(request, 5)
+        assert (answer.status_code, answer.json()) == (200, {"answer": "released"})
+        await asyncio.wait_for(serving, 5)
+    assert time.monotonic() - started < 3
+
+
+def test_draining_runs_each_callback_once() -> None:
+    runtime = Runtime(name="demo", settings=ChassisSettings())
+    calls: list[str] = []
+    runtime.when_draining(lambda: calls.append("a"))
+    runtime.when_draining(lambda: calls.append("b"))
+    runtime.drain()
+    runtime.drain()
+    assert calls == ["a", "b"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from emporium.chassis import Database
 from emporium.chassis.testing import TokenFactory
+from emporium.contracts import Money
 from emporium.contracts import inventory as inv
 from emporium.contracts import payments as pay
 from emporium.launcher.nats import EmbeddedNats
@@ -42,7 +45,15 @@ async def orders(
     participants.hold.add(pay.CapturePayment.type)  # orders wait in PENDING, authorized
     async with (
         participants.running(embedded_nats.url),
-        running_orders(var_dir, embedded_nats.url, namespace, upstreams, TokenFactory()) as o,
+        # A long poll here is woken by the saga's own commit, never by a recheck.
+        running_orders(
+            var_dir,
+            embedded_nats.url,
+            namespace,
+            upstreams,
+            TokenFactory(),
+            status_wait_recheck_seconds=30,
+        ) as o,
     ):
         yield o, participants
 
@@ -168,6 +179,85 @@ async def test_another_users_order_is_a_404_to_read_and_to_cancel(
     assert (await api.client.get(f"/api/orders/{order_id}", headers=stranger)).status_code == 404
     cancel = await api.client.post(f"/api/orders/{order_id}/cancel", headers=stranger)
     assert cancel.status_code == 404
+
+
+async def held_order(orders: tuple[Orders, Participants]) -> tuple[dict[str, str], str]:
+    """A customer's order PENDING, authorized, its capture held: (their headers, its id)."""
+    api, participants = orders
+    user = customer(api)
+    order_id = (await api.place(user)).json()["id"]
+    await participants.eventually(pay.CapturePayment, uuid.UUID(order_id))
+    return user, order_id
+
+
+async def test_a_long_poll_answers_as_soon_as_the_saga_settles_the_order(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, participants = orders
+    user, order_id = await held_order(orders)
+    url = f"/api/orders/{order_id}"
+    poll = asyncio.create_task(api.client.get(url, params={"wait": 10}, headers=user))
+    await asyncio.sleep(0.5)
+    assert not poll.done()  # held while PENDING
+
+    captured = pay.PaymentCaptured(order_id=uuid.UUID(order_id), amount=Money(amount=1))
+    started = time.monotonic()
+    await participants.reply(captured)
+    answer = await asyncio.wait_for(poll, 10)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "CONFIRMED"
+    assert time.monotonic() - started < 5  # the commit woke it: the recheck is 30 s
+
+
+async def test_a_long_poll_on_an_order_that_stays_pending_answers_when_its_time_is_up(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, _ = orders
+    user, order_id = await held_order(orders)
+    started = time.monotonic()
+    answer = await api.client.get(f"/api/orders/{order_id}", params={"wait": 0.5}, headers=user)
+    assert 0.4 < time.monotonic() - started < 5
+    assert (answer.status_code, answer.json()["status"]) == (200, "PENDING")
+
+
+async def test_a_long_poll_cancelled_by_the_customer_answers_at_once(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, _ = orders
+    user, order_id = await held_order(orders)
+    poll = asyncio.create_task(
+        api.client.get(f"/api/orders/{order_id}", params={"wait": 10}, headers=user)
+    )
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    assert (await api.client.post(f"/api/orders/{order_id}/cancel", headers=user)).is_success
+    answer = await asyncio.wait_for(poll, 10)
+    assert answer.json()["status"] == "CANCELLED"
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("wait", ["-1", "10.5", "soon"])
+async def test_a_wait_outside_0_to_10_seconds_is_a_422(
+    orders: tuple[Orders, Participants], wait: str
+) -> None:
+    api, _ = orders
+    user = customer(api)
+    order_id = (await api.place(user)).json()["id"]
+    answer = await api.client.get(f"/api/orders/{order_id}", params={"wait": wait}, headers=user)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["loc"][-1] == "wait"
+
+
+async def test_a_long_poll_on_another_users_order_is_a_404_at_once(
+    orders: tuple[Orders, Participants],
+) -> None:
+    api, _ = orders
+    order_id = (await api.place(customer(api))).json()["id"]
+    stranger = api.tokens.headers(uuid.uuid4())
+    started = time.monotonic()
+    answer = await api.client.get(f"/api/orders/{order_id}", params={"wait": 10}, headers=stranger)
+    assert answer.status_code == 404
+    assert time.monotonic() - started < 2
 
 
 async def test_customer_cancel_of_a_pending_order_voids_and_releases(

@@ -8,6 +8,7 @@ the loaded row.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -19,7 +20,7 @@ from emporium.contracts import inventory as inv
 from emporium.contracts import payments as pay
 from emporium.contracts import shipping as ship
 from emporium.services.orders.domain import Reason, Status
-from emporium.services.orders.service_layer import Saga
+from emporium.services.orders.service_layer import OrderWatch, Saga
 from tests.unit.test_orders_checkout import FakeOrders, FakeOrdersUnitOfWork
 from tests.unit.test_orders_saga import T0, TIMEOUT, new_order
 
@@ -84,6 +85,35 @@ async def test_a_happy_path_of_replies_confirms_then_ships(saga: Harness) -> Non
     )
     assert await saga.reply(saga.saga.shipment_dispatched, dispatched) == ["OrderShipped"]
     assert saga.order.status == Status.SHIPPED
+
+
+async def test_the_reply_that_settles_the_order_wakes_its_waiters_and_no_other_does(
+    saga: Harness,
+) -> None:
+    order_id = saga.order.id
+    saga.saga.watch = watch = OrderWatch(recheck=30)
+    reads: list[str] = []
+
+    async def load() -> str:
+        reads.append(saga.order.status)
+        return saga.order.status
+
+    waiter = asyncio.create_task(
+        watch.wait(order_id, load, lambda status: status != Status.PENDING, 10)
+    )
+    await asyncio.sleep(0.01)
+    await saga.reply(saga.saga.stock_reserved, inv.StockReserved(order_id=order_id, lines=[]))
+    authorized = pay.PaymentAuthorized(
+        order_id=order_id, payment_id=uuid.uuid4(), amount=Money(amount=saga.order.total)
+    )
+    await saga.reply(saga.saga.payment_authorized, authorized)
+    captured = pay.PaymentCaptured(order_id=order_id, amount=Money(amount=saga.order.total))
+    await saga.reply(saga.saga.payment_captured, captured)
+    await asyncio.sleep(0.01)
+    assert reads == ["PENDING"]  # steps inside PENDING wake no one
+    await saga.reply(saga.saga.stock_committed, inv.StockCommitted(order_id=order_id))
+    assert await asyncio.wait_for(waiter, 1) == Status.CONFIRMED
+    assert reads == ["PENDING", "CONFIRMED"]
 
 
 async def test_a_declined_payment_releases_stock_and_cancels(saga: Harness) -> None:

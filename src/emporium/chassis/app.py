@@ -15,6 +15,7 @@ Routes reach what ``main.py`` provided by type, never by string key::
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -106,6 +107,19 @@ class Runtime:
     tracing: Tracing | None = None
     components: dict[str, Component] = field(default_factory=dict)
     _provided: dict[type[Any], Any] = field(default_factory=dict)
+    _on_drain: list[Callable[[], None]] = field(default_factory=list)
+
+    def when_draining(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the process begins to stop: before the server
+        waits for the requests in flight, so what holds one open (a long poll)
+        can answer now instead of holding the stop up."""
+        self._on_drain.append(callback)
+
+    def drain(self) -> None:
+        """Run the :meth:`when_draining` callbacks (once; later calls do nothing)."""
+        callbacks, self._on_drain = self._on_drain, []
+        for callback in callbacks:
+            callback()
 
     @property
     def instance(self) -> str:
@@ -441,6 +455,7 @@ def _lifespan(
             yield
         finally:
             health.draining = True
+            runtime.drain()  # serve() did already, unless the app ran without it (tests)
             for component in reversed(started):
                 try:
                     await component.stop()
@@ -495,7 +510,7 @@ def serve(
     if (tls_certfile is None) != (tls_keyfile is None):
         raise ValueError("TLS needs both a certificate and a key file")
     skip_unused_record_fields()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -510,3 +525,18 @@ def serve(
         proxy_headers=False,
         ws="none",  # no service speaks WebSocket: do not import an implementation
     )
+    _Server(config, on_stop=app.state.runtime.drain).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which tells the service as soon as it starts to stop."""
+
+    def __init__(self, config: uvicorn.Config, *, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_stop = on_stop
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # It stops listening and then waits for the requests in flight; the
+        # service lets go of what it holds open first.
+        self._on_stop()
+        await super().shutdown(sockets)

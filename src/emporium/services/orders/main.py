@@ -17,7 +17,12 @@ from emporium.services.orders.entrypoints.messages import message_handlers
 from emporium.services.orders.entrypoints.routes import router
 from emporium.services.orders.entrypoints.sweeper import DeadlineSweeper
 from emporium.services.orders.migrations import MIGRATIONS
-from emporium.services.orders.service_layer import Checkout, Saga, SqlOrdersUnitOfWork
+from emporium.services.orders.service_layer import (
+    Checkout,
+    OrderWatch,
+    Saga,
+    SqlOrdersUnitOfWork,
+)
 from emporium.services.orders.service_layer.admission import SagaBacklog
 from emporium.services.orders.settings import OrdersSettings
 
@@ -44,7 +49,9 @@ def create_app(
     )
 
     def components(runtime: Runtime) -> dict[str, object]:
-        saga = Saga(step_timeout=settings.step_timeout)
+        watch = OrderWatch(recheck=settings.status_wait_recheck_seconds)
+        runtime.when_draining(watch.close)
+        saga = Saga(step_timeout=settings.step_timeout, watch=watch)
         upstreams = Upstreams.at(
             settings.route(chassis, "cart"),
             settings.route(chassis, "shipping"),
@@ -57,8 +64,9 @@ def create_app(
             hash_key=hash_key,
             step_timeout=settings.step_timeout,
             admission=admission,
+            watch=watch,
         )
-        return {"saga": saga, "upstreams": upstreams, "checkout": checkout}
+        return {"saga": saga, "upstreams": upstreams, "checkout": checkout, "watch": watch}
 
     def workers(runtime: Runtime) -> dict[str, object]:
         sweeper = DeadlineSweeper(

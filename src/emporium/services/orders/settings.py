@@ -35,6 +35,9 @@ class OrdersSettings(ServiceSettings):
     saga_admission_min_pending: int = Field(default=8, ge=1)
     saga_admission_window_seconds: float = Field(default=5.0, gt=0)
     saga_admission_probe_seconds: float = Field(default=0.25, gt=0)
+    # GET /api/orders/{id}?wait= reads a waited-on order again at least this
+    # often, for a change another replica committed (its own are heard at once).
+    status_wait_recheck_seconds: float = Field(default=0.5, gt=0)
     # HMAC key for the idempotency fingerprint of a checkout request, which
     # includes the card: a plain hash of a card number can be brute-forced.
     request_hash_key: str = ""

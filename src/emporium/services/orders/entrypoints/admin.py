@@ -81,6 +81,8 @@ async def compensate(request: Request, order_id: UUID, _admin: AdminUser) -> JSO
         order.time_out(now)
         await publish_recorded(uow, order)
         await uow.flush()  # a reply that changed the order meanwhile is a lost race: again
+        if saga.watch is not None:
+            saga.watch.after_commit(uow, order.id)
         return _timeline(order, now)
 
     # A saga reply may update the order between the read and the write: decide again.

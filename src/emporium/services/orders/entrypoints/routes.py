@@ -21,12 +21,13 @@ from emporium.services.orders.adapters.upstreams import (
     UpstreamDownError,
     UpstreamRefusedError,
 )
-from emporium.services.orders.domain import CannotCancelError, Status
+from emporium.services.orders.domain import CannotCancelError, Order, Status
 from emporium.services.orders.entrypoints.schemas import OrderOut, OrderPage, PlaceOrderIn
 from emporium.services.orders.service_layer import (
     MAX_KEY,
     Checkout,
     CheckoutRefusedError,
+    OrderWatch,
     PlaceOrder,
     UnknownOrderError,
 )
@@ -34,6 +35,10 @@ from emporium.services.orders.service_layer.admission import SagaBacklogFullErro
 from emporium.services.orders.service_layer.metrics import BACKLOG_REJECTED
 
 logger = logging.getLogger(__name__)
+
+# The longest GET /api/orders/{id}?wait= (docs/api.md), under the gateway's timeout.
+MAX_WAIT = 10.0
+_ANSWER_MARGIN = 0.5
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -154,13 +159,42 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses=problem_responses(404))
-async def get_order(request: Request, order_id: UUID, user: CurrentUser) -> OrderOut:
-    async with _database(request).session() as session:
-        order = await OrderRepository(session).get(order_id)
+async def get_order(
+    request: Request,
+    order_id: UUID,
+    user: CurrentUser,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT,
+            description="seconds to hold the answer while the order is PENDING "
+            "(a long poll); it comes as soon as the order leaves PENDING",
+        ),
+    ] = 0,
+) -> OrderOut:
+    database = _database(request)
+
+    async def load() -> Order:
+        async with database.session() as session:
+            order = await OrderRepository(session).get(order_id)
         # Someone else's order is as unknown as a missing one.
         if order is None or (order.user_id != user.user_id and not user.is_admin):
             raise _not_found(order_id)
-        return OrderOut.of(order)
+        return order
+
+    # Never past the caller's deadline: the last read and the answer need a moment.
+    if (left := deadline.remaining()) is not None:
+        wait = min(wait, left - _ANSWER_MARGIN)
+    if wait <= 0:
+        return OrderOut.of(await load())
+    watch: OrderWatch = request.app.state.runtime.get(OrderWatch)
+    order = await watch.wait(order_id, load, _settled, wait)
+    return OrderOut.of(order)
+
+
+def _settled(order: Order) -> bool:
+    return order.status != Status.PENDING
 
 
 @router.post("/{order_id}/cancel", response_model=OrderOut, responses=problem_responses(404, 409))

@@ -13,11 +13,13 @@ from emporium.services.orders.service_layer.unit_of_work import (
     OrdersUnitOfWork,
     SqlOrdersUnitOfWork,
 )
+from emporium.services.orders.service_layer.watch import OrderWatch
 
 __all__ = [
     "MAX_KEY",
     "Checkout",
     "CheckoutRefusedError",
+    "OrderWatch",
     "OrdersUnitOfWork",
     "Participants",
     "PlaceOrder",

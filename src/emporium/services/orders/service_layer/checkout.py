@@ -34,6 +34,7 @@ from emporium.services.orders.domain import Order, OrderLine
 from emporium.services.orders.service_layer.admission import SagaBacklog
 from emporium.services.orders.service_layer.publishing import publish_recorded
 from emporium.services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from emporium.services.orders.service_layer.watch import OrderWatch
 
 MAX_KEY = 255
 # Time the write needs, at least: with less left, the caller would get its 202 too late.
@@ -85,8 +86,10 @@ class Checkout:
         step_timeout: timedelta,
         admission: SagaBacklog | None = None,
         clock: Clock = utcnow,
+        watch: OrderWatch | None = None,
     ) -> None:
         self.admission = admission
+        self.watch = watch
         self.unit_of_work = unit_of_work
         self.upstreams = upstreams
         self.hash_key = hash_key
@@ -214,6 +217,8 @@ class Checkout:
             order.cancel_by_customer(self.clock())
             await publish_recorded(uow, order)
             await uow.flush()
+            if self.watch is not None:
+                self.watch.after_commit(uow, order.id)
             return order
 
         return await transactionally(self.unit_of_work, cancel, retries=2)

@@ -22,6 +22,7 @@ from emporium.contracts import shipping as ship
 from emporium.services.orders.domain import Order
 from emporium.services.orders.service_layer.publishing import publish_recorded
 from emporium.services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from emporium.services.orders.service_layer.watch import OrderWatch
 
 T = TypeVar("T")
 
@@ -48,9 +49,12 @@ RETRIES = Counter(
 class Saga:
     """Applies participants' replies to orders; the outbox carries what follows."""
 
-    def __init__(self, *, step_timeout: timedelta, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, *, step_timeout: timedelta, clock: Clock = utcnow, watch: OrderWatch | None = None
+    ) -> None:
         self.step_timeout = step_timeout
         self.clock = clock
+        self.watch = watch
 
     async def _apply(
         self, uow: OrdersUnitOfWork, order_id: UUID, reply: str, transition: Callable[[Order], T]
@@ -72,6 +76,8 @@ class Saga:
         if order.status != before:
             TRANSITIONS.labels(status=str(order.status)).inc()
             logger.info("order %s %s -> %s on %s", order.id, before, order.status, reply)
+            if self.watch is not None:
+                self.watch.after_commit(uow, order.id)
         return result
 
     async def stock_reserved(self, event: inv.StockReserved, uow: OrdersUnitOfWork) -> None:

@@ -6,6 +6,7 @@ database makes :class:`SqlOrdersUnitOfWork`, unit tests pass a fake.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -27,6 +28,8 @@ class OrdersUnitOfWork(Protocol):
     async def publish(self, *messages: Message) -> None: ...
 
     async def flush(self) -> None: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None: ...
 
     async def commit(self) -> None: ...
 
