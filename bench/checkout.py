@@ -1,7 +1,7 @@
 """Checkout saga under an open-loop arrival rate: ``POST /api/orders`` to ``CONFIRMED``.
 
 Usage: ``python -m bench.checkout [--rate 3 --duration 60 --sweep 2,5,10,20,40
---sweep-duration 15 --poll-interval 0.05]`` (defaults shown; about five minutes). Writes
+--sweep-duration 15 --wait 10]`` (defaults shown; about five minutes). Writes
 bench/results/checkout.md and prints it. Everything runs on loopback and stops by
 itself.
 
@@ -14,8 +14,9 @@ the checkout path never hashes a password). Then, for each phase, a checkout sta
 every 1/rate seconds whatever the earlier ones are doing (open loop,
 ``emporium.loadgen.OpenLoop``; its times count from when it was meant to start, so
 a late generator or a stalled server shows in them): ``POST
-/api/orders`` with an ``Idempotency-Key``, then ``GET /api/orders/{id}`` every
-``--poll-interval`` until ``CONFIRMED``/``SHIPPED`` or ``CANCELLED`` (bounded). After
+/api/orders`` with an ``Idempotency-Key``, then ``GET /api/orders/{id}?wait=10``
+(a long poll, answered as the order leaves PENDING; ``--wait 0``: plain polls every
+``--poll-interval``) until ``CONFIRMED``/``SHIPPED`` or ``CANCELLED`` (bounded). After
 each phase the orders drain, ``emporium audit --json`` checks the invariants, and
 the CPU each process used during the phase is read from /proc (utime + stime).
 Phases: the main run first, then the sweep in ascending order.
@@ -315,6 +316,7 @@ async def checkout(
     poll: float,
     bound: float,
     started: float,
+    wait: float = 0.0,
 ) -> Outcome:
     """One checkout, timed from ``started``: its intended send time (open loop)."""
     outcome = Outcome()
@@ -336,11 +338,14 @@ async def checkout(
     if poll <= 0:
         return outcome  # no client polling: read once after the phase (read_back)
     deadline = started + bound
+    # A long poll (docs/api.md) asks again at once; a plain poll sleeps between asks.
+    params = {"wait": f"{wait:g}"} if wait > 0 else None
     while time.perf_counter() < deadline:
-        await asyncio.sleep(poll)
+        if params is None:
+            await asyncio.sleep(poll)
         outcome.polls += 1
         try:
-            async with session.get(url, headers=user.headers) as r:
+            async with session.get(url, headers=user.headers, params=params) as r:
                 order = await r.json(content_type=None)
                 if r.status != 200:
                     outcome.poll_errors += 1
@@ -454,7 +459,13 @@ async def run_phase(
         outcomes = await loop.run(
             len(users),
             lambda index, intended: checkout(
-                session, gateway, users[index], args.poll_interval, args.bound, intended
+                session,
+                gateway,
+                users[index],
+                args.poll_interval,
+                args.bound,
+                intended,
+                args.wait,
             ),
         )
         lag = loop.max_lag
@@ -578,7 +589,12 @@ def report(phases: list[Phase], args: argparse.Namespace, started: datetime, loa
         "time, cheap argon2), a cart of 1-2 products, card 4242...; stock set to "
         f"{args.stock:,} per SKU first",
         (
-            f"- confirmation detected by polling `GET /api/orders/{{id}}` every "
+            f"- confirmation detected by a long poll, `GET /api/orders/{{id}}?wait="
+            f"{args.wait:g}` asked again at once while PENDING (bounded {args.bound:g} s): "
+            "answered as the order leaves PENDING; 'saga' is the server's own "
+            "PENDING->CONFIRMED time from the order history"
+            if args.poll_interval > 0 and args.wait > 0
+            else f"- confirmation detected by polling `GET /api/orders/{{id}}` every "
             f"{args.poll_interval * 1000:.0f} ms (bounded {args.bound:g} s), so 'confirm' is "
             "quantized by the poll interval; 'saga' is the server's own PENDING->CONFIRMED "
             "time from the order history"
@@ -772,6 +788,13 @@ def main() -> None:
         type=float,
         default=0.05,
         help="client polling of each order (s); 0: none, each order read once after the phase",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        help="long poll: GET /api/orders/{id}?wait= this many s, asked again at once while "
+        "PENDING; 0: poll every --poll-interval instead",
     )
     parser.add_argument("--bound", type=float, default=30.0, help="give up on an order (s)")
     parser.add_argument("--polite", type=int, default=4, help="users prepared at a time")

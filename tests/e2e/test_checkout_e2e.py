@@ -4,6 +4,7 @@ on the embedded NATS and on RabbitMQ."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -76,6 +77,19 @@ def test_a_paid_order_is_confirmed_then_shipped_captured_and_notified(
         interval=0.2,
         message="expected a confirmed and a shipped notification",
     )
+
+
+def test_one_long_poll_through_the_gateway_hears_the_saga_settle_the_order(
+    client: httpx.Client,
+) -> None:
+    user = signed_in(client)
+    add_to_cart(client, user, product_at(client, offset=2), quantity=1)
+    order = checkout(client, user, APPROVED)
+    started = time.monotonic()
+    answer = client.get(f"/api/orders/{order['id']}", params={"wait": 10}, headers=user, timeout=20)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "CONFIRMED"  # one request: no PENDING to ask again
+    assert time.monotonic() - started < 9
 
 
 def test_a_declined_card_cancels_the_order_and_restores_the_stock(client: httpx.Client) -> None:
