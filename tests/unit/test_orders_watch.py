@@ -119,6 +119,24 @@ async def test_a_failed_read_leaves_no_waiter_behind() -> None:
     assert watch.waiting == 0
 
 
-def test_the_recheck_must_be_positive() -> None:
+async def test_an_order_has_at_most_per_order_waiters_and_the_next_is_answered_at_once() -> None:
+    watch, store, order_id = OrderWatch(recheck=30, per_order=2), Store(), uuid.uuid4()
+    held = [asyncio.create_task(watch.wait(order_id, store.load, settled, 10)) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    assert await watch.wait(order_id, store.load, settled, 10) == "PENDING"
+    assert time.monotonic() - started < 0.5
+    assert watch.waiting == 2
+    # Another order still has its own room.
+    other = asyncio.create_task(watch.wait(uuid.uuid4(), store.load, settled, 10))
+    await asyncio.sleep(0.05)
+    assert watch.waiting == 3
+    watch.close()
+    await asyncio.gather(*held, other)
+
+
+def test_the_recheck_and_the_room_per_order_must_be_positive() -> None:
     with pytest.raises(ValueError, match="recheck"):
         OrderWatch(recheck=0)
+    with pytest.raises(ValueError, match="per_order"):
+        OrderWatch(recheck=1, per_order=0)

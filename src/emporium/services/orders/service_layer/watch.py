@@ -10,6 +10,11 @@ A change committed by another replica of orders is not heard here: the waiter
 also reads again every ``recheck`` seconds, so it is seen that much later at
 most. Nothing is held while waiting but an event: no session, no connection.
 When the process starts to stop, every waiter reads once more and answers.
+
+A held request also holds a slot of the gateway's bulkhead for orders, so
+one order has at most ``per_order`` waiters; the next asker is answered at
+once. A customer's orders are few (checkout is rate-limited per user), so
+no one customer can fill the bulkhead with waits.
 """
 
 from __future__ import annotations
@@ -33,10 +38,13 @@ class Transaction(Protocol):
 class OrderWatch:
     """Wakes the requests waiting on an order when this process changes it."""
 
-    def __init__(self, *, recheck: float) -> None:
+    def __init__(self, *, recheck: float, per_order: int = 4) -> None:
         if recheck <= 0:
             raise ValueError("recheck must be positive")
+        if per_order < 1:
+            raise ValueError("per_order must be at least 1")
         self.recheck = recheck
+        self.per_order = per_order
         self._waiting: dict[UUID, set[asyncio.Event]] = {}
         self._closed = False
 
@@ -73,8 +81,11 @@ class OrderWatch:
         It loads once at once, then again after each change this process commits
         to the order and at least every ``recheck`` seconds; the last load is
         the answer. Registered before the first load, so a change committed
-        between that load and the wait is not missed.
+        between that load and the wait is not missed. With ``per_order``
+        waiters on the order already, it loads once and answers.
         """
+        if len(self._waiting.get(order_id, ())) >= self.per_order:
+            return await load()
         loop = asyncio.get_running_loop()
         until = loop.time() + at_most
         with self._watching(order_id) as changed:
