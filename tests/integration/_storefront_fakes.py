@@ -61,6 +61,8 @@ class FakeApi:
     role: str = "customer"
     sagas: list[dict[str, Any]] = field(default_factory=list)  # orders' admin saga list
     retried: list[str] = field(default_factory=list)  # order ids POSTed to .../retry
+    order_status: str = "PENDING"  # what GET /api/orders/{id} answers
+    order_reads: list[dict[str, str]] = field(default_factory=list)  # its query and deadline
     port: int = 0
 
     @property
@@ -178,6 +180,19 @@ class FakeApi:
         self.orders.append((request.headers.get("Idempotency-Key", ""), body))
         return web.json_response({"id": str(uuid.uuid4()), "status": "PENDING"}, status=202)
 
+    async def _order(self, request: web.Request) -> web.Response:
+        read = dict(request.query)
+        read["deadline_ms"] = request.headers.get("x-emporium-deadline-ms", "")
+        self.order_reads.append(read)
+        order = {
+            "id": request.match_info["order_id"],
+            "status": self.order_status,
+            "reason": "",
+            "history": [{"status": "PENDING", "at": "2026-11-29T12:00:00Z", "reason": ""}],
+            "tracking_number": "TRK-1" if self.order_status == "SHIPPED" else "",
+        }
+        return web.json_response(order)
+
     def fill_cart(self) -> None:
         price = self.skillet["price"]
         self.cart_lines = [
@@ -208,6 +223,7 @@ class FakeApi:
         app.router.add_post("/api/orders", self._place_order)
         app.router.add_get("/api/gateway/instances", self._instances)
         app.router.add_get("/api/orders/admin/sagas", self._sagas)
+        app.router.add_get("/api/orders/{order_id}", self._order)
         app.router.add_post("/api/orders/admin/sagas/{order_id}/retry", self._retry)
         runner = web.AppRunner(app)
         await runner.setup()

@@ -373,3 +373,26 @@ async def test_a_stuck_saga_on_the_ops_page_has_a_retry_button_that_asks_orders_
     assert answer.status_code == 303
     assert answer.headers["location"] == "/admin/ops#sagas"
     assert api.retried == [order_id]
+
+
+async def test_a_pending_orders_status_is_a_long_poll_asked_again_at_once(
+    api: FakeApi, shop: httpx.AsyncClient
+) -> None:
+    await sign_in(shop)
+    order_id = "5d0c9a47-8f3e-4b2a-9d61-2c7e0f4a8b13"
+    pending = await shop.get(f"/orders/{order_id}/status")
+    assert pending.status_code == 200, pending.text
+    read = api.order_reads[-1]
+    assert read["wait"] == "10"
+    # Orders holds it no longer than the storefront's call allows (2 s by default).
+    assert 0 < int(read["deadline_ms"]) <= 2000
+    assert 'hx-trigger="load, every 2s"' in pending.text
+    assert 'hx-sync="this:drop"' in pending.text
+
+    api.order_status = "CONFIRMED"  # waiting to ship: asked every second
+    confirmed = await shop.get(f"/orders/{order_id}/status")
+    assert 'hx-trigger="every 1s"' in confirmed.text
+
+    api.order_status = "SHIPPED"  # final: no more asking
+    shipped = await shop.get(f"/orders/{order_id}/status")
+    assert "hx-get" not in shipped.text

@@ -1,8 +1,12 @@
 """Orders: the history, and the order page that follows the saga live.
 
-The order page polls a small fragment with htmx every second while the order
-can still change; the fragment for a final state (shipped, cancelled) has no
-trigger, so polling stops by itself.
+The order page asks for a small fragment with htmx while the order can still
+change. While it is PENDING the fragment asks again as soon as it is shown,
+and the storefront asks orders with a long poll (``?wait=``), so the answer
+comes the moment the saga settles the order (orders holds it no longer than
+the storefront's API timeout allows); a confirmed order, waiting to ship, is
+asked about every second. The fragment for a final state (shipped,
+cancelled) has no trigger, so asking stops by itself.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ REASONS = {
     "CUSTOMER_CANCELLED": "You cancelled this order. Any payment has been refunded.",
 }
 FINAL = frozenset({"SHIPPED", "CANCELLED"})
+# The long poll's wait (docs/api.md's most); orders cuts it to the call's deadline.
+STATUS_WAIT = 10.0
 STEPS = ("PENDING", "CONFIRMED", "SHIPPED")
 
 
@@ -64,8 +70,9 @@ def order_view(order: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _order(api: Api, order_id: UUID) -> dict[str, Any]:
-    answer = await api.as_user("orders", "GET", f"/api/orders/{order_id}")
+async def _order(api: Api, order_id: UUID, *, wait: float = 0) -> dict[str, Any]:
+    params = {"wait": f"{wait:g}"} if wait > 0 else None
+    answer = await api.as_user("orders", "GET", f"/api/orders/{order_id}", params=params)
     if answer.status == 404:
         raise HTTPException(404)
     if answer.status != 200:
@@ -93,10 +100,11 @@ async def order_page(request: Request, order_id: UUID) -> Response:
 
 @router.get("/{order_id}/status")
 async def order_status(request: Request, order_id: UUID) -> Response:
-    """The live part of the order page, polled while the order can still change."""
+    """The live part of the order page, asked for while the order can still change."""
     require_user(request)
     api = api_of(request)
-    order = order_view(await _order(api, order_id))
+    # Held by orders while PENDING, for no longer than the call's own deadline.
+    order = order_view(await _order(api, order_id, wait=STATUS_WAIT))
     context: dict[str, Any] = {"order": order}
     if order["status"] == "CONFIRMED" or order["final"]:
         # The cart empties itself on confirmation: the header badge follows.
