@@ -12,6 +12,7 @@ from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.services.identity.core import IdentityCore
 from emporium.services.identity.migrations import MIGRATIONS
+from emporium.services.identity.passwords import hash_on_the_main_heap
 from emporium.services.identity.routes import router
 from emporium.services.identity.settings import IdentitySettings
 
@@ -48,4 +49,6 @@ def create_app(
 
 
 def main() -> None:
+    # Before any thread: hashing threads then share one heap that can be trimmed.
+    hash_on_the_main_heap()
     serve(create_app())
