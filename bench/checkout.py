@@ -347,11 +347,16 @@ async def checkout(
         try:
             async with session.get(url, headers=user.headers, params=params) as r:
                 order = await r.json(content_type=None)
-                if r.status != 200:
-                    outcome.poll_errors += 1
-                    continue
+                failed = r.status != 200
+                retry_after = r.headers.get("Retry-After", "")
         except (TimeoutError, aiohttp.ClientError, ValueError):
+            failed, retry_after = True, ""
+        if failed:
+            # As a client should: wait before asking again (a long poll that
+            # failed at once would otherwise ask again at once, without end).
             outcome.poll_errors += 1
+            pause = float(retry_after) if retry_after.isdigit() else max(poll, 0.05)
+            await asyncio.sleep(min(pause, max(deadline - time.perf_counter(), 0)))
             continue
         if order["status"] in ("CONFIRMED", "SHIPPED", "CANCELLED"):
             outcome.done_s = time.perf_counter() - started

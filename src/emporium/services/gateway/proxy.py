@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -91,16 +92,33 @@ def admission_partition(upstreams: Upstreams) -> Callable[[Scope], str | None]:
 
     One adaptive limit per service and kind: a service's reads and writes take
     very different times, and a slow service must not shed another's traffic.
-    Paths of no known service (the gateway's own routes) are not limited.
+    Paths of no known service (the gateway's own routes) are not limited, nor
+    is a long poll (:func:`is_long_poll`): it takes as long as the caller asked
+    it to wait, which the limit would read as queueing, shrinking itself until
+    it shed the service's every read.
     """
 
     def partition(scope: Scope) -> str | None:
         service = service_for(scope["path"])
-        if upstreams.get(service) is None:
+        if upstreams.get(service) is None or is_long_poll(scope):
             return None
         return f"{service} {'read' if scope['method'] in _READS else 'write'}"
 
     return partition
+
+
+# The API's one long poll (docs/api.md): GET /api/orders/{id}?wait=S.
+_LONG_POLL = re.compile(r"/api/orders/[^/]+")
+_WAIT = re.compile(rb"(?:^|&)wait=(?!0*(?:\.0*)?(?:&|$))")
+
+
+def is_long_poll(scope: Scope) -> bool:
+    """Whether the request asks to be held: ``GET /api/orders/{id}`` with a ``wait`` above 0."""
+    return (
+        scope["method"] == "GET"
+        and _LONG_POLL.fullmatch(scope["path"]) is not None
+        and _WAIT.search(scope.get("query_string", b"")) is not None
+    )
 
 
 class _ClientGone(Exception):
