@@ -232,10 +232,15 @@ async def test_a_stopping_server_lets_go_of_held_requests_before_waiting_for_the
     assert time.monotonic() - started < 3
 
 
-def test_draining_runs_each_callback_once() -> None:
+def test_draining_runs_each_callback_once_even_past_one_that_fails() -> None:
     runtime = Runtime(name="demo", settings=ChassisSettings())
     calls: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("a callback that breaks")
+
     runtime.when_draining(lambda: calls.append("a"))
+    runtime.when_draining(broken)
     runtime.when_draining(lambda: calls.append("b"))
     runtime.drain()
     runtime.drain()

@@ -116,10 +116,16 @@ class Runtime:
         self._on_drain.append(callback)
 
     def drain(self) -> None:
-        """Run the :meth:`when_draining` callbacks (once; later calls do nothing)."""
+        """Run the :meth:`when_draining` callbacks (once; later calls do nothing).
+
+        One that fails is logged and the rest still run: the stop goes on.
+        """
         callbacks, self._on_drain = self._on_drain, []
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception:
+                logger.exception("a drain callback of %s failed", self.name)
 
     @property
     def instance(self) -> str:
