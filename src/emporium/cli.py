@@ -41,15 +41,9 @@ from emporium.launcher import (
     resolve_table,
     running_pid,
 )
-from emporium.launcher.deadletters import (
-    DEAD_LETTER_SERVICES,
-    list_dead_letters,
-    replay_dead_letter,
-)
 from emporium.launcher.preflight import preflight
 from emporium.launcher.secrets import mask_text
 from emporium.launcher.seed import seed
-from emporium.launcher.trace import gather_spans, span_tree
 from emporium.loadgen.command import load
 
 app = typer.Typer(
@@ -550,6 +544,8 @@ def trace_command(
     var_dir: VarDirOption = None,
 ) -> None:
     """The span tree of a request or an order, from every instance's recent spans."""
+    from emporium.launcher.trace import gather_spans, span_tree  # httpx: only for this command
+
     try:
         body = asyncio.run(_client(var_dir).status())
     except NotRunningError as error:
@@ -570,6 +566,12 @@ def deadletters_command(
     var_dir: VarDirOption = None,
 ) -> None:
     """Every service's dead letters; --replay SERVICE:ID publishes one again (one effect)."""
+    from emporium.launcher.deadletters import (  # httpx: only for this command
+        DEAD_LETTER_SERVICES,
+        list_dead_letters,
+        replay_dead_letter,
+    )
+
     try:
         gateway = asyncio.run(_client(var_dir).status())["launcher"]["gateway_url"]
     except NotRunningError as error:

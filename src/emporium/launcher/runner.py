@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -37,7 +37,9 @@ from emporium.launcher.secrets import mask_text, mask_url, write_private
 from emporium.launcher.settings import LauncherSettings, VarLayout, read_state
 from emporium.launcher.specs import PreStartStep, ServiceTable, merged_replicas, resolve_table
 from emporium.launcher.supervisor import Supervisor
-from emporium.launcher.tls import TlsFiles, ensure_tls
+
+if TYPE_CHECKING:
+    from emporium.launcher.tls import TlsFiles
 
 __all__ = ["LaunchError", "Launcher", "read_state", "resolve_table"]
 
@@ -108,6 +110,9 @@ class Launcher:
         self._spawner = self._new_spawner()  # it imports while the broker starts
         self.broker_url = await self._start_broker()
         if self.settings.tls:
+            # Only with --tls: cryptography's import is most of a tenth of a second.
+            from emporium.launcher.tls import ensure_tls
+
             self._tls = await asyncio.to_thread(ensure_tls, self.layout.tls)
         env = self._base_env()
         for step in self.table.pre_start:
