@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import nats
 import pytest
@@ -50,7 +50,9 @@ class RelayCrashedError(Exception):
 
 
 class CrashingRelay(OutboxRelay):
-    async def _settle(self, token: str, published: list[int], failed: list[int]) -> None:
+    async def _settle(
+        self, token: str, key: sa.Column[Any], published: list[Any], failed: list[Any]
+    ) -> None:
         raise RelayCrashedError
 
 

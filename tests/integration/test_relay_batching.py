@@ -1,4 +1,6 @@
-"""The relay's batching and wake-ups, and the inbox's one-statement claim (decision 0024).
+"""The relay's batching and wake-ups, and the inbox's one-statement claim (decision
+0024); rows handed over by the outbox, leased from the moment they are written
+(decision 0029).
 
 On a SQLite store of the test's own, with a fake publish in place of a broker:
 what is under test is how many round trips and transactions the relay makes,
@@ -9,19 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats
 import pytest
 import sqlalchemy as sa
 
-from emporium.chassis.messaging import Outbox, OutboxRelay
+from emporium.chassis.messaging import Backoff, Outbox, OutboxRelay
 from emporium.chassis.messaging._nats import NatsTransport, stream_names
 from emporium.chassis.messaging.envelope import MESSAGE_ID_HEADER, Envelope
 from emporium.chassis.messaging.inbox import Inbox, InboxPruner
+from emporium.chassis.messaging.outbox import Written
 from emporium.launcher.nats import EmbeddedNats
 from tests._sql import statements_sent
 from tests.integration._messaging_support import Store, product, unique
@@ -298,5 +301,267 @@ async def test_the_pruner_deletes_only_what_is_past_retention_by_the_index(
         kept = (await session.execute(sa.select(store.inbox.c.message_id))).scalars().all()
     assert kept == ["fresh"]
     assert plans
+    assert _scans(plans) == []
+    await store.database.dispose()
+
+
+# ----------------------------------------------------------- hand-over (decision 0029)
+
+
+class RecordingBroker:
+    """A publish that acknowledges at once and records each message id."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.sent.append(envelope.message_id)
+
+
+async def _outbox_state(store: Store) -> dict[str, tuple[bool, str | None]]:
+    """message id -> (published, claimed_by)."""
+    t = store.outbox
+    async with store.database.session() as session:
+        query = sa.select(t.c.message_id, t.c.published_at.is_not(None), t.c.claimed_by)
+        rows = (await session.execute(query)).all()
+    return {message_id: (published, claimed) for message_id, published, claimed in rows}
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+class SettleCountingRelay(CountingRelay):
+    settles = 0
+    claims_done = 0
+
+    async def run_once(self) -> int:
+        published = await super().run_once()
+        self.claims_done += 1
+        return published
+
+    async def _settle(
+        self, token: str, key: sa.Column[Any], published: list[Any], failed: list[Any]
+    ) -> None:
+        await super()._settle(token, key, published, failed)
+        if published or failed:
+            self.settles += 1
+
+
+async def _handing_relay(
+    store: Store, publish: Callable[[Envelope], Awaitable[None]], **options: Any
+) -> tuple[SettleCountingRelay, Outbox]:
+    relay = SettleCountingRelay(store.database, publish, table=store.outbox, **options)
+    outbox = Outbox(table=store.outbox)
+    await relay.start()
+    outbox.hand_over_to(relay)
+    await _until(lambda: _true(relay.claims_done == 1))  # the first pass at start-up
+    return relay, outbox
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _write(store: Store, outbox: Outbox, *skus: str) -> None:
+    async with store.database.unit_of_work() as uow:
+        for sku in skus:
+            await outbox.add(uow.session, product(sku))
+        await uow.commit()
+
+
+async def test_a_row_is_written_leased_to_the_relay_and_published_without_a_claim(
+    tmp_path: Path,
+) -> None:
+    store = await Store.sqlite(tmp_path)
+    broker = HeldBroker()
+    relay, outbox = await _handing_relay(
+        store, broker.publish, mark_interval=0.01, poll_interval=60, backlog_interval=60
+    )
+    try:
+        with statements_sent(store.database.engine) as statements:
+            await _write(store, outbox, "a", "b")
+            await _until(lambda: _true(len(broker.sent) == 2))
+            state = await _outbox_state(store)
+            # Leased from the transaction that wrote them: no other relay takes them.
+            assert set(state.values()) == {(False, relay._token)}
+            assert broker.sent == await _message_ids(store)
+            broker.release.set()
+            await _until(lambda: _true(relay.settles == 1))
+        assert set((await _outbox_state(store)).values()) == {(True, None)}
+        # The write, then the mark; no claim, and no read of the rows but
+        # this test's own two.
+        verbs = [s.split()[0] for s, _ in statements if store.outbox.name in s]
+        assert [v for v in verbs if v != "SELECT"] == ["INSERT", "INSERT", "UPDATE"]
+        assert verbs.count("SELECT") == 2
+        assert relay.claims == 1
+    finally:
+        await relay.stop()
+    await store.database.dispose()
+
+
+async def test_rows_that_went_out_are_marked_together(tmp_path: Path) -> None:
+    store = await Store.sqlite(tmp_path)
+    broker = RecordingBroker()
+    published = broker.sent
+
+    relay, outbox = await _handing_relay(store, broker.publish, mark_interval=1.0)
+    try:
+        for i in range(1, 5):
+            await _write(store, outbox, f"sku-{i}")
+
+            async def sent(n: int = i) -> bool:
+                return len(published) == n
+
+            await _until(sent)
+        # Each went out when its transaction committed; none is marked yet.
+        assert relay.settles == 0
+        assert await store.unpublished() == 4
+        await _until(lambda: _true(relay.settles == 1))
+        assert await store.unpublished() == 0
+        assert published == await _message_ids(store)
+    finally:
+        await relay.stop()
+    await store.database.dispose()
+
+
+async def test_a_batch_worth_of_sent_rows_is_marked_at_once(tmp_path: Path) -> None:
+    store = await Store.sqlite(tmp_path)
+
+    broker = RecordingBroker()
+    relay, outbox = await _handing_relay(store, broker.publish, mark_interval=60, batch_size=3)
+    try:
+        await _write(store, outbox, "a", "b", "c", "d")
+        await _until(lambda: _true(relay.settles == 1))
+        assert await store.unpublished() == 1  # the fourth waits for the interval
+    finally:
+        await relay.stop()
+    assert await store.unpublished() == 0  # stopping marks it
+    await store.database.dispose()
+
+
+async def test_stopping_releases_rows_handed_over_and_not_yet_sent(tmp_path: Path) -> None:
+    store = await Store.sqlite(tmp_path)
+    broker = HeldBroker()
+    relay, outbox = await _handing_relay(store, broker.publish, batch_size=1)
+    await _write(store, outbox, "in-hand")
+    await _until(lambda: _true(len(broker.sent) == 1))
+    await _write(store, outbox, "queued")
+    stopping = asyncio.create_task(relay.stop())
+    await asyncio.sleep(0.05)
+    broker.release.set()
+    await stopping
+    ids = await _message_ids(store)
+    # The batch in hand went out and is marked; the queued row is free at
+    # once for the next start or another replica, not leased for 5 s.
+    assert await _outbox_state(store) == {ids[0]: (True, None), ids[1]: (False, None)}
+    assert broker.sent == ids[:1]
+    await store.database.dispose()
+
+
+async def test_a_failing_relay_releases_its_rows_and_takes_none_on_write(
+    tmp_path: Path,
+) -> None:
+    store = await Store.sqlite(tmp_path)
+    broker_down = True
+    published: list[str] = []
+
+    async def publish(envelope: Envelope) -> None:
+        if broker_down:
+            raise ConnectionError("broker down")
+        published.append(envelope.message_id)
+
+    relay, outbox = await _handing_relay(
+        store, publish, backoff=Backoff(0.2, 0.2), poll_interval=60
+    )
+    try:
+        await _write(store, outbox, "first")
+        await _until(lambda: _true(relay._failing))
+        await _write(store, outbox, "during")
+        # Neither is leased: the first was released, the second written free.
+        assert set((await _outbox_state(store)).values()) == {(False, None)}
+        broker_down = False
+        await _until(lambda: _true(len(published) == 2))
+        assert sorted(published) == sorted(await _message_ids(store))
+        await _until(lambda: _true(not relay._failing))
+        await _write(store, outbox, "after")
+        await _until(lambda: _true(len(published) == 3))
+    finally:
+        await relay.stop()
+    assert await store.unpublished() == 0
+    await store.database.dispose()
+
+
+async def test_a_row_whose_relay_died_after_the_commit_is_published_once_its_lease_ends(
+    tmp_path: Path,
+) -> None:
+    store = await Store.sqlite(tmp_path)
+
+    class DiesAfterCommit(OutboxRelay):
+        def written(self, rows: Sequence[Written]) -> None:
+            pass  # the process died: the rows it was handed are gone with it
+
+    async def nowhere(envelope: Envelope) -> None:
+        raise AssertionError("the dead relay publishes nothing")
+
+    dead = DiesAfterCommit(
+        store.database, nowhere, table=store.outbox, lease=timedelta(milliseconds=300)
+    )
+    outbox = Outbox(table=store.outbox)
+    await dead.start()
+    outbox.hand_over_to(dead)
+    await _write(store, outbox, "orphan")
+    assert dead._task is not None
+    dead._task.cancel()  # killed
+    await asyncio.gather(dead._task, return_exceptions=True)
+    [(published, claimed_by)] = (await _outbox_state(store)).values()
+    assert (published, claimed_by) == (False, dead._token)
+
+    broker = RecordingBroker()
+    survivor_sent = broker.sent
+    survivor = OutboxRelay(store.database, broker.publish, table=store.outbox, poll_interval=0.05)
+    await survivor.start()
+    try:
+        await asyncio.sleep(0.15)
+        assert survivor_sent == []  # still leased
+        orphan = await _message_ids(store)
+        await _until(lambda: _true(survivor_sent == orphan))
+    finally:
+        await survivor.stop()
+    await store.database.dispose()
+
+
+async def test_polls_keep_their_interval_while_hand_overs_keep_the_relay_busy(
+    tmp_path: Path,
+) -> None:
+    store = await Store.sqlite(tmp_path)
+    broker = RecordingBroker()
+    published = broker.sent
+
+    relay, outbox = await _handing_relay(store, broker.publish, poll_interval=0.1)
+    try:
+        await _add(store, ["from-elsewhere"])  # another process's row: no hand-over
+        for i in range(60):  # a commit every 10 ms for 0.6 s
+            await _write(store, outbox, f"busy-{i}")
+            await asyncio.sleep(0.01)
+        [elsewhere] = (await _message_ids(store))[:1]
+        assert elsewhere in published
+    finally:
+        await relay.stop()
+    await store.database.dispose()
+
+
+async def test_marking_handed_over_rows_reads_them_by_an_index(tmp_path: Path) -> None:
+    store = await Store.sqlite(tmp_path)
+    relay = OutboxRelay(store.database, HeldBroker().publish, table=store.outbox)
+    await _add(store, [f"old-{i}" for i in range(50)])
+    ids = await _message_ids(store)
+    relay._sent = list[int | str](ids[:10])
+    _, plans = await _plans(store, store.outbox.name, lambda: relay._mark_sent(ids[10:12]))
+    assert [s.split()[0] for s, _ in plans if not s.startswith("SELECT")] == ["UPDATE"] * 2
     assert _scans(plans) == []
     await store.database.dispose()

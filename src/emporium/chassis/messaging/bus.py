@@ -116,7 +116,7 @@ class Messaging:
         self.namespace = namespace
         self.transport = transport or make_transport(url, namespace=namespace, pull_wait=pull_wait)
         # A service whose handlers are built before messaging passes its own
-        # outbox; either way the relay is woken by commits that add to it.
+        # outbox; either way the relay takes the rows it adds (hand_over_to).
         self.outbox = outbox or Outbox(namespace=namespace, table=outbox_table)
         if self.outbox.namespace != namespace:
             raise ValueError("the outbox and the messaging must share one namespace")
@@ -171,8 +171,9 @@ class Messaging:
     async def start(self) -> None:
         await self.transport.connect()
         if self.relay is not None:
-            self.outbox.subscribe(self.relay.committed)
             await self.relay.start()
+            # From now on rows are written leased to this relay and handed to it.
+            self.outbox.hand_over_to(self.relay)
         for consumer in self.consumers:
             self.transport.add_consumer(consumer)
         for message_type, listener in self.listeners.items():
@@ -213,8 +214,7 @@ class Messaging:
             await self.pruner.stop()
             await self.transport.stop_consumers()
             if self.relay is not None:
-                self.outbox.unsubscribe(self.relay.committed)
-                self.relay.notify()
+                self.outbox.hand_over_to(None)
                 await self.relay.stop()
         finally:
             await self.transport.close()

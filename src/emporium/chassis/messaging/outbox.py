@@ -2,9 +2,15 @@
 
 A service adds an event in the same unit of work as its business change
 (:meth:`Outbox.add`); both commit or neither does. The relay
-(:mod:`emporium.chassis.messaging.relay`) publishes the rows later. After the
-transaction commits, :class:`Outbox` wakes the relay of this process so that
-publishing is prompt; rows written by other processes are found by polling.
+(:mod:`emporium.chassis.messaging.relay`) publishes the rows later.
+
+When a relay runs in the same process it is the outbox's *taker*
+(:meth:`Outbox.hand_over_to`): each row is written already claimed by that
+relay, with the usual short lease, and once the transaction commits the
+outbox hands the rows themselves to it, so the relay publishes them without
+claiming or reading them back (decision 0029). A row written while no relay
+takes it is written unclaimed, and rows written by other processes are found
+by polling.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +30,7 @@ from emporium.chassis.db import Base
 from emporium.chassis.messaging.envelope import Envelope, encode
 from emporium.contracts._base import Message
 
-__all__ = ["OUTBOX", "Outbox", "make_outbox_table"]
+__all__ = ["OUTBOX", "Outbox", "Taker", "Written", "make_outbox_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,18 +81,51 @@ def row_envelope(row: Mapping[str, Any]) -> Envelope:
     )
 
 
+@dataclass(frozen=True)
+class Written:
+    """A committed outbox row as its writer knew it: what the relay publishes."""
+
+    envelope: Envelope
+    type: str
+    order_id: str | None
+    claimed_by: str | None
+    """The taker's token if the row was written claimed by it, else None."""
+
+
+class Taker(Protocol):
+    """A relay that takes the rows its process writes (see :meth:`Outbox.hand_over_to`)."""
+
+    def claim_on_write(self) -> tuple[str, datetime] | None:
+        """``(token, lease end)`` to write a row claimed by the relay, or None
+        (not running, failing, or too far behind): the row is written unclaimed."""
+        ...
+
+    def written(self, rows: Sequence[Written]) -> None:
+        """A transaction that added ``rows`` committed."""
+        ...
+
+
 class Outbox:
     """Adds messages to the outbox table of one service's database.
 
     Promise: :meth:`add` writes nothing outside the caller's transaction; if the
-    caller rolls back, the message never existed. Listeners (the relay) are
+    caller rolls back, the message never existed. Listeners and the taker are
     called after a transaction that added rows commits.
     """
 
     def __init__(self, *, namespace: str = "emporium", table: sa.Table = OUTBOX) -> None:
         self.namespace = namespace
         self.table = table
+        # One statement for every row: SQLAlchemy compiles it once, where a
+        # statement built with each row's values is keyed and looked up anew.
+        self._insert = sa.insert(table)
         self._listeners: list[Callable[[Sequence[Message]], None]] = []
+        self._taker: Taker | None = None
+
+    def hand_over_to(self, taker: Taker | None) -> None:
+        """Write rows claimed by ``taker`` and hand them to it after commit
+        (None: write them unclaimed, for whichever relay polls first)."""
+        self._taker = taker
 
     def subscribe(self, listener: Callable[[Sequence[Message]], None]) -> None:
         """Call ``listener`` with the messages of every transaction that added
@@ -104,26 +145,42 @@ class Outbox:
     ) -> None:
         """Add ``message`` to the outbox in ``session``'s transaction (no commit)."""
         envelope = encode(message, namespace=self.namespace, headers=headers)
-        await session.execute(sa.insert(self.table).values(row_values(envelope, message.type)))
-        self._notify_after_commit(session, message)
+        values = row_values(envelope, message.type)
+        taker = self._taker
+        claim = taker.claim_on_write() if taker is not None else None
+        if claim is not None:
+            values.update(claimed_by=claim[0], claimed_until=claim[1], attempts=1)
+        await session.execute(self._insert, values)
+        order_id = getattr(message, "order_id", None)
+        row = Written(
+            envelope=envelope,
+            type=message.type,
+            order_id=None if order_id is None else str(order_id),
+            claimed_by=None if claim is None else claim[0],
+        )
+        self._notify_after_commit(session, message, row)
 
-    def _notify_after_commit(self, session: AsyncSession, message: Message) -> None:
+    def _notify_after_commit(self, session: AsyncSession, message: Message, row: Written) -> None:
         # Listeners live as long as the session (one per unit of work); the
-        # pending list (the transaction's messages) makes them fire only for
-        # transactions that added rows.
+        # pending list (the transaction's messages and rows) makes them fire
+        # only for transactions that added rows.
         sync_session = session.sync_session
         pending = ("emporium.outbox.pending", id(self))
         registered = ("emporium.outbox.listening", id(self))
-        sync_session.info.setdefault(pending, []).append(message)
+        sync_session.info.setdefault(pending, []).append((message, row))
         if sync_session.info.get(registered):
             return
         sync_session.info[registered] = True
 
         def after_commit(_session: Any) -> None:
-            added: list[Message] | None = sync_session.info.pop(pending, None)
-            if added:
-                for listener in list(self._listeners):
-                    listener(added)
+            added: list[tuple[Message, Written]] | None = sync_session.info.pop(pending, None)
+            if not added:
+                return
+            if self._taker is not None:
+                self._taker.written([row for _, row in added])
+            messages = [message for message, _ in added]
+            for listener in list(self._listeners):
+                listener(messages)
 
         # SQLAlchemy calls after_soft_rollback(session, previous_transaction).
         def after_rollback(_session: Any, _previous: Any) -> None:
