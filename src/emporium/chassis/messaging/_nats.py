@@ -220,6 +220,11 @@ class NatsTransport(Transport):
 
     async def start_consumers(self) -> None:
         await self.broker.start()
+        # A listener's core subscription is only a SUB sent on the connection;
+        # a PING answered means the server has taken it, so a message another
+        # process publishes once this service is ready is heard. Without it a
+        # replica that had just started could miss another's change event.
+        await self.broker.config.connection_state.connection.flush(timeout=5)
 
     async def publish(self, envelope: Envelope) -> None:
         headers = {**envelope.headers, DEDUP_HEADER: envelope.broker_dedup_id}
