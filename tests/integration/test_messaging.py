@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -21,6 +22,7 @@ from emporium.chassis.db import Database
 from emporium.chassis.messaging import Messaging, Outbox, OutboxRelay
 from emporium.chassis.messaging._transport import DEAD_LETTER_REASON
 from emporium.chassis.messaging.envelope import Envelope, encode
+from emporium.chassis.messaging.inbox import Inbox
 from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated
 from emporium.launcher.nats import EmbeddedNats
@@ -309,6 +311,67 @@ async def test_relays_on_a_locking_database_claim_disjoint_rows(
             await asyncio.gather(*(relay.run_once() for relay in relays))
         assert len(published) == 40
         assert len(set(published)) == 40
+    finally:
+        async with store.database.engine.begin() as conn:
+            await conn.run_sync(store.metadata.drop_all)
+        await store.database.dispose()
+
+
+@pytest.mark.parametrize("server", ["postgres_url", "mariadb_url"])
+async def test_rows_handed_over_on_a_server_database_go_out_once_and_are_marked(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    """Decision 0029 on PostgreSQL and MariaDB: rows written leased to the
+    relay, published without a claim, marked by message id."""
+    store = Store(Database(request.getfixturevalue(server)))
+    await store.database.create_all(store.metadata)
+    published: list[str] = []
+
+    async def publish(envelope: Envelope) -> None:
+        published.append(envelope.message_id)
+
+    relay = OutboxRelay(store.database, publish, table=store.outbox, mark_interval=0.01)
+    outbox = Outbox(namespace=unique(), table=store.outbox)
+    try:
+        await relay.start()
+        outbox.hand_over_to(relay)
+        for n in range(3):
+            async with store.database.unit_of_work() as uow:
+                for k in range(4):
+                    await outbox.add(uow.session, product(f"sku-{n}-{k}"))
+                await uow.commit()
+
+        async def all_marked() -> bool:
+            return await store.unpublished() == 0
+
+        await eventually_async(all_marked, timeout=10, message="rows left unmarked")
+        assert len(published) == len(set(published)) == 12
+        async with store.database.session() as session:
+            t = store.outbox
+            rows = (await session.execute(sa.select(t.c.claimed_by, t.c.attempts))).all()
+        assert set(rows) == {(None, 1)}
+    finally:
+        await relay.stop()
+        async with store.database.engine.begin() as conn:
+            await conn.run_sync(store.metadata.drop_all)
+        await store.database.dispose()
+
+
+@pytest.mark.parametrize("server", ["postgres_url", "mariadb_url"])
+async def test_the_inbox_records_a_message_once_on_a_server_database(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    store = Store(Database(request.getfixturevalue(server)))
+    await store.database.create_all(store.metadata)
+    inbox = Inbox(store.inbox)
+    message_id = uuid.uuid4()
+    try:
+        async with store.database.unit_of_work() as uow:
+            assert await inbox.claim(uow.session, "inventory.ProductCreated", message_id)
+            assert await inbox.claim(uow.session, "search.ProductCreated", message_id)
+            await uow.commit()
+        async with store.database.unit_of_work() as uow:
+            assert not await inbox.claim(uow.session, "inventory.ProductCreated", message_id)
     finally:
         async with store.database.engine.begin() as conn:
             await conn.run_sync(store.metadata.drop_all)
