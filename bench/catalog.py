@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import stop_on_sigterm
 from emporium.launcher.nats import free_port
 
 BIN = Path(sys.executable).parent
@@ -425,4 +426,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -52,6 +52,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import stop_on_sigterm
 from bench.catalog import PageSampler, wrk
 from emporium.launcher.nats import free_port
 from emporium.loadgen import OpenLoop, percentile
@@ -841,4 +842,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import stop_on_sigterm
 from bench.checkout import PASSWORD, cli, load_average, processes, up
 from emporium.loadgen import OpenLoop, percentile
 
@@ -280,4 +281,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

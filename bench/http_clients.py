@@ -34,6 +34,7 @@ import aiohttp
 import httpx
 from aiohttp import web
 
+from bench import stop_on_sigterm
 from emporium.chassis.http import ServiceClient
 
 RESULTS = Path(__file__).parent / "results" / "http_clients.md"
@@ -237,4 +238,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import stop_on_sigterm
 from emporium.launcher.nats import free_port
 from emporium.services.identity.settings import IdentitySettings
 
@@ -212,4 +213,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -24,6 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import stop_on_sigterm
 from emporium.chassis import Database, transactionally
 from emporium.chassis.messaging import Outbox
 from emporium.contracts.catalog import ProductCreated
@@ -131,6 +132,7 @@ async def main(rounds: int, reservations: int, skus: int, concurrency: int) -> s
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--reservations", type=int, default=200)

@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from bench import stop_on_sigterm
 from bench.checkout import load_average
 from emporium.chassis import context
 from emporium.chassis.logging import configure_logging, foreign_chain, skip_unused_record_fields
@@ -142,4 +143,5 @@ between the two lines: {", ".join(same) if same else "none"}.
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

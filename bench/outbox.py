@@ -35,6 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench import stop_on_sigterm
 from bench.checkout import load_average
 from emporium.chassis import ChassisSettings
 from emporium.chassis.db import Database, UnitOfWork
@@ -280,4 +281,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

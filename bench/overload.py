@@ -48,6 +48,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import stop_on_sigterm
 from bench._load import percentile
 from bench.checkout import (
     ADDRESS,
@@ -447,4 +448,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

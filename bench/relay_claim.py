@@ -34,6 +34,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench import stop_on_sigterm
 from bench.checkout import load_average
 from emporium.chassis.db import Database
 from emporium.chassis.messaging import Outbox, OutboxRelay, make_outbox_table
@@ -152,4 +153,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import stop_on_sigterm
 from bench.checkout import load_average
 from emporium.chassis.db import Database
 from emporium.services.orders.adapters.orm import metadata, start_mappers
@@ -134,4 +135,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

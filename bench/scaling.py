@@ -47,6 +47,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import stop_on_sigterm
 from bench._scaling_report import REPLICAS, SAGA, Cell, chart, report
 from bench.catalog import ENV as READ_ENV
 from bench.catalog import ensure_tools, measure
@@ -306,4 +307,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench import stop_on_sigterm
 from bench.checkout import load_average
 from emporium.chassis.db import Database
 from emporium.chassis.messaging import Outbox, make_inbox_table, make_outbox_table
@@ -150,4 +151,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -36,6 +36,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import stop_on_sigterm
 from bench._load import run_load
 from emporium.launcher.nats import free_port
 
@@ -199,4 +200,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

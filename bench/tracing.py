@@ -36,6 +36,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import stop_on_sigterm
 from bench._load import run_load
 from emporium.chassis.settings import ChassisSettings
 from emporium.launcher.control import ControlClient
@@ -255,4 +256,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -1,0 +1,93 @@
+"""A benchmark told to stop (SIGTERM) stops the system it started.
+
+Killed that way, a benchmark used to leave its whole system running (nine
+services, NATS, the launcher), loading the machine for every measurement
+after it. Here ``bench.skeleton`` starts a system in a var dir under this
+test's own TMPDIR, is sent SIGTERM once the system is up, and must leave no
+process of it behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._poll import eventually
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_a_benchmark_sent_sigterm_stops_the_system_it_started(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench.skeleton", "--starts", "0", "--rounds", "50"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def running_system() -> list[int]:
+            pids: list[int] = []
+            for registry in tmp_path.glob("emp-bench-*/run/registry.json"):
+                instances = json.loads(registry.read_text())["instances"]
+                pids += [i["pid"] for i in instances if i.get("pid")]
+            for launcher in tmp_path.glob("emp-bench-*/run/launcher.pid"):
+                pids.append(int(launcher.read_text().split()[0]))
+            return pids
+
+        pids = eventually(
+            running_system,
+            lambda found: len(found) >= 10,
+            timeout=90,
+            message="the benchmark never started its system",
+            ignoring=(ValueError, OSError),  # a file being written
+        )
+        assert all(_alive(pid) for pid in pids)
+        time.sleep(1)  # into its measurements
+        bench.send_signal(signal.SIGTERM)
+        _, stderr = bench.communicate(timeout=120)
+        assert bench.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+        # `emporium down` returns once the launcher has been told; give the
+        # processes the launcher's own grace to finish.
+        left = eventually(
+            lambda: [pid for pid in pids if _alive(pid)],
+            lambda alive: alive == [],
+            timeout=20,
+            message="still running after the benchmark stopped",
+        )
+        assert left == []
+        assert list(tmp_path.glob("emp-bench-*")) == []  # its var dir removed too
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover(tmp_path: Path) -> Iterator[None]:
+    """Stop whatever a failed run left, so one failure does not load the suite."""
+    yield
+    for var_dir in tmp_path.glob("emp-bench-*"):
+        subprocess.run(
+            [str(Path(sys.executable).parent / "emporium"), "down", "--var-dir", str(var_dir)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
