@@ -4,16 +4,21 @@ Killed that way, a benchmark used to leave its whole system running (nine
 services, NATS, the launcher), loading the machine for every measurement
 after it. Here ``bench.skeleton`` starts a system in a var dir under this
 test's own TMPDIR, is sent SIGTERM once the system is up, and must leave no
-process of it behind.
+process of it behind. The TMPDIR is a short one of its own under /tmp: the
+launcher's control socket lives in the var dir, and a Unix socket's path
+may not be longer than 107 bytes (pytest's own ``tmp_path`` under xdist is
+too deep).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +37,24 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_a_benchmark_sent_sigterm_stops_the_system_it_started(tmp_path: Path) -> None:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A directory of this test's own, with a short path; what a failed run
+    left in it is stopped, so one failure does not load the rest of the suite."""
+    path = Path(tempfile.mkdtemp(prefix="eb-", dir="/tmp"))
+    yield path
+    for var_dir in path.glob("emp-bench-*"):
+        subprocess.run(
+            [str(Path(sys.executable).parent / "emporium"), "down", "--var-dir", str(var_dir)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_benchmark_sent_sigterm_stops_the_system_it_started(short_tmp: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(short_tmp)}
     bench = subprocess.Popen(
         [sys.executable, "-m", "bench.skeleton", "--starts", "0", "--rounds", "50"],
         env=env,
@@ -44,11 +65,13 @@ def test_a_benchmark_sent_sigterm_stops_the_system_it_started(tmp_path: Path) ->
     try:
 
         def running_system() -> list[int]:
+            if bench.poll() is not None:
+                pytest.fail(f"the benchmark ended by itself: {bench.communicate()[1][-2000:]}")
             pids: list[int] = []
-            for registry in tmp_path.glob("emp-bench-*/run/registry.json"):
+            for registry in short_tmp.glob("emp-bench-*/run/registry.json"):
                 instances = json.loads(registry.read_text())["instances"]
                 pids += [i["pid"] for i in instances if i.get("pid")]
-            for launcher in tmp_path.glob("emp-bench-*/run/launcher.pid"):
+            for launcher in short_tmp.glob("emp-bench-*/run/launcher.pid"):
                 pids.append(int(launcher.read_text().split()[0]))
             return pids
 
@@ -73,21 +96,8 @@ def test_a_benchmark_sent_sigterm_stops_the_system_it_started(tmp_path: Path) ->
             message="still running after the benchmark stopped",
         )
         assert left == []
-        assert list(tmp_path.glob("emp-bench-*")) == []  # its var dir removed too
+        assert list(short_tmp.glob("emp-bench-*")) == []  # its var dir removed too
     finally:
         if bench.poll() is None:
             bench.kill()
             bench.wait()
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover(tmp_path: Path) -> Iterator[None]:
-    """Stop whatever a failed run left, so one failure does not load the suite."""
-    yield
-    for var_dir in tmp_path.glob("emp-bench-*"):
-        subprocess.run(
-            [str(Path(sys.executable).parent / "emporium"), "down", "--var-dir", str(var_dir)],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )

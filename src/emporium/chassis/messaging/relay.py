@@ -21,8 +21,10 @@ Rows reach the relay two ways:
 
 Either way a batch is published as one pipeline: every row's publish is sent,
 in order, before the first broker acknowledgement is awaited, so a batch costs
-one round trip to the broker rather than one per row (decision 0024). Rows
-are marked (or released) in one transaction per batch. Consumers never relied
+one round trip to the broker rather than one per row (decision 0024). Claimed
+rows are marked (or released) in one transaction per batch; handed-over rows
+that went out are marked together, within ``mark_interval`` (0.1 s), and a
+failed one is released at once. Consumers never relied
 on a total order: a consumer handles a fetched batch concurrently, and the
 saga tolerates replies late, twice or out of order.
 
