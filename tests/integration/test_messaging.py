@@ -27,6 +27,7 @@ from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated
 from emporium.launcher.nats import EmbeddedNats
 from tests._poll import eventually_async
+from tests._sql import statements_sent
 from tests.integration._messaging_support import Store, dead_letters, product, unique
 
 StoreFactory = Callable[[str], Awaitable[Store]]
@@ -44,6 +45,23 @@ async def make_store(tmp_path: Path) -> AsyncIterator[StoreFactory]:
 
     yield make
     for store in stores:
+        await store.database.dispose()
+
+
+@pytest.fixture
+async def store_on(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store on the engine the test names indirectly ("sqlite", or the fixture
+    giving a server's URL: "postgres_url", "mariadb_url"); its tables dropped after."""
+    if request.param == "sqlite":
+        store = await Store.sqlite(tmp_path)
+    else:
+        store = Store(Database(request.getfixturevalue(request.param)))
+        await store.database.create_all(store.metadata)
+    try:
+        yield store
+    finally:
+        async with store.database.engine.begin() as conn:
+            await conn.run_sync(store.metadata.drop_all)
         await store.database.dispose()
 
 
@@ -286,45 +304,35 @@ async def test_every_consumer_gets_what_was_published_before_any_of_them_started
             await consumer.stop()
 
 
-@pytest.mark.parametrize("server", ["postgres_url", "mariadb_url"])
-async def test_relays_on_a_locking_database_claim_disjoint_rows(
-    server: str, request: pytest.FixtureRequest
-) -> None:
-    store = Store(Database(request.getfixturevalue(server)))
-    await store.database.create_all(store.metadata)
+@pytest.mark.parametrize("store_on", ["postgres_url", "mariadb_url"], indirect=True)
+async def test_relays_on_a_locking_database_claim_disjoint_rows(store_on: Store) -> None:
+    store = store_on
     published: list[str] = []
 
     async def publish(envelope: Envelope) -> None:
         published.append(envelope.message_id)
 
-    try:
-        outbox_ns = unique()
-        outbox = Outbox(namespace=outbox_ns, table=store.outbox)
-        async with store.database.unit_of_work() as uow:
-            for n in range(40):
-                await outbox.add(uow.session, product(f"sku-{n}"))
-            await uow.commit()
-        relays = [
-            OutboxRelay(store.database, publish, table=store.outbox, batch_size=5) for _ in range(4)
-        ]
-        while await store.unpublished():
-            await asyncio.gather(*(relay.run_once() for relay in relays))
-        assert len(published) == 40
-        assert len(set(published)) == 40
-    finally:
-        async with store.database.engine.begin() as conn:
-            await conn.run_sync(store.metadata.drop_all)
-        await store.database.dispose()
+    outbox = Outbox(namespace=unique(), table=store.outbox)
+    async with store.database.unit_of_work() as uow:
+        for n in range(40):
+            await outbox.add(uow.session, product(f"sku-{n}"))
+        await uow.commit()
+    relays = [
+        OutboxRelay(store.database, publish, table=store.outbox, batch_size=5) for _ in range(4)
+    ]
+    while await store.unpublished():
+        await asyncio.gather(*(relay.run_once() for relay in relays))
+    assert len(published) == 40
+    assert len(set(published)) == 40
 
 
-@pytest.mark.parametrize("server", ["postgres_url", "mariadb_url"])
+@pytest.mark.parametrize("store_on", ["postgres_url", "mariadb_url"], indirect=True)
 async def test_rows_handed_over_on_a_server_database_go_out_once_and_are_marked(
-    server: str, request: pytest.FixtureRequest
+    store_on: Store,
 ) -> None:
     """Decision 0029 on PostgreSQL and MariaDB: rows written leased to the
     relay, published without a claim, marked by message id."""
-    store = Store(Database(request.getfixturevalue(server)))
-    await store.database.create_all(store.metadata)
+    store = store_on
     published: list[str] = []
 
     async def publish(envelope: Envelope) -> None:
@@ -332,8 +340,8 @@ async def test_rows_handed_over_on_a_server_database_go_out_once_and_are_marked(
 
     relay = OutboxRelay(store.database, publish, table=store.outbox, mark_interval=0.01)
     outbox = Outbox(namespace=unique(), table=store.outbox)
+    await relay.start()
     try:
-        await relay.start()
         outbox.hand_over_to(relay)
         for n in range(3):
             async with store.database.unit_of_work() as uow:
@@ -345,37 +353,30 @@ async def test_rows_handed_over_on_a_server_database_go_out_once_and_are_marked(
             return await store.unpublished() == 0
 
         await eventually_async(all_marked, timeout=10, message="rows left unmarked")
-        assert len(published) == len(set(published)) == 12
-        async with store.database.session() as session:
-            t = store.outbox
-            rows = (await session.execute(sa.select(t.c.claimed_by, t.c.attempts))).all()
-        assert set(rows) == {(None, 1)}
     finally:
         await relay.stop()
-        async with store.database.engine.begin() as conn:
-            await conn.run_sync(store.metadata.drop_all)
-        await store.database.dispose()
+    assert len(published) == len(set(published)) == 12
+    async with store.database.session() as session:
+        t = store.outbox
+        rows = (await session.execute(sa.select(t.c.claimed_by, t.c.attempts))).all()
+    assert set(rows) == {(None, 1)}
 
 
-@pytest.mark.parametrize("server", ["postgres_url", "mariadb_url"])
-async def test_the_inbox_records_a_message_once_on_a_server_database(
-    server: str, request: pytest.FixtureRequest
-) -> None:
-    store = Store(Database(request.getfixturevalue(server)))
-    await store.database.create_all(store.metadata)
-    inbox = Inbox(store.inbox)
+@pytest.mark.parametrize("store_on", ["sqlite", "postgres_url", "mariadb_url"], indirect=True)
+async def test_the_inbox_records_a_message_once_per_consumer(store_on: Store) -> None:
+    """One statement on SQLite and PostgreSQL, a read then the insert on MariaDB."""
+    inbox = Inbox(store_on.inbox)
     message_id = uuid.uuid4()
-    try:
-        async with store.database.unit_of_work() as uow:
+    async with store_on.database.unit_of_work() as uow:
+        with statements_sent(store_on.database.engine) as sent:
             assert await inbox.claim(uow.session, "inventory.ProductCreated", message_id)
-            assert await inbox.claim(uow.session, "search.ProductCreated", message_id)
-            await uow.commit()
-        async with store.database.unit_of_work() as uow:
-            assert not await inbox.claim(uow.session, "inventory.ProductCreated", message_id)
-    finally:
-        async with store.database.engine.begin() as conn:
-            await conn.run_sync(store.metadata.drop_all)
-        await store.database.dispose()
+        assert len(sent) == (2 if store_on.database.dialect == "mysql" else 1)
+        # Another consumer's row for the same message is its own.
+        assert await inbox.claim(uow.session, "search.ProductCreated", message_id)
+        await uow.commit()
+    async with store_on.database.unit_of_work() as uow:
+        assert not await inbox.claim(uow.session, "inventory.ProductCreated", message_id)
+        assert await inbox.contains(uow.session, "inventory.ProductCreated", message_id)
 
 
 async def test_a_listener_never_answers_what_it_hears(

@@ -1,6 +1,6 @@
-"""The relay's batching and wake-ups, and the inbox's one-statement claim (decision
-0024); rows handed over by the outbox, leased from the moment they are written
-(decision 0029).
+"""The relay's batching and wake-ups (decision 0024), and rows handed over by the
+outbox, leased from the moment they are written (decision 0029). The inbox's
+claim is tested in ``test_messaging.py``, on every engine.
 
 On a SQLite store of the test's own, with a fake publish in place of a broker:
 what is under test is how many round trips and transactions the relay makes,
@@ -10,7 +10,6 @@ not the broker.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -192,21 +191,6 @@ async def test_backlog_gauges_are_read_at_most_once_per_interval(tmp_path: Path)
         await _add(store, [f"sku-{i}"])
         assert await relay.run_once() == 1
     assert relay.backlog_reads == 1
-    await store.database.dispose()
-
-
-async def test_inbox_claim_is_true_once_per_message(tmp_path: Path) -> None:
-    store = await Store.sqlite(tmp_path)
-    inbox = Inbox(store.inbox)
-    message_id = uuid.uuid4()
-    async with store.database.unit_of_work() as uow:
-        assert await inbox.claim(uow.session, "inventory.ProductCreated", message_id)
-        # Another consumer's row for the same message is its own.
-        assert await inbox.claim(uow.session, "search.ProductCreated", message_id)
-        await uow.commit()
-    async with store.database.unit_of_work() as uow:
-        assert not await inbox.claim(uow.session, "inventory.ProductCreated", message_id)
-        assert await inbox.contains(uow.session, "inventory.ProductCreated", message_id)
     await store.database.dispose()
 
 
