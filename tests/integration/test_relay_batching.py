@@ -139,8 +139,8 @@ async def test_an_idle_relay_polls_without_claiming_and_a_commit_wakes_it(
 
     relay = CountingRelay(store.database, publish, table=store.outbox, poll_interval=0.01)
     outbox = Outbox(table=store.outbox)
-    outbox.subscribe(relay.committed)
     await relay.start()
+    outbox.hand_over_to(relay)
     try:
         await asyncio.sleep(0.3)  # about 30 polls
         # Only the first pass claims; the polls after it only read.

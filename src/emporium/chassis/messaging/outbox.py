@@ -129,7 +129,7 @@ class Outbox:
 
     def subscribe(self, listener: Callable[[Sequence[Message]], None]) -> None:
         """Call ``listener`` with the messages of every transaction that added
-        some, once it has committed (the relay wakes; a read model forgets)."""
+        some, once it has committed (a read model forgets what they change)."""
         self._listeners.append(listener)
 
     def unsubscribe(self, listener: Callable[[Sequence[Message]], None]) -> None:

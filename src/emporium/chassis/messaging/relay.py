@@ -61,7 +61,6 @@ from emporium.chassis.messaging.metrics import (
 )
 from emporium.chassis.messaging.outbox import OUTBOX, Written, row_envelope
 from emporium.chassis.tracing import SpanKind, span, traceparent_of
-from emporium.contracts._base import Message
 
 __all__ = ["OutboxRelay"]
 
@@ -96,10 +95,11 @@ class OutboxRelay:
     """A background task that empties one database's outbox into the broker.
 
     Lifecycle: :meth:`start` launches the task; the outbox hands it rows
-    (:meth:`written`) or wakes it (:meth:`notify`); :meth:`stop` finishes the
-    batch in hand, releases the rows handed over and not yet sent, and
-    returns. While the broker is down it retries with capped exponential
-    backoff and takes no rows on write; rows stay in the table meanwhile.
+    (:meth:`written`, which also wakes it to claim a row written unclaimed);
+    :meth:`stop` finishes the batch in hand, releases the rows handed over
+    and not yet sent, and returns. While the broker is down it retries with
+    capped exponential backoff and takes no rows on write; rows stay in the
+    table meanwhile.
     """
 
     def __init__(
@@ -148,15 +148,6 @@ class OutboxRelay:
         self._mark_by: float | None = None
         self._claim_due = False
         self._failing = False
-
-    def notify(self) -> None:
-        """Wake the relay now, to claim whatever waits."""
-        self._claim_due = True
-        self._wake.set()
-
-    def committed(self, _messages: Sequence[Message]) -> None:
-        """An outbox listener: a commit added rows, so wake the relay to claim them."""
-        self.notify()
 
     def claim_on_write(self) -> tuple[str, datetime] | None:
         """The outbox's question before it writes a row (see :class:`Taker`).
