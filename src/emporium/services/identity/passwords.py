@@ -26,6 +26,7 @@ import asyncio
 import ctypes
 import secrets
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
@@ -40,8 +41,11 @@ T = TypeVar("T")
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number
 
 
+@cache
 def _glibc() -> Any:
-    """The C library, if it is glibc (``mallopt`` and ``malloc_trim``); else None."""
+    """The C library, if it is glibc (``mallopt`` and ``malloc_trim``); else None.
+
+    Looked up once: the give-back calls it after every idle spell."""
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt  # noqa: B018 (absent outside glibc)
