@@ -39,7 +39,14 @@ from emporium.chassis.faults import FAULT_PATH, FaultMiddleware, FaultSwitch, fa
 from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.health import Health
 from emporium.chassis.logging import configure_logging, skip_unused_record_fields
-from emporium.chassis.messaging import Handler, Listener, Messaging, Outbox, messaging_tables
+from emporium.chassis.messaging import (
+    Handler,
+    Listener,
+    Listening,
+    Messaging,
+    Outbox,
+    messaging_tables,
+)
 from emporium.chassis.metrics import metrics_endpoint
 from emporium.chassis.middleware import RequestContextMiddleware
 from emporium.chassis.migrations import Migrations
@@ -103,6 +110,8 @@ class Runtime:
     settings: ChassisSettings
     database: Database[Any] | None = None
     outbox: Outbox | None = None
+    # The broker of a service with listeners and no store (see create_service).
+    listening: Listening | None = None
     migrations: Migrations | None = None
     tracing: Tracing | None = None
     components: dict[str, Component] = field(default_factory=dict)
@@ -231,7 +240,11 @@ def create_service(
       and inbox tables join ``metadata``.
     - ``listeners(runtime)``: message types this process hears however many
       replicas run, at most once and with no inbox (cache invalidation, never
-      an effect); built after the components, so they can name one.
+      an effect); built after the components, so they can name one. A service
+      with listeners and no store gets a :class:`Listening` broker instead of
+      :class:`Messaging` (provided by type, so a component can ask whether it
+      hears yet): it publishes and consumes nothing, and starts and serves
+      without its broker.
     - ``components(runtime)``: named objects the service needs; each is
       provided by its type, and those with a lifecycle (:class:`Component`) are
       started in order, checked for readiness under their name, and stopped in
@@ -283,8 +296,12 @@ def create_service(
         runtime.provide(runtime.database, Database)
         runtime.migrations = migrations
         instrument_engine(runtime.database.engine.sync_engine, name)
-    elif messaging:
+    elif publishes or handlers is not None:
         raise ValueError(f"{name}: messaging needs a store for its outbox and inbox (metadata=)")
+    elif listeners is not None:
+        runtime.listening = runtime.provide(
+            Listening(chassis.broker_url, service=name, namespace=chassis.broker_namespace)
+        )
     configure_logging(name, runtime.instance, level=chassis.log_level, fmt=chassis.log_format)
     if chassis.tracing:
         runtime.tracing = Tracing(
@@ -442,6 +459,9 @@ def _lifespan(
                         pull_wait=chassis.broker_pull_wait_seconds,
                     )
                 )
+            elif runtime.listening is not None and listeners is not None:
+                runtime.listening.listeners = dict(listeners(runtime))
+                runtime.components["broker"] = runtime.listening
             for obj in (background := workers(runtime) if workers else {}).values():
                 runtime.provide(obj)
             for component_name, obj in background.items():

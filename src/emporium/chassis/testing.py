@@ -168,7 +168,7 @@ class InMemoryTransport(Transport):
         self._connected = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def connect(self) -> None:
+    async def connect(self, *, declare: bool = True) -> None:
         self._connected = True
 
     def add_consumer(self, consumer: Consumer) -> None:

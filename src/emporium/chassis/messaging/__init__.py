@@ -6,7 +6,13 @@ The same code runs on NATS JetStream (``nats://``) and RabbitMQ
 
 from emporium.chassis.backoff import Backoff
 from emporium.chassis.messaging import context
-from emporium.chassis.messaging.bus import Listener, Messaging, make_transport, messaging_tables
+from emporium.chassis.messaging.bus import (
+    Listener,
+    Listening,
+    Messaging,
+    make_transport,
+    messaging_tables,
+)
 from emporium.chassis.messaging.consumer import Consumer, ConsumerSpec, Handler
 from emporium.chassis.messaging.envelope import Envelope, PoisonMessageError, decode, encode
 from emporium.chassis.messaging.inbox import INBOX, Inbox, InboxPruner, make_inbox_table
@@ -24,6 +30,7 @@ __all__ = [
     "Inbox",
     "InboxPruner",
     "Listener",
+    "Listening",
     "Messaging",
     "Outbox",
     "OutboxRelay",

@@ -113,9 +113,10 @@ class NatsTransport(Transport):
             apply_types=False,
         )
 
-    async def connect(self) -> None:
+    async def connect(self, *, declare: bool = True) -> None:
         await self.broker.connect()
-        await self._declare()
+        if declare:  # a listener's core subscription needs no stream
+            await self._declare()
 
     async def _declare(self) -> None:
         js = self.broker.config.connection_state.stream

@@ -122,12 +122,14 @@ class RabbitTransport(Transport):
         self._consumers: list[tuple[Consumer, RabbitQueue]] = []
         self._routed: set[str] = set()  # types whose consumers' queues are declared
 
-    async def connect(self) -> None:
+    async def connect(self, *, declare: bool = True) -> None:
         await self.broker.connect()
+        await self.broker.declare_exchange(self.listen_exchange)
+        if not declare:  # a listener's queue binds to the listen exchange alone
+            return
         unrouted = await self.broker.declare_exchange(self.unrouted_exchange)
         await self.broker.declare_exchange(self.exchange)
         dlx = await self.broker.declare_exchange(self.dlx)
-        await self.broker.declare_exchange(self.listen_exchange)
         await (await self.broker.declare_queue(self.unrouted_queue)).bind(unrouted)
         await (await self.broker.declare_queue(self.dlq)).bind(dlx, routing_key="#")
 

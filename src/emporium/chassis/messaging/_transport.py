@@ -73,7 +73,9 @@ class Transport(ABC):
     """A connection to one broker, its topology, its publisher and consumers.
 
     Lifecycle: :meth:`connect` (declares the publish-side topology, so a
-    publisher-only process works before any consumer exists), then
+    publisher-only process works before any consumer exists; with
+    ``declare=False`` only what listeners need, for a process that only
+    listens and whose broker user may do nothing more), then
     :meth:`add_consumer` for each consumer and :meth:`start_consumers`, and
     finally :meth:`close`, which stops consuming, waits for handlers in
     flight and disconnects.
@@ -84,7 +86,7 @@ class Transport(ABC):
         self.namespace = namespace
 
     @abstractmethod
-    async def connect(self) -> None: ...
+    async def connect(self, *, declare: bool = True) -> None: ...
 
     @abstractmethod
     def add_consumer(self, consumer: Consumer) -> None: ...

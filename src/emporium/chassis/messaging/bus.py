@@ -40,7 +40,7 @@ from emporium.chassis.messaging.outbox import OUTBOX, Outbox, make_outbox_table
 from emporium.chassis.messaging.relay import OutboxRelay
 from emporium.contracts._base import Message
 
-__all__ = ["Listener", "Messaging", "make_transport", "messaging_tables"]
+__all__ = ["Listener", "Listening", "Messaging", "make_transport", "messaging_tables"]
 
 logger = logging.getLogger(__name__)
 # How long stop() lets a lag probe already asking the broker finish.
@@ -232,6 +232,124 @@ class Messaging:
 
 Listener = Callable[[Message], Awaitable[None]]
 """Told each message of its type that any process published (see ``listeners``)."""
+
+
+class Listening:
+    """The broker of a service with no store: listeners only, no outbox, no consumers.
+
+    A stateless service (the storefront) can still keep a cache current from
+    other services' events. It has nothing to publish and nothing durable to
+    consume, so it needs no outbox, no inbox and no store; it declares no
+    topology either (its broker user may subscribe and nothing more).
+
+    Lifecycle: :meth:`start` returns at once and connects in the background,
+    again and again with backoff while the broker is away: such a service
+    must start and serve without its broker. :attr:`hearing` turns true once
+    the broker has confirmed the subscriptions, so every event published
+    after that moment is heard; a cache should keep nothing before it (what
+    it kept could miss a change). If the connection drops later, events are
+    missed until it is back, which is why a cache kept this way also bounds
+    how long it keeps anything (:class:`~emporium.chassis.read_model.ReadModel`'s
+    ``ttl``). ``listeners`` may be set after construction, before :meth:`start`:
+    they are usually built after the components that own them.
+    """
+
+    # Reported at /health/ready, never gating it: the service works without it.
+    gates_readiness = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service: str,
+        listeners: Mapping[type[Message], Listener] | None = None,
+        namespace: str = "emporium",
+        backoff: Backoff | None = None,
+        transport: Callable[[], Transport] | None = None,
+    ) -> None:
+        self.service = service
+        self.namespace = namespace
+        self.listeners = dict(listeners or {})
+        self.backoff = backoff or Backoff(0.5, 10.0, jitter=0.2)
+        self._make = transport or (lambda: make_transport(url, namespace=namespace))
+        self.transport: Transport | None = None
+        self.hearing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name=f"listen-{self.service}")
+
+    async def _listen(self) -> None:
+        attempt = 0
+        while True:
+            # A new transport each time: a failed connect leaves nothing to reuse.
+            transport = self._make()
+            for message_type, listener in self.listeners.items():
+                transport.add_listener(
+                    subject_for(message_type, self.namespace), _decoding(message_type, listener)
+                )
+            try:
+                await transport.connect(declare=False)
+                await transport.start_consumers()
+            except Exception as exc:
+                await _close_quietly(transport)
+                attempt += 1
+                delay = self.backoff.delay(attempt)
+                logger.warning(
+                    "broker unreachable; listening again in %.1f s",
+                    delay,
+                    extra={"service": self.service, "error": repr(exc)},
+                )
+                await asyncio.sleep(delay)
+                continue
+            except BaseException:
+                await _close_quietly(transport)
+                raise
+            self.transport = transport
+            self.hearing = True
+            logger.info(
+                "listening",
+                extra={"service": self.service, "types": [t.type for t in self.listeners]},
+            )
+            return
+
+    async def stop(self) -> None:
+        self.hearing = False
+        if self._task is not None:
+            await _cancel(self._task)
+            self._task = None
+        if self.transport is not None:
+            await self.transport.close()
+            self.transport = None
+
+    async def ready(self) -> bool:
+        """True while the subscriptions stand and the connection is up."""
+        return self.hearing and self.transport is not None and await self.transport.ready()
+
+
+async def _cancel(task: asyncio.Task[None], *, tries: int = 50) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling again while it runs.
+
+    One cancel is not always enough: a connect to a broker that is away
+    retries forever inside nats-py, through Python 3.11's ``asyncio.wait_for``,
+    which swallows a cancel that lands as its inner call finishes (seen here:
+    the task went on connecting). Each retry gives it another chance to end.
+    """
+    for _ in range(tries):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=0.1)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError):
+                task.result()
+            return
+    logger.warning("a background connect to the broker did not stop", extra={"task": task})
+
+
+async def _close_quietly(transport: Transport) -> None:
+    try:
+        await transport.close()
+    except Exception as exc:
+        logger.debug("closing a failed broker connection failed", extra={"error": repr(exc)})
 
 
 def _decoding(message_type: type[Message], listener: Listener) -> RawListener:
