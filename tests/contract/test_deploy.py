@@ -881,14 +881,15 @@ def test_the_gateway_reaches_only_the_services_and_its_redis(
 
 
 def _uses_broker(main: Path) -> bool:
-    """A service publishes (an outbox) or consumes (a handler table) through create_service."""
+    """A service publishes (an outbox), consumes (a handler table) or listens (core
+    subscriptions, for a cache) through create_service."""
     text = main.read_text()
-    return "handlers=" in text or "publishes=True" in text
+    return "handlers=" in text or "publishes=True" in text or "listeners=" in text
 
 
 def test_every_service_that_uses_the_broker_has_a_nats_user_and_no_other_has() -> None:
-    # The code decides who uses the broker: a service whose create_service publishes
-    # or consumes.
+    # The code decides who uses the broker: a service whose create_service publishes,
+    # consumes or listens.
     uses_broker = {
         spec.name
         for spec in DEFAULT_TABLE.services

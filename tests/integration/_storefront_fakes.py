@@ -236,10 +236,29 @@ class FakeApi:
 
 
 @asynccontextmanager
-async def storefront(api: FakeApi, var_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The storefront app's lifespan, with an HTTP client that keeps its cookies."""
-    chassis = ChassisSettings(var_dir=var_dir, internal_url=api.url)
-    settings = StorefrontSettings(session_key=KEY, api_timeout_seconds=1.0)
+async def storefront(
+    api: FakeApi,
+    var_dir: Path,
+    *,
+    broker_url: str | None = None,
+    namespace: str = "emporium",
+    product_cache_seconds: float = 5.0,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The storefront app's lifespan, with an HTTP client that keeps its cookies.
+
+    Without ``broker_url`` its broker is a port nobody listens on: it never
+    hears catalog's events, so it keeps no product and every page asks the
+    fake API (and it never reaches the machine's own NATS on 4222).
+    """
+    chassis = ChassisSettings(
+        var_dir=var_dir,
+        internal_url=api.url,
+        broker_url=broker_url or f"nats://127.0.0.1:{free_port()}",
+        broker_namespace=namespace,
+    )
+    settings = StorefrontSettings(
+        session_key=KEY, api_timeout_seconds=1.0, product_cache_seconds=product_cache_seconds
+    )
     app = create_app(chassis, settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

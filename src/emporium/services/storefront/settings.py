@@ -39,6 +39,10 @@ class StorefrontSettings(BaseSettings):
     # Optional panels (availability, recommendations) get less patience.
     panel_timeout_seconds: float = Field(default=0.8, gt=0)
     page_size: int = Field(default=12, ge=1, le=100)
+    # How long a product read from catalog may be shown again without asking
+    # (products.py): catalog's events forget it sooner; this bounds how stale
+    # a page can be while they cannot arrive. 0 asks catalog for every page.
+    product_cache_seconds: float = Field(default=5.0, ge=0)
 
     def problems(self, profile: str) -> list[str]:
         """Every problem with the session keys, one line each (the preflight's list)."""

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from emporium.chassis import Runtime
 from emporium.chassis.http import UpstreamFailure
 from emporium.services.storefront.api import Api, SignInRequired, Upstreams
+from emporium.services.storefront.products import CatalogProducts
 from emporium.services.storefront.session import Session, session_of
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "is_htmx",
     "optional",
     "page",
+    "products_of",
     "redirect",
     "require_admin",
     "require_user",
@@ -67,6 +69,11 @@ templates.env.filters["money"] = format_money
 def upstreams_of(request: Request) -> Upstreams:
     runtime: Runtime = request.app.state.runtime
     return runtime.get(Upstreams)
+
+
+def products_of(request: Request) -> CatalogProducts:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.get(CatalogProducts)
 
 
 def api_of(request: Request) -> Api:
