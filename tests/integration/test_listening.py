@@ -43,27 +43,34 @@ async def _hearing(listening: Listening) -> bool:
     return listening.hearing
 
 
+async def _publish_and_hear(url: str, namespace: str, sku: str, heard: list[str]) -> None:
+    """Publish a product's ``ProductCreated`` as another process would; wait until heard."""
+    publisher = make_transport(url, namespace=namespace)
+    await publisher.connect()
+    try:
+        await publisher.publish(encode(product(sku), namespace=namespace))
+
+        async def so_far() -> list[str]:
+            return heard
+
+        await eventually_async(so_far, timeout=10, message=f"the listener to hear {sku}")
+    finally:
+        await publisher.close()
+
+
 async def test_a_listening_process_hears_what_another_publishes(broker_url: str) -> None:
     ns = unique()
     heard: list[str] = []
     listening = _listening(broker_url, ns, heard)
     await listening.start()
-    publisher = make_transport(broker_url, namespace=ns)
     try:
         await eventually_async(
             lambda: _hearing(listening), timeout=15, message="subscriptions confirmed"
         )
         assert await listening.ready()
-        await publisher.connect()
-        await publisher.publish(encode(product("heard"), namespace=ns))
-
-        async def so_far() -> list[str]:
-            return heard
-
-        await eventually_async(so_far, timeout=10, message="the listener heard it")
+        await _publish_and_hear(broker_url, ns, "heard", heard)
         assert heard == ["heard"]
     finally:
-        await publisher.close()
         await listening.stop()
     assert not listening.hearing
     assert not await listening.ready()
@@ -89,17 +96,7 @@ async def test_listening_starts_without_its_broker_and_hears_once_it_is_up(
         await eventually_async(
             lambda: _hearing(listening), timeout=20, message="listening once the broker is up"
         )
-        publisher = make_transport(url, namespace=ns)
-        await publisher.connect()
-        try:
-            await publisher.publish(encode(product("late"), namespace=ns))
-
-            async def so_far() -> list[str]:
-                return heard
-
-            await eventually_async(so_far, timeout=10, message="the listener heard it")
-        finally:
-            await publisher.close()
+        await _publish_and_hear(url, ns, "late", heard)
         assert heard == ["late"]
     finally:
         await listening.stop()
@@ -152,17 +149,7 @@ async def test_a_storeless_service_hears_through_its_broker(
         await eventually_async(
             lambda: _hearing(listening), timeout=15, message="subscriptions confirmed"
         )
-        publisher = make_transport(embedded_nats.url, namespace=ns)
-        await publisher.connect()
-        try:
-            await publisher.publish(encode(product("served"), namespace=ns))
-
-            async def so_far() -> list[str]:
-                return heard
-
-            await eventually_async(so_far, timeout=10, message="the service heard it")
-        finally:
-            await publisher.close()
+        await _publish_and_hear(embedded_nats.url, ns, "served", heard)
     assert heard == ["served"]
 
 
