@@ -330,10 +330,12 @@ class Listening:
 async def _cancel(task: asyncio.Task[None], *, tries: int = 50) -> None:
     """Cancel ``task`` and wait until it has ended, cancelling again while it runs.
 
-    One cancel is not always enough: a connect to a broker that is away
-    retries forever inside nats-py, through Python 3.11's ``asyncio.wait_for``,
-    which swallows a cancel that lands as its inner call finishes (seen here:
-    the task went on connecting). Each retry gives it another chance to end.
+    One cancel is not always enough: seen here, a connect to a broker that is
+    away (nats-py retries it forever) went on connecting after its cancel,
+    the task stuck in "cancelling". The likely cause is Python 3.11's
+    ``asyncio.wait_for``, which nats-py's connect goes through and which can
+    swallow a cancel that lands as its inner call finishes. Each new cancel
+    gives the task another chance to end.
     """
     for _ in range(tries):
         task.cancel()
@@ -342,7 +344,9 @@ async def _cancel(task: asyncio.Task[None], *, tries: int = 50) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 task.result()
             return
-    logger.warning("a background connect to the broker did not stop", extra={"task": task})
+    logger.warning(
+        "a background connect to the broker did not stop", extra={"task": task.get_name()}
+    )
 
 
 async def _close_quietly(transport: Transport) -> None:

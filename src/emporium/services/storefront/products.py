@@ -1,8 +1,8 @@
 """Catalog's products as the storefront shows them, kept while it hears catalog's events.
 
 A product page needs its product and the products recommended with it: two
-catalog calls of the page's four, and about half of the page's cost on the
-path (the storefront's own request and the catalog's answer; decision 0030).
+catalog calls of the page's four, which cost about a third of the page's CPU
+on the path (the storefront's requests and catalog's answers; decision 0030).
 Products change rarely next to how often pages show them, so each storefront
 process keeps catalog's answer per product (the chassis
 :class:`~emporium.chassis.read_model.ReadModel`, keyed by product id) and
