@@ -12,10 +12,19 @@ import nats
 import sqlalchemy as sa
 
 from emporium.chassis.db import Database, UnitOfWork
-from emporium.chassis.messaging import Backoff, Messaging, make_inbox_table, make_outbox_table
+from emporium.chassis.messaging import (
+    Backoff,
+    Listening,
+    Messaging,
+    Outbox,
+    make_inbox_table,
+    make_outbox_table,
+)
 from emporium.chassis.messaging._nats import stream_names
+from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated
 from emporium.contracts.money import Money
+from tests._poll import eventually_async
 
 TEST_BACKOFF = Backoff(base=0.05, cap=0.2)
 
@@ -105,6 +114,22 @@ class Store:
             outbox_table=self.outbox,
             inbox_table=self.inbox,
         )
+
+
+async def add_to_outbox(store: Store, namespace: str, message: Message) -> None:
+    """Write ``message`` to ``store``'s outbox in a committed unit of work, as a service does."""
+    async with store.database.unit_of_work() as uow:
+        await Outbox(namespace=namespace, table=store.outbox).add(uow.session, message)
+        await uow.commit()
+
+
+async def until_hearing(listening: Listening) -> None:
+    """Wait until the broker has confirmed ``listening``'s subscriptions."""
+
+    async def hearing() -> bool:
+        return listening.hearing
+
+    await eventually_async(hearing, timeout=15, message="the listener's subscriptions")
 
 
 async def dead_letters(broker_url: str, namespace: str) -> list[tuple[bytes, dict[str, str]]]:

@@ -23,7 +23,7 @@ from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated
 from emporium.launcher.nats import EmbeddedNats, free_port
 from tests._poll import eventually_async
-from tests.integration._messaging_support import product, unique
+from tests.integration._messaging_support import product, unique, until_hearing
 
 
 def _listening(url: str, namespace: str, heard: list[str]) -> Listening:
@@ -37,10 +37,6 @@ def _listening(url: str, namespace: str, heard: list[str]) -> Listening:
         namespace=namespace,
         backoff=Backoff(0.05, 0.2),
     )
-
-
-async def _hearing(listening: Listening) -> bool:
-    return listening.hearing
 
 
 async def _publish_and_hear(url: str, namespace: str, sku: str, heard: list[str]) -> None:
@@ -64,9 +60,7 @@ async def test_a_listening_process_hears_what_another_publishes(broker_url: str)
     listening = _listening(broker_url, ns, heard)
     await listening.start()
     try:
-        await eventually_async(
-            lambda: _hearing(listening), timeout=15, message="subscriptions confirmed"
-        )
+        await until_hearing(listening)
         assert await listening.ready()
         await _publish_and_hear(broker_url, ns, "heard", heard)
         assert heard == ["heard"]
@@ -93,9 +87,7 @@ async def test_listening_starts_without_its_broker_and_hears_once_it_is_up(
         assert not listening.hearing
         assert not await listening.ready()
         await asyncio.to_thread(server.start)
-        await eventually_async(
-            lambda: _hearing(listening), timeout=20, message="listening once the broker is up"
-        )
+        await until_hearing(listening)
         await _publish_and_hear(url, ns, "late", heard)
         assert heard == ["late"]
     finally:
@@ -146,9 +138,7 @@ async def test_a_storeless_service_hears_through_its_broker(
     app = _storeless_app(chassis, heard)
     listening = app.state.runtime.listening
     async with app.router.lifespan_context(app):
-        await eventually_async(
-            lambda: _hearing(listening), timeout=15, message="subscriptions confirmed"
-        )
+        await until_hearing(listening)
         await _publish_and_hear(embedded_nats.url, ns, "served", heard)
     assert heard == ["served"]
 

@@ -33,7 +33,7 @@ from emporium.services.inventory.entrypoints.routes import stock_read_model
 from emporium.services.recommendations.messages import CHANGES as RECOMMENDATION_CHANGES
 from emporium.services.storefront.products import CATALOG_CHANGES as STOREFRONT_HEARS
 from tests._poll import eventually_async
-from tests.integration._messaging_support import Store, product
+from tests.integration._messaging_support import Store, add_to_outbox, product, until_hearing
 
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "infra" / "nats" / "nats-server.conf"
 USERS = (
@@ -262,16 +262,8 @@ async def test_the_storefronts_own_listening_needs_no_more_than_its_user_may(
     await listening.start()
     await publisher.start()
     try:
-
-        async def hearing() -> bool:
-            return listening.hearing
-
-        await eventually_async(hearing, timeout=15, message="the storefront's subscriptions")
-        async with catalog.database.unit_of_work() as uow:
-            await Outbox(namespace=NAMESPACE, table=catalog.outbox).add(
-                uow.session, product("SKU-2")
-            )
-            await uow.commit()
+        await until_hearing(listening)
+        await add_to_outbox(catalog, NAMESPACE, product("SKU-2"))
 
         async def so_far() -> list[str]:
             return heard

@@ -22,11 +22,17 @@ import aio_pika
 import pytest
 from aiormq.exceptions import ChannelAccessRefused
 
-from emporium.chassis.messaging import Listening, Outbox, make_transport
+from emporium.chassis.messaging import Listening, make_transport
 from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated
 from tests._poll import eventually_async
-from tests.integration._messaging_support import Store, product, unique
+from tests.integration._messaging_support import (
+    Store,
+    add_to_outbox,
+    product,
+    unique,
+    until_hearing,
+)
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq-users.sh"
 SERVICES = ("catalog", "inventory", "storefront")
@@ -93,16 +99,8 @@ async def test_each_service_publishes_consumes_and_listens_as_itself(
     await consumer.start()
     await publisher.start()
     try:
-
-        async def hearing() -> bool:
-            return listening.hearing
-
-        await eventually_async(hearing, timeout=15, message="the storefront's listener")
-        async with catalog.database.unit_of_work() as uow:
-            await Outbox(namespace=NAMESPACE, table=catalog.outbox).add(
-                uow.session, product("SKU-1")
-            )
-            await uow.commit()
+        await until_hearing(listening)
+        await add_to_outbox(catalog, NAMESPACE, product("SKU-1"))
 
         async def done() -> tuple[list[str], list[str]]:
             return await inventory.effect_skus(), heard
