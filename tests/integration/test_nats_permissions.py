@@ -26,12 +26,10 @@ from nats.aio.msg import Msg
 from emporium.chassis.messaging import Listening, Outbox
 from emporium.chassis.messaging.envelope import subject_for
 from emporium.contracts import Message
-from emporium.contracts.catalog import ProductCreated
+from emporium.contracts.catalog import PRODUCT_CHANGES, ProductCreated
 from emporium.launcher.nats import free_ports, nats_server_binary
-from emporium.services.catalog.read_model import CATALOG_CHANGES
 from emporium.services.inventory.entrypoints.routes import stock_read_model
 from emporium.services.recommendations.messages import CHANGES as RECOMMENDATION_CHANGES
-from emporium.services.storefront.products import CATALOG_CHANGES as STOREFRONT_HEARS
 from tests._poll import eventually_async
 from tests.integration._messaging_support import Store, add_to_outbox, product, until_hearing
 
@@ -166,10 +164,10 @@ async def _violation(server: str, user: str, subject: str, *, subscribe: bool = 
 
 # What each service's read model listens to (a core subscription per subject).
 LISTENED = {
-    "catalog": CATALOG_CHANGES,
+    "catalog": PRODUCT_CHANGES,
     "inventory": stock_read_model(Outbox(), ttl=1, max_entries=1).events,
     "recommendations": RECOMMENDATION_CHANGES,
-    "storefront": STOREFRONT_HEARS,
+    "storefront": PRODUCT_CHANGES,
 }
 
 
@@ -254,7 +252,7 @@ async def test_the_storefronts_own_listening_needs_no_more_than_its_user_may(
     listening = Listening(
         _url(connected, "storefront"),
         service="storefront",
-        listeners=dict.fromkeys(STOREFRONT_HEARS, hear),
+        listeners=dict.fromkeys(PRODUCT_CHANGES, hear),
         namespace=NAMESPACE,
     )
     catalog = await Store.sqlite(tmp_path, "catalog")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 from emporium.contracts import Money
-from emporium.contracts.catalog import PriceChanged
+from emporium.contracts.catalog import PRODUCT_CHANGES, PriceChanged
 from emporium.services.catalog.caching import etag_of
-from emporium.services.catalog.read_model import CATALOG_CHANGES, ReadModel
+from emporium.services.catalog.read_model import ReadModel
 
 
 class Clock:
@@ -71,4 +71,4 @@ async def test_any_product_event_clears_everything() -> None:
     )
     await model.listeners()[PriceChanged](event)
     assert model.get("k") is None
-    assert set(model.listeners()) == set(CATALOG_CHANGES)
+    assert set(model.listeners()) == set(PRODUCT_CHANGES)

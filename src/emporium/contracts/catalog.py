@@ -47,3 +47,13 @@ class ProductDeleted(IntegrationEvent):
 
     product_id: UUID
     sku: str
+
+
+# Every event catalog publishes when a product's representation changes: what
+# a cache of catalog's products must hear (catalog's replicas, the storefront).
+PRODUCT_CHANGES: tuple[type[IntegrationEvent], ...] = (
+    ProductCreated,
+    ProductUpdated,
+    PriceChanged,
+    ProductDeleted,
+)

@@ -17,18 +17,9 @@ from collections.abc import Callable
 from emporium.chassis.messaging import Outbox
 from emporium.chassis.read_model import Encoded
 from emporium.chassis.read_model import ReadModel as _ReadModel
-from emporium.contracts._base import Message
-from emporium.contracts.catalog import PriceChanged, ProductCreated, ProductDeleted, ProductUpdated
+from emporium.contracts.catalog import PRODUCT_CHANGES
 
-__all__ = ["CATALOG_CHANGES", "Encoded", "ReadModel"]
-
-# Every event catalog publishes when a product's representation changes.
-CATALOG_CHANGES: tuple[type[Message], ...] = (
-    ProductCreated,
-    ProductUpdated,
-    PriceChanged,
-    ProductDeleted,
-)
+__all__ = ["Encoded", "ReadModel"]
 
 
 class ReadModel(_ReadModel):
@@ -43,5 +34,5 @@ class ReadModel(_ReadModel):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
-            outbox, events=CATALOG_CHANGES, ttl=ttl, max_entries=max_entries, clock=clock
+            outbox, events=PRODUCT_CHANGES, ttl=ttl, max_entries=max_entries, clock=clock
         )

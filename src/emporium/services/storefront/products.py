@@ -38,19 +38,17 @@ from emporium.chassis.http import ServiceClient
 from emporium.chassis.messaging import Listener, Listening
 from emporium.chassis.read_model import ReadModel
 from emporium.contracts._base import Message
-from emporium.contracts.catalog import PriceChanged, ProductCreated, ProductDeleted, ProductUpdated
+from emporium.contracts.catalog import (
+    PRODUCT_CHANGES,
+    PriceChanged,
+    ProductCreated,
+    ProductDeleted,
+    ProductUpdated,
+)
 
-__all__ = ["CATALOG_CHANGES", "CatalogProducts"]
+__all__ = ["CatalogProducts"]
 
 Product = dict[str, Any]
-
-# Every event catalog publishes when a product's representation changes.
-CATALOG_CHANGES: tuple[type[Message], ...] = (
-    ProductCreated,
-    ProductUpdated,
-    PriceChanged,
-    ProductDeleted,
-)
 
 
 def _product_of(event: Message) -> str:
@@ -72,7 +70,7 @@ class CatalogProducts:
         self.catalog = catalog
         self.listening = listening
         self.model = ReadModel(
-            events=CATALOG_CHANGES, key_of=_product_of, ttl=ttl, max_entries=max_entries
+            events=PRODUCT_CHANGES, key_of=_product_of, ttl=ttl, max_entries=max_entries
         )
 
     def listeners(self) -> Mapping[type[Message], Listener]:
