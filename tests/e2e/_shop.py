@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,8 +26,22 @@ def card(number: str) -> dict[str, Any]:
     return {"number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}
 
 
+def as_a_client_would(send: Callable[[], httpx.Response], patience: float = 30) -> httpx.Response:
+    """Send as a well-behaved client does: a 503 means nothing was done (the
+    gateway or the service shed load it could not take), so it is sent again
+    after ``Retry-After``, for ``patience`` s."""
+    give_up = time.monotonic() + patience
+    while True:
+        answer = send()
+        wait = float(answer.headers.get("Retry-After", "1"))
+        if answer.status_code != 503 or time.monotonic() + wait > give_up:
+            return answer
+        time.sleep(wait)
+
+
 def login(client: httpx.Client, email: str, password: str) -> dict[str, str]:
-    token = client.post("/api/identity/token", json={"email": email, "password": password})
+    credentials = {"email": email, "password": password}
+    token = as_a_client_would(lambda: client.post("/api/identity/token", json=credentials))
     assert token.status_code == 200, token.text
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
@@ -34,9 +49,8 @@ def login(client: httpx.Client, email: str, password: str) -> dict[str, str]:
 def signed_in(client: httpx.Client) -> dict[str, str]:
     """A new customer, registered and logged in: their Authorization header."""
     email, password = f"buyer-{uuid.uuid4().hex[:10]}@example.test", "a long passphrase 42"
-    created = client.post(
-        "/api/identity/users", json={"email": email, "password": password, "name": "Buyer"}
-    )
+    body = {"email": email, "password": password, "name": "Buyer"}
+    created = as_a_client_would(lambda: client.post("/api/identity/users", json=body))
     assert created.status_code == 201, created.text
     return login(client, email, password)
 
@@ -62,18 +76,13 @@ def add_to_cart(
 def place_order(
     client: httpx.Client, user: dict[str, str], number: str = APPROVED, *, patience: float = 30
 ) -> httpx.Response:
-    """POST the order as a well-behaved client does: a 503 means nothing was
-    created, so it is sent again with the same key after ``Retry-After``
-    (checkout sheds load it could not finish in time), for ``patience`` s."""
+    """POST the order as a well-behaved client does, again with the same key
+    after a 503 (checkout sheds load it could not finish in time)."""
     body = {"shipping_address": ADDRESS, "payment": card(number)}
     headers = {**user, "Idempotency-Key": str(uuid.uuid4())}
-    give_up = time.monotonic() + patience
-    while True:
-        placed = client.post("/api/orders", json=body, headers=headers)
-        wait = float(placed.headers.get("Retry-After", "1"))
-        if placed.status_code != 503 or time.monotonic() + wait > give_up:
-            return placed
-        time.sleep(wait)
+    return as_a_client_would(
+        lambda: client.post("/api/orders", json=body, headers=headers), patience
+    )
 
 
 def checkout(client: httpx.Client, user: dict[str, str], number: str = APPROVED) -> dict[str, Any]:
