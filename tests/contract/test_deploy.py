@@ -889,12 +889,13 @@ def _uses_broker(main: Path) -> bool:
 
 def test_every_service_that_uses_the_broker_has_a_nats_user_and_no_other_has() -> None:
     # The code decides who uses the broker: a service whose create_service publishes,
-    # consumes or listens.
+    # consumes or listens. The gateway listens only with EMPORIUM_GATEWAY_CACHE_EVENTS,
+    # which every deployment turns off (the next tests): it faces the internet.
     uses_broker = {
         spec.name
         for spec in DEFAULT_TABLE.services
         if _uses_broker(ROOT / "src" / Path(*spec.module.split(".")) / "main.py")
-    }
+    } - {GATEWAY}
     assert sorted(BROKER_SERVICES) == sorted(uses_broker)
     assert GATEWAY not in BROKER_SERVICES
     text = NATS_CONF.read_text()
@@ -948,6 +949,21 @@ def test_compose_broker_urls_carry_each_services_own_user(
     for name in BROKER_SERVICES:
         variable = f"{name.upper()}_NATS_PASSWORD"
         assert nats["environment"][variable] == f"test-{variable.lower()}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_never_tries_to_hear_catalog_in_kubernetes(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    gateway = _of_kind(rendered[overlay], "Deployment")[GATEWAY]
+    assert _env_entries(gateway)["EMPORIUM_GATEWAY_CACHE_EVENTS"]["value"] == "false"
+    assert "EMPORIUM_GATEWAY_CACHE_EVENTS" not in _shared_config(rendered[overlay])
+
+
+def test_the_gateway_never_tries_to_hear_catalog_in_compose(
+    compose_services: dict[str, Any],
+) -> None:
+    assert compose_services[GATEWAY]["environment"]["EMPORIUM_GATEWAY_CACHE_EVENTS"] == "false"
 
 
 def test_compose_keeps_the_gateway_off_the_stores_network(

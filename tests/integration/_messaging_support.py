@@ -17,8 +17,10 @@ from emporium.chassis.messaging import (
     Listening,
     Messaging,
     Outbox,
+    encode,
     make_inbox_table,
     make_outbox_table,
+    make_transport,
 )
 from emporium.chassis.messaging._nats import stream_names
 from emporium.contracts import Message
@@ -121,6 +123,16 @@ async def add_to_outbox(store: Store, namespace: str, message: Message) -> None:
     async with store.database.unit_of_work() as uow:
         await Outbox(namespace=namespace, table=store.outbox).add(uow.session, message)
         await uow.commit()
+
+
+async def publish(broker_url: str, namespace: str, event: Message) -> None:
+    """Publish ``event`` straight to the broker, as another service's relay would."""
+    publisher = make_transport(broker_url, namespace=namespace)
+    await publisher.connect()
+    try:
+        await publisher.publish(encode(event, namespace=namespace))
+    finally:
+        await publisher.close()
 
 
 async def until_hearing(listening: Listening) -> None:

@@ -214,7 +214,14 @@ async def running_gateway(tmp_path: Path, **overrides: Any) -> AsyncIterator[Gat
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    chassis = ChassisSettings(port=port, var_dir=tmp_path, log_level="WARNING")
+    # A broker nobody answers on: the gateway keeps no catalog answer (that is
+    # test_gateway_cache.py's) and never reaches the machine's own NATS on 4222.
+    chassis = ChassisSettings(
+        port=port,
+        var_dir=tmp_path,
+        log_level="WARNING",
+        broker_url=f"nats://127.0.0.1:{free_port()}",
+    )
     tokens = TokenFactory()
     app = create_app(settings, chassis, verifier=tokens.verifier())
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))

@@ -87,7 +87,11 @@ async def edge(
     default_upstreams = {"identity": [upstream.url], "catalog": [upstream.url]}
     settings = GatewaySettings(**{"upstreams": default_upstreams, **overrides})
     chassis = ChassisSettings(
-        var_dir=tmp_path, log_level="WARNING", trusted_proxies=list(trusted_proxies)
+        var_dir=tmp_path,
+        log_level="WARNING",
+        trusted_proxies=list(trusted_proxies),
+        # Nobody answers there: no catalog answer is kept, 4222 is never reached.
+        broker_url=f"nats://127.0.0.1:{free_port()}",
     )
     verifier = (factory or TokenFactory()).verifier()
     app = create_app(settings, chassis, verifier=verifier)

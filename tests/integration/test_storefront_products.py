@@ -17,13 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from emporium.chassis.messaging import encode, make_transport
-from emporium.contracts import Message
 from emporium.contracts.catalog import PriceChanged, ProductUpdated
 from emporium.contracts.money import Money
 from emporium.launcher.nats import EmbeddedNats
 from tests._poll import eventually_async
-from tests.integration._messaging_support import unique
+from tests.integration._messaging_support import publish, unique
 from tests.integration._storefront_fakes import FakeApi, storefront
 
 
@@ -42,15 +40,6 @@ async def _hearing(shop: httpx.AsyncClient) -> None:
 
 def _by_id(api: FakeApi, product: dict[str, Any]) -> int:
     return api.hits[f"GET /api/catalog/products/{product['id']}"]
-
-
-async def _publish(broker_url: str, namespace: str, event: Message) -> None:
-    publisher = make_transport(broker_url, namespace=namespace)
-    await publisher.connect()
-    try:
-        await publisher.publish(encode(event, namespace=namespace))
-    finally:
-        await publisher.close()
 
 
 async def test_product_pages_ask_catalog_once_while_the_storefront_hears_it(
@@ -78,7 +67,7 @@ async def test_catalogs_event_about_a_product_makes_the_next_page_show_the_chang
         assert "Skillet" in (await shop.get(url)).text
         api.skillet["name"] = "Cast-iron pan"
         assert "Cast-iron pan" not in (await shop.get(url)).text  # kept, not asked
-        await _publish(
+        await publish(
             embedded_nats.url,
             ns,
             ProductUpdated(
@@ -98,7 +87,7 @@ async def test_catalogs_event_about_a_product_makes_the_next_page_show_the_chang
 
         # An event about the recommended product: only it is asked again.
         api.knife["price"] = {"amount": 4500, "currency": "USD"}
-        await _publish(
+        await publish(
             embedded_nats.url,
             ns,
             PriceChanged(

@@ -14,12 +14,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emporium.chassis import ChassisSettings, create_service, serve
+from emporium.chassis import ChassisSettings, Runtime, create_service, serve
 from emporium.chassis.auth import AuthSettings, TokenVerifier
 from emporium.chassis.forwarded import TrustedProxies
 from emporium.chassis.problems import problem_response
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.browser import BrowserSecurityMiddleware
+from emporium.services.gateway.cache import ResponseCache
 from emporium.services.gateway.discovery import Discovery
 from emporium.services.gateway.docs import docs_router
 from emporium.services.gateway.edge import EdgeMiddleware, jwks_endpoint, jwks_fetcher
@@ -59,7 +60,13 @@ def create_app(
         slow_checks_down=settings.health_slow_checks_down,
     )
     discovery = Discovery(settings, upstreams, balancer)
-    proxy = Proxy(settings, upstreams, balancer, confirm_starting=discovery.confirm_starting)
+    hears_catalog = settings.cache_seconds > 0 and settings.cache_events
+    cache = ResponseCache(
+        ttl=settings.cache_seconds, max_bytes=settings.cache_max_bytes, events=hears_catalog
+    )
+    proxy = Proxy(
+        settings, upstreams, balancer, confirm_starting=discovery.confirm_starting, cache=cache
+    )
     aggregator = OpenApiAggregator(
         upstreams, discovery.instance_for, lambda: proxy.session, ttl=settings.openapi_ttl
     )
@@ -89,8 +96,9 @@ def create_app(
             gateway_router(upstreams, balancer, aggregator, lambda: proxy.session),
             docs_router(),
         ],
-        components=lambda _runtime: {
+        components=lambda runtime: {
             "proxy": proxy,
+            "cache": _hearing(cache, runtime),
             "discovery": discovery,
             "limits": limiter,
             **({"verifier": verifier} if verifier is not None else {}),
@@ -104,6 +112,9 @@ def create_app(
             ),
             Middleware(ProxyShortcut, proxy=proxy, table=proxy_table),
         ],
+        # Catalog's product events keep its kept answers current; without
+        # them the gateway uses no broker at all.
+        listeners=(lambda _runtime: cache.listeners()) if hears_catalog else None,
         # Shed per service before the edge verifies a token: a refusal is cheap.
         admission=admission_partition(upstreams),
         max_body=settings.body_limit,
@@ -152,6 +163,12 @@ def create_app(
     app.state.metrics = metrics
     app.state.gateway_settings = settings
     return app
+
+
+def _hearing(cache: ResponseCache, runtime: Runtime) -> ResponseCache:
+    """The cache, told which broker it hears catalog through (made by the chassis)."""
+    cache.listening = runtime.listening
+    return cache
 
 
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

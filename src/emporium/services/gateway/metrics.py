@@ -20,6 +20,7 @@ __all__ = [
     "BUDGET_REJECTED",
     "BULKHEAD_IN_FLIGHT",
     "BULKHEAD_REJECTED",
+    "CACHE_LOOKUPS",
     "EJECTIONS",
     "INSTANCE_HEALTHY",
     "UPSTREAM_LATENCY",
@@ -37,6 +38,11 @@ UPSTREAM_LATENCY = Histogram(
     "Time from sending a request upstream to its response headers",
     ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+CACHE_LOOKUPS = Counter(
+    "emporium_gateway_cache_lookups_total",
+    "Catalog reads the gateway looked up in its cache of catalog's answers, by result",
+    ["result"],
 )
 BUDGET_REJECTED = Counter(
     "emporium_gateway_budget_rejected_total",

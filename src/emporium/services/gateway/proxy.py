@@ -44,6 +44,7 @@ from emporium.chassis.tracing import SpanKind, span
 from emporium.services.gateway._headers import request_headers, response_headers
 from emporium.services.gateway.balancer import Balancer
 from emporium.services.gateway.budgets import Budgets
+from emporium.services.gateway.cache import CACHED_SERVICE, ResponseCache
 from emporium.services.gateway.metrics import (
     BUDGET_REJECTED,
     BULKHEAD_IN_FLIGHT,
@@ -175,8 +176,11 @@ class Proxy:
         balancer: Balancer,
         *,
         confirm_starting: Callable[[str], Awaitable[bool]] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.settings = settings
+        # Catalog's public answers, kept while the gateway hears catalog's events.
+        self.cache = cache
         self.upstreams = upstreams
         self.balancer = balancer
         # With no instance ready: check the service's starting ones now (discovery).
@@ -254,6 +258,32 @@ class Proxy:
             await problem_response(404, detail, instance=path)(scope, receive, send)
             return
         method: str = scope["method"]
+        if self.cache is not None and service == CACHED_SERVICE:
+            if method not in _READS:
+                try:
+                    await self._pass_on(scope, receive, send, service, instances, method, path)
+                finally:
+                    # Whoever writes through this gateway reads the write back at once.
+                    self.cache.forget()
+                return
+            if (key := self.cache.key(scope)) is not None:
+                if (kept := self.cache.get(key)) is not None:
+                    await self.cache.replay(kept, send)
+                    return
+                send = self.cache.filling(key, send)
+        await self._pass_on(scope, receive, send, service, instances, method, path)
+
+    async def _pass_on(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        service: str,
+        instances: list[Instance],
+        method: str,
+        path: str,
+    ) -> None:
+        """Forward the request, unless the service's budget or bulkhead refuses it."""
         raw_path: bytes = scope.get("raw_path") or path.encode()
         query: bytes = scope.get("query_string", b"")
         target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")

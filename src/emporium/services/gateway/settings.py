@@ -50,6 +50,15 @@ class GatewaySettings(BaseSettings):
     # report is read again this often, and an open one is trusted this long.
     budget_poll_interval: float = Field(default=0.1, gt=0)
     budget_ttl: float = Field(default=1.0, gt=0)
+    # Catalog's public answers are kept this long at most (0: nothing is kept,
+    # and the gateway uses no broker), in at most this many bytes of bodies
+    # (decision 0031). With cache_events they are kept only while the gateway
+    # hears catalog's events, which forget them at once; without (where the
+    # gateway may not reach the broker: compose and Kubernetes, decision 0015)
+    # only for cache_seconds, as catalog's "public, max-age" allows any cache.
+    cache_seconds: float = Field(default=5.0, ge=0)
+    cache_max_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    cache_events: bool = True
 
     # -- the edge: authentication, rate limits, browser security, TLS --------
     # Verify every bearer token here too (services verify again, so this only
