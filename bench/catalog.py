@@ -7,8 +7,10 @@ temporary var dir (gateway on ``EMPORIUM_GATEWAY_PORT``, else a free port),
 and an nginx (Debian ``nginx-light``, one worker, keep-alive to the catalog)
 proxying the same catalog instance; both nginx and ``wrk`` are installed with
 apt-get when missing. Then, for product by id, listing, search and the
-storefront product page, it measures each path (through the gateway, straight
-to the service, through nginx) with ``wrk`` (closed loop, ``--connections``
+storefront product page, it measures each path (through the gateway as a
+client sees it, which answers repeated catalog reads from what it keeps;
+through the gateway with ``Cache-Control: no-cache``, which passes every read
+on to catalog; straight to the service; through nginx) with ``wrk`` (closed loop, ``--connections``
 connections, one thread) in interleaved rounds whose order rotates, so drift
 from other work on the machine spreads over all of them; reports medians of
 req/s, p50 and p99, the ratios, and writes bench/results/catalog.md. While
@@ -18,7 +20,7 @@ timeout is still a 200).
 
 ``--profile`` adds one more gateway product-by-id run with py-spy sampling the
 gateway and the catalog, and lists their top frames. Loopback only; bounded
-(about 3.5 minutes at the defaults); stops everything it started. Not a test:
+(about 4.5 minutes at the defaults); stops everything it started. Not a test:
 nothing here asserts a speed.
 
 The gateway's per-address rate limit is raised for the run: every request
@@ -56,6 +58,10 @@ ENV = {
     "EMPORIUM_GATEWAY_ADDRESS_RATE": "1000000",
     "EMPORIUM_GATEWAY_ADDRESS_BURST": "1000000",
 }
+# For benches that measure catalog's own path (its replicas' scaling, a frozen
+# catalog, tracing's cost, the proxy's cost): the gateway keeps no catalog
+# answer, so every read reaches a catalog instance (decision 0031).
+UNCACHED = {"EMPORIUM_GATEWAY_CACHE_SECONDS": "0"}
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -127,10 +133,17 @@ def start_nginx(workdir: Path, catalog_port: int) -> tuple[subprocess.Popen[byte
     raise RuntimeError(f"nginx did not start: {(workdir / 'error.log').read_text()}")
 
 
-def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
+# The path through the gateway with every read passed on to catalog: a
+# request header a kept answer cannot serve (decision 0031), so the gateway's
+# cost of proxying stays measured next to what a client sees.
+PASSED_ON = "gateway, passed on"
+NO_CACHE = ("-H", "Cache-Control: no-cache")
+
+
+def wrk(url: str, connections: int, duration: float, *extra: str) -> dict[str, float]:
     """One closed-loop run: req/s, p50 and p99 in ms, non-2xx/3xx and socket errors."""
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", *extra, url],
         capture_output=True,
         text=True,
         timeout=duration + 30,
@@ -177,7 +190,12 @@ def targets(var_dir: Path, gateway: str, nginx: str) -> dict[tuple[str, str], st
     }
     chosen: dict[tuple[str, str], str] = {}
     for name, path in reads.items():
-        for via, base in (("gateway", gateway), ("direct", catalog), ("nginx", nginx)):
+        for via, base in (
+            ("gateway", gateway),
+            (PASSED_ON, gateway),
+            ("direct", catalog),
+            ("nginx", nginx),
+        ):
             chosen[(name, via)] = base + path
     page = f"/products/{product}"
     chosen[("storefront page", "gateway")] = gateway + page
@@ -234,8 +252,12 @@ def measure(
     ``pids`` spent per request: unlike req/s, it hardly depends on what else runs."""
     runs: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in chosen}
     keys = list(chosen)
+
+    def extra(key: tuple[str, str]) -> tuple[str, ...]:
+        return NO_CACHE if key[1] == PASSED_ON else ()
+
     for key in keys:  # warm-up: read models, connection pools, JIT-less caches
-        wrk(chosen[key], connections, 1)
+        wrk(chosen[key], connections, 1, *extra(key))
     for round_ in range(rounds):
         shift = (round_ * len(keys)) // max(rounds, 1)
         for key in keys[shift:] + keys[:shift]:
@@ -243,7 +265,7 @@ def measure(
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             if sampler is not None:
                 sampler.start()
-            run = wrk(chosen[key], connections, duration)
+            run = wrk(chosen[key], connections, duration, *extra(key))
             served = run["requests"]
             if sampler is not None:
                 run["whole_pct"] = sampler.stop()
@@ -263,7 +285,9 @@ def path_processes(scenario: str, via: str) -> list[str]:
     """The processes a request of the cell passes through."""
     if scenario == "storefront page":  # the storefront calls back through the gateway
         return ["gateway", "storefront", "catalog", "inventory", "recommendations"]
-    return {"gateway": ["gateway", "catalog"], "nginx": ["nginx", "catalog"]}.get(via, ["catalog"])
+    if via in ("gateway", PASSED_ON):
+        return ["gateway", "catalog"]
+    return ["nginx", "catalog"] if via == "nginx" else ["catalog"]
 
 
 def nginx_worker(master: int) -> int:
@@ -367,13 +391,18 @@ def report(
         shown = [f"{costs[name]:.0f}" if name in costs else "" for name in PROCESSES]
         capacity = 1e6 / sum(costs.values())
         lines.append(f"| {key[0]} | {key[1]} | {' | '.join(shown)} | {capacity:.0f} |")
-    lines += ["", "| scenario | gateway / direct | gateway / nginx |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "| scenario | gateway / direct | gateway / nginx | passed on / nginx |",
+        "|---|---:|---:|---:|",
+    ]
     for scenario in dict.fromkeys(key[0] for key in runs):
         gateway = med((scenario, "gateway"), "rps")
         direct = med((scenario, "direct"), "rps")
         nginx = med((scenario, "nginx"), "rps")
-        by_nginx = "n/a" if nginx != nginx else f"{gateway / nginx:.2f}"  # NaN: not measured
-        lines.append(f"| {scenario} | {gateway / direct:.2f} | {by_nginx} |")
+        passed_on = med((scenario, PASSED_ON), "rps")
+        by_nginx = [_ratio(rps, nginx) for rps in (gateway, passed_on)]
+        lines.append(f"| {scenario} | {gateway / direct:.2f} | {' | '.join(by_nginx)} |")
     if frames:
         lines += ["", "## Where the time goes (py-spy, gateway product-by-id run)", ""]
         for name, top in frames.items():
@@ -381,6 +410,10 @@ def report(
             lines += [f"- {share:.1f}% `{frame}`" for share, frame in top]
             lines.append("")
     return "\n".join([*lines, ""])
+
+
+def _ratio(rps: float, nginx: float) -> str:
+    return "n/a" if rps != rps or nginx != nginx else f"{rps / nginx:.2f}"  # NaN: not measured
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ from pathlib import Path
 import aiohttp
 
 from bench import stop_on_sigterm
+from bench.catalog import UNCACHED
 from bench.checkout import PASSWORD, cli, load_average, processes, up
 from emporium.loadgen import OpenLoop, percentile
 
@@ -267,7 +268,7 @@ def main() -> None:
     var_dir = Path(tempfile.mkdtemp(prefix="emp-freeze-"))
     started = datetime.now(UTC)
     try:
-        up(var_dir, args.gateway_port)
+        up(var_dir, args.gateway_port, UNCACHED)  # every product read reaches catalog
         [catalog] = [pid for pid, name in processes(var_dir).items() if name == "catalog"]
         time.sleep(1)
         run = asyncio.run(drive(f"http://127.0.0.1:{args.gateway_port}", catalog, args))

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from bench import stop_on_sigterm
 from bench._load import run_load
+from bench.catalog import UNCACHED
 from emporium.chassis.settings import ChassisSettings
 from emporium.launcher.control import ControlClient
 from emporium.launcher.nats import free_port
@@ -49,6 +50,7 @@ BASE_ENV = {
     "EMPORIUM_LOG_LEVEL": "WARNING",
     "EMPORIUM_GATEWAY_ADDRESS_RATE": "1000000",
     "EMPORIUM_GATEWAY_ADDRESS_BURST": "1000000",
+    **UNCACHED,  # every read passes both processes, as the spans it measures do
 }
 OFF = {"EMPORIUM_TRACING": "false"}
 DEFAULT_READ_RATIO = ChassisSettings.model_fields["trace_read_sample_ratio"].default

@@ -22,6 +22,10 @@ from tests.e2e._shop import admin
 
 pytestmark = pytest.mark.e2e
 
+# Past the gateway's cache of catalog's answers (decision 0031): these reads
+# must reach a catalog instance, or a kill would go unseen.
+FRESH = {"Cache-Control": "no-cache"}
+
 
 @pytest.fixture
 def single_catalog() -> Iterator[System]:
@@ -41,7 +45,7 @@ def test_killed_only_catalog_gives_fast_503_then_recovers_without_help(
     system = single_catalog
     [catalog] = system.instances("catalog")
     with system.client() as client:
-        assert client.get("/api/catalog/products?limit=1").status_code == 200
+        assert client.get("/api/catalog/products?limit=1", headers=FRESH).status_code == 200
         os.kill(catalog["pid"], signal.SIGKILL)
         killed_at = time.monotonic()
         statuses: Counter[int] = Counter()
@@ -50,7 +54,7 @@ def test_killed_only_catalog_gives_fast_503_then_recovers_without_help(
         def browse() -> int:
             nonlocal slowest_503
             started = time.monotonic()
-            response = client.get("/api/catalog/products?limit=1")
+            response = client.get("/api/catalog/products?limit=1", headers=FRESH)
             elapsed = time.monotonic() - started
             statuses[response.status_code] += 1
             if response.status_code != 200:
@@ -95,7 +99,7 @@ def test_killing_one_of_three_replicas_fails_no_request_beyond_those_in_flight(
         with system.client() as client:
             while not stop.is_set():
                 try:
-                    status = client.get("/api/catalog/products?limit=2").status_code
+                    status = client.get("/api/catalog/products?limit=2", headers=FRESH).status_code
                 except httpx.HTTPError:
                     status = -1
                 with lock:
@@ -126,7 +130,7 @@ def test_killing_one_of_three_replicas_fails_no_request_beyond_those_in_flight(
     )
     with system.client() as client:
         for _ in range(60):
-            assert client.get("/api/catalog/products?limit=1").status_code == 200
+            assert client.get("/api/catalog/products?limit=1", headers=FRESH).status_code == 200
         # The gateway's upstream view is for administrators only.
         upstreams = client.get("/api/gateway/upstreams", headers=admin(client)).json()
     served = {

@@ -84,9 +84,13 @@ def test_latency_and_errors_set_through_the_launcher_reach_callers_and_clear(
     def fault(service: str, body: dict[str, Any] | None) -> tuple[int, Any]:
         return asyncio.run(control.fault(service, body))
 
+    # Past the gateway's cache of catalog's answers (decision 0031): the fault
+    # is in catalog, so every read here must reach it.
+    fresh = {"Cache-Control": "no-cache"}
+
     def timed(client: httpx.Client, path: str) -> tuple[int, float]:
         started = time.perf_counter()
-        status = client.get(path).status_code
+        status = client.get(path, headers=fresh).status_code
         return status, time.perf_counter() - started
 
     with system.client() as client:
@@ -108,9 +112,9 @@ def test_latency_and_errors_set_through_the_launcher_reach_callers_and_clear(
         # Every request fails, until the fault runs out by itself (nobody clears it).
         code, body = fault("catalog", {"error_rate": 1.0, "seconds": 3})
         assert code == 200, body
-        assert client.get(path).status_code == 503
+        assert client.get(path, headers=fresh).status_code == 503
         eventually(
-            lambda: all(client.get(path).status_code == 200 for _ in range(5)),
+            lambda: all(client.get(path, headers=fresh).status_code == 200 for _ in range(5)),
             timeout=30,
             message="catalog kept failing after its injected errors expired",
         )
