@@ -480,6 +480,33 @@ async def test_a_failing_relay_releases_its_rows_and_takes_none_on_write(
     await store.database.dispose()
 
 
+async def test_commits_do_not_cut_a_failing_relays_backoff_short(tmp_path: Path) -> None:
+    # While the broker is down, every commit still tells the relay a row is
+    # waiting; it must wait out its backoff all the same, not retry per commit.
+    store = await Store.sqlite(tmp_path)
+    attempts = 0
+
+    async def publish(envelope: Envelope) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ConnectionError("broker down")
+
+    relay, outbox = await _handing_relay(
+        store, publish, backoff=Backoff(0.3, 0.3), poll_interval=60
+    )
+    try:
+        await _write(store, outbox, "first")
+        await _until(lambda: _true(relay._failing))
+        failed_at = attempts
+        for i in range(10):  # 10 commits within about 0.1 s of a 0.3 s backoff
+            await _write(store, outbox, f"during-{i}")
+        assert attempts == failed_at
+        await _until(lambda: _true(attempts > failed_at))  # the retry, after the backoff
+    finally:
+        await relay.stop()
+    await store.database.dispose()
+
+
 async def test_a_row_whose_relay_died_after_the_commit_is_published_once_its_lease_ends(
     tmp_path: Path,
 ) -> None:

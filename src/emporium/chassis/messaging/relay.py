@@ -237,7 +237,7 @@ class OutboxRelay:
                     "outbox relay failed, backing off",
                     extra={"service": self.service, "error": repr(exc), "delay": delay},
                 )
-                await self._sleep(delay)
+                await self._back_off(delay)
                 self._claim_due = True
                 continue
             if claimed >= self.batch_size:
@@ -245,6 +245,15 @@ class OutboxRelay:
             if not (self._handed or self._claim_due):
                 until = next_poll if self._mark_by is None else min(next_poll, self._mark_by)
                 await self._sleep(max(until - loop.time(), 0.0))
+
+    async def _back_off(self, seconds: float) -> None:
+        """Wait ``seconds`` however often commits wake the relay (each one would
+        otherwise retry the failing broker at once); only a stop ends it sooner."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        while not self._stopping and (left := until - loop.time()) > 0:
+            self._wake.clear()
+            await self._sleep(left)
 
     async def _sleep(self, seconds: float) -> bool:
         """Wait for a wake-up or ``seconds``; True if woken."""
