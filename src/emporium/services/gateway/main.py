@@ -116,7 +116,7 @@ def create_app(
         # them the gateway uses no broker at all.
         listeners=(lambda _runtime: cache.listeners()) if hears_catalog else None,
         # Shed per service before the edge verifies a token: a refusal is cheap.
-        admission=admission_partition(upstreams),
+        admission=admission_partition(upstreams, cache),
         max_body=settings.body_limit,
     )
     # Outermost: every response, even the chassis' own errors, gets the headers.

@@ -88,7 +88,9 @@ def service_for(path: str) -> str:
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def admission_partition(upstreams: Upstreams) -> Callable[[Scope], str | None]:
+def admission_partition(
+    upstreams: Upstreams, cache: ResponseCache | None = None
+) -> Callable[[Scope], str | None]:
     """The chassis' admission partition of a proxied request: ``"<service> read|write"``.
 
     One adaptive limit per service and kind: a service's reads and writes take
@@ -96,12 +98,17 @@ def admission_partition(upstreams: Upstreams) -> Callable[[Scope], str | None]:
     Paths of no known service (the gateway's own routes) are not limited, nor
     is a long poll (:func:`is_long_poll`): it takes as long as the caller asked
     it to wait, which the limit would read as queueing, shrinking itself until
-    it shed the service's every read.
+    it shed the service's every read. Nor is a read the ``cache`` will answer:
+    it never reaches the service, and its sub-millisecond latency would set
+    the limit's baseline, so that the reads that do reach catalog looked
+    queued, and a slow catalog would hide behind a median of kept answers.
     """
 
     def partition(scope: Scope) -> str | None:
         service = service_for(scope["path"])
         if upstreams.get(service) is None or is_long_poll(scope):
+            return None
+        if cache is not None and service == CACHED_SERVICE and cache.holds(scope):
             return None
         return f"{service} {'read' if scope['method'] in _READS else 'write'}"
 
@@ -179,7 +186,7 @@ class Proxy:
         cache: ResponseCache | None = None,
     ) -> None:
         self.settings = settings
-        # Catalog's public answers, kept while the gateway hears catalog's events.
+        # Catalog's public answers, kept for seconds (decision 0031).
         self.cache = cache
         self.upstreams = upstreams
         self.balancer = balancer
