@@ -180,16 +180,27 @@ async def test_forget_drops_every_kept_answer() -> None:
 
 
 async def test_the_oldest_answers_go_first_to_stay_within_max_bytes() -> None:
-    cache = _cache(max_bytes=10)
+    # Each answer holds its key (1 byte), its headers and its body (4 bytes).
+    each = 1 + sum(len(name) + len(value) for name, value in _headers()) + 4
+    cache = _cache(max_bytes=2 * each + 1)
     await _answer(cache, b"a", b"aaaa")
     await _answer(cache, b"b", b"bbbb")
     await _answer(cache, b"a", b"AAAA")  # kept again: now the newest
     await _answer(cache, b"c", b"cccc")
     assert cache.get(b"b") is None
     assert [cache.get(k) is not None for k in (b"a", b"c")] == [True, True]
-    await _answer(cache, b"big", b"x" * 11)  # more than all of it: never kept
+    await _answer(cache, b"big", b"x" * 2 * each)  # more than all of it: never kept
     assert cache.get(b"big") is None
     assert cache.get(b"a") is not None
+
+
+async def test_a_long_key_counts_against_max_bytes_as_a_body_does() -> None:
+    # A client picks the query string: ten thousand of them, each of 8 KiB,
+    # must not hold 80 MiB when the bodies are small.
+    cache = _cache(max_bytes=64 * 1024)
+    for i in range(100):
+        await _answer(cache, b"/api/catalog/products?q=" + str(i).encode() * 4096, b"{}")
+    assert 0 < len(cache) <= 64 * 1024 // 4096  # each key alone is 4 KiB or more
 
 
 async def test_without_events_answers_are_kept_for_their_time_alone() -> None:

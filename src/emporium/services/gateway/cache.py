@@ -75,12 +75,17 @@ _FORBIDDING = (b"private", b"no-store", b"no-cache")
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """An answer as the proxy sent it, and when it was kept and stops being served."""
+    """An answer as the proxy sent it, and when it was kept and stops being served.
+
+    ``size`` is what it holds: its key, headers and body (a key is the client's
+    query string, as long as the client likes).
+    """
 
     headers: list[tuple[bytes, bytes]]
     body: bytes
     kept_at: float
     expires: float
+    size: int
 
 
 def _lifetime(headers: list[tuple[bytes, bytes]]) -> float | None:
@@ -111,8 +116,8 @@ class ResponseCache:
 
     With ``events``, ``listening`` is the gateway's listening broker (set once
     the chassis has made it) and nothing is kept while it does not hear.
-    ``ttl`` 0 keeps nothing. At most ``max_bytes`` of bodies are kept; the
-    oldest answer goes first.
+    ``ttl`` 0 keeps nothing. At most ``max_bytes`` are kept, keys and headers
+    counted with the bodies; the oldest answer goes first.
     """
 
     def __init__(
@@ -183,12 +188,13 @@ class ResponseCache:
         """Keep a 200's ``headers`` and ``body`` under ``key``, unless anything was
         forgotten since ``generation`` or the answer forbids it."""
         lifetime = _lifetime(headers)
-        if lifetime is None or generation != self.generation or len(body) > self.max_bytes:
+        size = len(key) + len(body) + sum(len(name) + len(value) for name, value in headers)
+        if lifetime is None or generation != self.generation or size > self.max_bytes:
             return
         now = self.clock()
         self._drop(key)
-        self._kept[key] = Kept(headers, body, now, now + min(self.ttl, lifetime))
-        self._bytes += len(body)
+        self._kept[key] = Kept(headers, body, now, now + min(self.ttl, lifetime), size)
+        self._bytes += size
         while self._bytes > self.max_bytes:
             self._drop(next(iter(self._kept)))
 
@@ -201,7 +207,7 @@ class ResponseCache:
     def _drop(self, key: bytes) -> None:
         kept = self._kept.pop(key, None)
         if kept is not None:
-            self._bytes -= len(kept.body)
+            self._bytes -= kept.size
 
     async def replay(self, kept: Kept, send: Send) -> None:
         """Send a kept answer, with its ``Age``."""

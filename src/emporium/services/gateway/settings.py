@@ -51,7 +51,8 @@ class GatewaySettings(BaseSettings):
     budget_poll_interval: float = Field(default=0.1, gt=0)
     budget_ttl: float = Field(default=1.0, gt=0)
     # Catalog's public answers are kept this long at most (0: nothing is kept,
-    # and the gateway uses no broker), in at most this many bytes of bodies
+    # and the gateway uses no broker), in at most this many bytes (keys, headers
+    # and bodies)
     # (decision 0031). With cache_events they are kept only while the gateway
     # hears catalog's events, which forget them at once; without (where the
     # gateway may not reach the broker: compose and Kubernetes, decision 0015)
