@@ -75,7 +75,9 @@ def test_the_key_is_the_path_and_query_of_a_plain_get() -> None:
     assert cache.key(_scope(authorization="Bearer x", accept="*/*")) == b"/api/catalog/products"
     for method in ("HEAD", "POST", "PATCH", "DELETE", "OPTIONS"):
         assert cache.key(_scope(method)) is None
-    assert cache.key(_scope(if_none_match='"a"')) is None
+    # If-None-Match the cache answers itself (a 304 from the kept ETag).
+    assert cache.key(_scope(if_none_match='"a"')) == b"/api/catalog/products"
+    assert cache.key(_scope(if_modified_since="Sun, 29 Nov 2026 00:00:00 GMT")) is None
     assert cache.key(_scope(range="bytes=0-1")) is None
     assert cache.key(_scope(cache_control="max-age=0")) is None
     assert _cache(ttl=0).key(_scope()) is None
@@ -89,7 +91,7 @@ async def test_a_kept_answer_is_replayed_with_its_age_until_it_expires() -> None
     kept = cache.get(b"k")
     assert kept is not None
     sent = Sent()
-    await cache.replay(kept, sent)
+    await cache.replay(kept, _scope(), sent)
     start, body = sent.messages
     assert start["status"] == 200
     assert (b"age", b"3") in start["headers"]
@@ -98,6 +100,48 @@ async def test_a_kept_answer_is_replayed_with_its_age_until_it_expires() -> None
     clock.now += 1.6  # 5 s: the gateway's ttl, shorter than the answer's 60
     assert cache.get(b"k") is None
     assert len(cache) == 0
+
+
+@pytest.mark.parametrize(
+    ("if_none_match", "status"),
+    [
+        ('"v1"', 304),
+        ('W/"v1"', 304),
+        ('"v0", "v1"', 304),
+        ("*", 304),
+        ('"v0"', 200),
+        (None, 200),
+    ],
+)
+async def test_if_none_match_is_answered_from_the_kept_etag(
+    if_none_match: str | None, status: int
+) -> None:
+    cache = _cache()
+    await _answer(cache, b"k", headers=[*_headers(), (b"etag", b'"v1"')])
+    kept = cache.get(b"k")
+    assert kept is not None
+    scope = _scope() if if_none_match is None else _scope(if_none_match=if_none_match)
+    sent = Sent()
+    await cache.replay(kept, scope, sent)
+    start, body = sent.messages
+    assert start["status"] == status
+    if status == 304:
+        # What a 304 carries of its 200 (RFC 9110 15.4.5), no body, no content headers.
+        names = {name for name, _ in start["headers"]}
+        assert names == {b"etag", b"cache-control", b"age"}
+        assert body["body"] == b""
+    else:
+        assert body["body"] == b'{"id": 1}'
+
+
+async def test_without_an_etag_a_kept_answer_is_sent_whole_whatever_is_asked() -> None:
+    cache = _cache()
+    await _answer(cache, b"k")
+    kept = cache.get(b"k")
+    assert kept is not None
+    sent = Sent()
+    await cache.replay(kept, _scope(if_none_match="*"), sent)
+    assert sent.messages[0]["status"] == 200
 
 
 async def test_the_answers_own_max_age_bounds_the_time_when_shorter() -> None:

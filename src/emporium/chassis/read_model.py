@@ -35,12 +35,24 @@ from dataclasses import dataclass
 from emporium.chassis.messaging import Listener, Outbox
 from emporium.contracts._base import Message
 
-__all__ = ["Encoded", "ReadModel", "etag_of"]
+__all__ = ["Encoded", "ReadModel", "etag_of", "not_modified"]
 
 
 def etag_of(body: bytes) -> str:
     """A strong ETag: a hash of the bytes sent, the same on every replica."""
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (RFC 9110 §13.1.2: weak
+    comparison, a list of tags, or ``*``): the client has it, a 304 will do."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

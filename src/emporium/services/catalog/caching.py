@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from emporium.chassis.read_model import etag_of
+from emporium.chassis.read_model import etag_of, not_modified
 
 __all__ = [
     "IMAGE_MAX_AGE",
@@ -28,17 +28,6 @@ __all__ = [
 LIST_MAX_AGE = 10
 PRODUCT_MAX_AGE = 60
 IMAGE_MAX_AGE = 86400
-
-
-def not_modified(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 §13.1.2: weak comparison, a list of tags, or ``*``."""
-    if not if_none_match:
-        return False
-    for candidate in if_none_match.split(","):
-        tag = candidate.strip()
-        if tag == "*" or tag.removeprefix("W/") == etag:
-            return True
-    return False
 
 
 def cached(request: Request, body: bytes, media_type: str, max_age: int) -> Response:

@@ -34,8 +34,10 @@ What keeps it right:
   broker) that is the only bound on another gateway replica's writes: a few
   seconds, where catalog allows every browser 60;
 - requests that ask for something a kept answer cannot give are passed on
-  untouched: conditional ones (``If-None-Match``, ``If-Modified-Since``, ...),
-  ranges, and any with ``Cache-Control`` or ``Pragma`` of their own.
+  untouched: conditional ones other than ``If-None-Match``
+  (``If-Modified-Since``, ...), ranges, and any with ``Cache-Control`` or
+  ``Pragma`` of their own. ``If-None-Match`` it answers itself from the kept
+  ETag, with a 304 when the client has it, as catalog would.
 
 A kept answer carries an ``Age`` header (RFC 9111), which is how a client,
 or a test, tells it from a fresh one.
@@ -51,6 +53,7 @@ from dataclasses import dataclass
 from starlette.types import Message, Scope, Send
 
 from emporium.chassis.messaging import Listener, Listening
+from emporium.chassis.read_model import not_modified
 from emporium.contracts._base import Message as Event
 from emporium.contracts.catalog import PRODUCT_CHANGES
 from emporium.services.gateway.metrics import CACHE_LOOKUPS
@@ -60,7 +63,6 @@ __all__ = ["CACHED_SERVICE", "Kept", "ResponseCache"]
 CACHED_SERVICE = "catalog"
 _PASSED_ON = frozenset(
     {
-        b"if-none-match",
         b"if-modified-since",
         b"if-match",
         b"if-unmodified-since",
@@ -71,6 +73,10 @@ _PASSED_ON = frozenset(
     }
 )
 _FORBIDDING = (b"private", b"no-store", b"no-cache")
+# What a 304 carries of the 200 it stands for (RFC 9110 section 15.4.5).
+_NOT_MODIFIED_KEEPS = frozenset(
+    {b"etag", b"cache-control", b"expires", b"vary", b"content-location", b"date"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +215,27 @@ class ResponseCache:
         if kept is not None:
             self._bytes -= kept.size
 
-    async def replay(self, kept: Kept, send: Send) -> None:
-        """Send a kept answer, with its ``Age``."""
-        age = str(int(self.clock() - kept.kept_at)).encode()
-        headers = [*kept.headers, (b"age", age)]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+    async def replay(self, kept: Kept, scope: Scope, send: Send) -> None:
+        """Send a kept answer with its ``Age``: whole, or ``304 Not Modified`` when
+        the request's ``If-None-Match`` names its ETag, as catalog would answer."""
+        age = (b"age", str(int(self.clock() - kept.kept_at)).encode())
+        etag = _header(kept.headers, b"etag")
+        asked = _header(scope["headers"], b"if-none-match")
+        if etag is not None and not_modified(_text(asked), etag.decode("latin-1")):
+            headers = [(n, v) for n, v in kept.headers if n in _NOT_MODIFIED_KEEPS]
+            await send({"type": "http.response.start", "status": 304, "headers": [*headers, age]})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [*kept.headers, age]})
         await send({"type": "http.response.body", "body": kept.body, "more_body": False})
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key == name), None)
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
 
 
 class _Filling:

@@ -275,7 +275,7 @@ class Proxy:
                 return
             if (key := self.cache.key(scope)) is not None:
                 if (kept := self.cache.get(key)) is not None:
-                    await self.cache.replay(kept, send)
+                    await self.cache.replay(kept, scope, send)
                     return
                 send = self.cache.filling(key, send)
         await self._pass_on(scope, receive, send, service, instances, method, path)
