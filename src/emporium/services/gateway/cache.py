@@ -73,6 +73,8 @@ _PASSED_ON = frozenset(
     }
 )
 _FORBIDDING = (b"private", b"no-store", b"no-cache")
+# Bound once: no label lookup (a lock and a dict) on every catalog read.
+_HIT, _MISS = CACHE_LOOKUPS.labels("hit"), CACHE_LOOKUPS.labels("miss")
 # What a 304 carries of the 200 it stands for (RFC 9110 section 15.4.5).
 _NOT_MODIFIED_KEEPS = frozenset(
     {b"etag", b"cache-control", b"expires", b"vary", b"content-location", b"date"}
@@ -172,13 +174,13 @@ class ResponseCache:
     def get(self, key: bytes) -> Kept | None:
         kept = self._kept.get(key)
         if kept is None:
-            CACHE_LOOKUPS.labels("miss").inc()
+            _MISS.inc()
             return None
         if kept.expires <= self.clock():
             self._drop(key)
-            CACHE_LOOKUPS.labels("miss").inc()
+            _MISS.inc()
             return None
-        CACHE_LOOKUPS.labels("hit").inc()
+        _HIT.inc()
         return kept
 
     def filling(self, key: bytes, send: Send) -> Send:
