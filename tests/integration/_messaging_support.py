@@ -26,9 +26,16 @@ from emporium.chassis.messaging._nats import stream_names
 from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated
 from emporium.contracts.money import Money
+from emporium.launcher.nats import free_port
 from tests._poll import eventually_async
 
 TEST_BACKOFF = Backoff(base=0.05, cap=0.2)
+
+
+def unreachable_broker() -> str:
+    """A NATS URL nobody answers on: a broker that never hears (and never the
+    machine's own NATS on 4222, which a default URL would reach)."""
+    return f"nats://127.0.0.1:{free_port()}"
 
 
 def unique(prefix: str = "t") -> str:

@@ -23,6 +23,7 @@ from emporium.launcher.nats import free_port
 from emporium.services.storefront.main import create_app
 from emporium.services.storefront.session import SessionCodec
 from emporium.services.storefront.settings import StorefrontSettings
+from tests.integration._messaging_support import unreachable_broker
 
 KEY = "test-session-key-" + "x" * 32
 PASSWORD = "right password"
@@ -253,7 +254,7 @@ async def storefront(
     chassis = ChassisSettings(
         var_dir=var_dir,
         internal_url=api.url,
-        broker_url=broker_url or f"nats://127.0.0.1:{free_port()}",
+        broker_url=broker_url or unreachable_broker(),
         broker_namespace=namespace,
     )
     settings = StorefrontSettings(

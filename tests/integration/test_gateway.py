@@ -32,6 +32,7 @@ from emporium.chassis.testing import TokenFactory
 from emporium.services.gateway.main import create_app
 from emporium.services.gateway.settings import GatewaySettings
 from tests._poll import eventually_async
+from tests.integration._messaging_support import unreachable_broker
 
 UPSTREAM = r"""
 import asyncio, json, os, sys
@@ -220,7 +221,7 @@ async def running_gateway(tmp_path: Path, **overrides: Any) -> AsyncIterator[Gat
         port=port,
         var_dir=tmp_path,
         log_level="WARNING",
-        broker_url=f"nats://127.0.0.1:{free_port()}",
+        broker_url=unreachable_broker(),
     )
     tokens = TokenFactory()
     app = create_app(settings, chassis, verifier=tokens.verifier())

@@ -29,7 +29,7 @@ from emporium.launcher.nats import EmbeddedNats, free_port
 from emporium.services.gateway.main import create_app
 from emporium.services.gateway.settings import GatewaySettings
 from tests._poll import eventually_async
-from tests.integration._messaging_support import publish, unique
+from tests.integration._messaging_support import publish, unique, unreachable_broker
 
 PRODUCT = "5f5fb062-8ed2-4f87-8fba-cd0afcb25b5f"
 
@@ -100,7 +100,7 @@ async def gateway(
     chassis = ChassisSettings(
         var_dir=tmp_path,
         log_level="WARNING",
-        broker_url=broker_url or f"nats://127.0.0.1:{free_port()}",
+        broker_url=broker_url or unreachable_broker(),
         broker_namespace=namespace,
     )
     app = create_app(settings, chassis, verifier=TokenFactory().verifier())

@@ -24,6 +24,7 @@ from emporium.chassis import ChassisSettings
 from emporium.chassis.testing import TokenFactory
 from emporium.services.gateway.main import create_app
 from emporium.services.gateway.settings import GatewaySettings
+from tests.integration._messaging_support import unreachable_broker
 from tests.integration.test_gateway import Upstream, free_port, upstreams, wait_ready
 
 __all__ = ["forged_tokens", "upstreams"]
@@ -91,7 +92,7 @@ async def edge(
         log_level="WARNING",
         trusted_proxies=list(trusted_proxies),
         # Nobody answers there: no catalog answer is kept, 4222 is never reached.
-        broker_url=f"nats://127.0.0.1:{free_port()}",
+        broker_url=unreachable_broker(),
     )
     verifier = (factory or TokenFactory()).verifier()
     app = create_app(settings, chassis, verifier=verifier)

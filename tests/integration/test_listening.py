@@ -23,7 +23,12 @@ from emporium.contracts import Message
 from emporium.contracts.catalog import ProductCreated
 from emporium.launcher.nats import EmbeddedNats, free_port
 from tests._poll import eventually_async
-from tests.integration._messaging_support import product, unique, until_hearing
+from tests.integration._messaging_support import (
+    product,
+    unique,
+    unreachable_broker,
+    until_hearing,
+)
 
 
 def _listening(url: str, namespace: str, heard: list[str]) -> Listening:
@@ -96,7 +101,7 @@ async def test_listening_starts_without_its_broker_and_hears_once_it_is_up(
 
 
 async def test_stop_while_the_broker_is_away_returns_at_once() -> None:
-    listening = _listening(f"nats://127.0.0.1:{free_port()}", unique(), [])
+    listening = _listening(unreachable_broker(), unique(), [])
     await listening.start()
     await asyncio.sleep(0.2)
     began = time.monotonic()
@@ -117,7 +122,7 @@ def _storeless_app(chassis: ChassisSettings, heard: list[str]) -> FastAPI:
 async def test_a_storeless_service_with_listeners_starts_and_is_ready_without_its_broker(
     tmp_path: Path,
 ) -> None:
-    chassis = ChassisSettings(var_dir=tmp_path, broker_url=f"nats://127.0.0.1:{free_port()}")
+    chassis = ChassisSettings(var_dir=tmp_path, broker_url=unreachable_broker())
     app = _storeless_app(chassis, [])
     runtime: Runtime = app.state.runtime
     assert runtime.get(Listening) is runtime.listening
