@@ -21,6 +21,7 @@ BENCHMARKS = [
     "outbox",
     "sqlite_driver",
     "saga_load",
+    "hop_cost",
     "relay_claim",
     "log_lines",
     "overload",
