@@ -4,18 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint unit bench conformance lock clean schemas
+.PHONY: run test install lint unit bench conformance lock clean schemas bytecode
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(MAKE) --no-print-directory bytecode
 	touch $(STAMP)
+
+# pip compiles what it installs, but not an editable project's own modules;
+# where PYTHONDONTWRITEBYTECODE is set, every start compiled them again (about
+# 0.15 s of `emporium up`). A module edited since is compiled at import, as before.
+bytecode:
+	$(BIN)/python -m compileall -q src > /dev/null
 
 install: $(STAMP)
 
-run: install
+run: install bytecode
 	$(BIN)/emporium up
 
 schemas: install
@@ -36,7 +43,7 @@ test: lint
 unit: install
 	$(BIN)/pytest tests/unit
 
-bench: install
+bench: install bytecode
 	$(BIN)/python -m bench.run
 
 # The full API conformance run (schemathesis, every check and phase, as a
