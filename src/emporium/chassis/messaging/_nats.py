@@ -20,6 +20,7 @@ from faststream.nats.message import NatsMessage
 from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
 
+from emporium.chassis.messaging import _nats_compat
 from emporium.chassis.messaging._transport import (
     DEAD_LETTER_CONSUMER,
     DEAD_LETTER_REASON,
@@ -91,6 +92,7 @@ class NatsTransport(Transport):
         pull_wait: float = 1.0,
     ) -> None:
         super().__init__(url, namespace=namespace)
+        _nats_compat.install()  # a fetch that timed out must not look like a crash
         self.pull_wait = pull_wait
         self.stream, self.dlq_stream = stream_names(namespace)
         self.ack_wait = ack_wait
