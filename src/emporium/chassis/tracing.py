@@ -69,18 +69,55 @@ _KINDS = {
 }
 
 
+# A finished span as the ring keeps it: a plain tuple of numbers and strings
+# (trace id, span id, parent span id or None, name, kind, service, instance,
+# start and end in ns, error, attributes as (key, value) pairs). An OTel span
+# is a dozen objects the cyclic collector tracks (its locks, deques, attribute
+# dict); a full ring of them was most of a service's tracked objects, and a
+# full collection walked them all (78 ms in orders under checkout). The
+# collector stops tracking a tuple of such values the first time it sees it.
+SpanData = tuple[
+    int, int, int | None, str, str, str, str, int, int, bool, tuple[tuple[str, Any], ...]
+]
+
+
+def span_data(recorded: ReadableSpan) -> SpanData | None:
+    """What the ring keeps of a finished span (None: it has no context)."""
+    ctx = recorded.context
+    if ctx is None:
+        return None
+    resource = recorded.resource.attributes
+    start = recorded.start_time or 0
+    return (
+        ctx.trace_id,
+        ctx.span_id,
+        recorded.parent.span_id if recorded.parent else None,
+        recorded.name,
+        _KINDS.get(recorded.kind, "internal"),
+        str(resource.get("service.name", "")),
+        str(resource.get("service.instance.id", "")),
+        start,
+        recorded.end_time or start,
+        recorded.status.status_code is StatusCode.ERROR,
+        tuple((recorded.attributes or {}).items()),
+    )
+
+
 class SpanRing(SpanProcessor):
     """The last ``size`` finished spans of one instance, oldest dropped first.
 
-    It only appends on ``on_end`` (a deque append, no serialisation), so it
-    costs next to nothing per span; converting to JSON happens when asked.
+    It keeps each as :data:`SpanData` on ``on_end``, a tuple built and appended
+    (no serialisation), so it costs next to nothing per span, holds no span
+    alive, and leaves the collector nothing to walk; JSON is made when asked.
     """
 
     def __init__(self, size: int) -> None:
-        self._spans: deque[ReadableSpan] = deque(maxlen=size)
+        self._spans: deque[SpanData] = deque(maxlen=size)
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._spans.append(span)
+        data = span_data(span)
+        if data is not None:
+            self._spans.append(data)
 
     def __len__(self) -> int:
         return len(self._spans)
@@ -100,24 +137,18 @@ class SpanRing(SpanProcessor):
         if match:
             key = match.lower()
             for recorded in spans:
-                ctx = recorded.context
-                if ctx is None:
-                    continue
-                if f"{ctx.trace_id:032x}" == key or any(
-                    isinstance(v, str) and v.lower() == key
-                    for v in (recorded.attributes or {}).values()
+                if f"{recorded[0]:032x}" == key or any(
+                    isinstance(value, str) and value.lower() == key for _, value in recorded[10]
                 ):
-                    wanted.add(ctx.trace_id)
-        return [
-            span_record(s) for s in spans if s.context is not None and s.context.trace_id in wanted
-        ]
+                    wanted.add(recorded[0])
+        return [span_record(s) for s in spans if s[0] in wanted]
 
     def recent_traces(self, limit: int = 20) -> list[str]:
         """Trace ids of the latest server spans with no parent (trace roots), newest first."""
         found: list[str] = []
         for recorded in reversed(self._spans):
-            if recorded.parent is None and recorded.context is not None:
-                tid = f"{recorded.context.trace_id:032x}"
+            if recorded[2] is None:
+                tid = f"{recorded[0]:032x}"
                 if tid not in found:
                     found.append(tid)
                 if len(found) >= limit:
@@ -125,24 +156,21 @@ class SpanRing(SpanProcessor):
         return found
 
 
-def span_record(recorded: ReadableSpan) -> dict[str, Any]:
-    """A finished span as the JSON ``/internal/spans`` serves."""
-    ctx = recorded.context
-    resource = recorded.resource.attributes
-    start = recorded.start_time or 0
-    end = recorded.end_time or start
+def span_record(data: SpanData) -> dict[str, Any]:
+    """A kept span as the JSON ``/internal/spans`` serves."""
+    trace_id, span_id, parent_id, name, kind, service, instance, start, end, error, attrs = data
     return {
-        "trace_id": f"{ctx.trace_id:032x}" if ctx else "",
-        "span_id": f"{ctx.span_id:016x}" if ctx else "",
-        "parent_id": f"{recorded.parent.span_id:016x}" if recorded.parent else None,
-        "name": recorded.name,
-        "kind": _KINDS.get(recorded.kind, "internal"),
-        "service": str(resource.get("service.name", "")),
-        "instance": str(resource.get("service.instance.id", "")),
+        "trace_id": f"{trace_id:032x}",
+        "span_id": f"{span_id:016x}",
+        "parent_id": f"{parent_id:016x}" if parent_id is not None else None,
+        "name": name,
+        "kind": kind,
+        "service": service,
+        "instance": instance,
         "start_ms": start / 1e6,
         "duration_ms": round((end - start) / 1e6, 3),
-        "error": recorded.status.status_code is StatusCode.ERROR,
-        "attributes": {k: v for k, v in (recorded.attributes or {}).items()},
+        "error": error,
+        "attributes": dict(attrs),
     }
 
 
