@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -75,10 +75,15 @@ _KINDS = {
 # is a dozen objects the cyclic collector tracks (its locks, deques, attribute
 # dict); a full ring of them was most of a service's tracked objects, and a
 # full collection walked them all (78 ms in orders under checkout). The
-# collector stops tracking a tuple of such values the first time it sees it.
+# collector stops tracking a tuple of such values once it has seen its items
+# untracked (a pass or two).
 SpanData = tuple[
     int, int, int | None, str, str, str, str, int, int, bool, tuple[tuple[str, Any], ...]
 ]
+# The fields the ring searches.
+_TRACE_ID: Final = 0
+_PARENT_ID: Final = 2
+_ATTRIBUTES: Final = 10
 
 
 def span_data(recorded: ReadableSpan) -> SpanData | None:
@@ -137,18 +142,19 @@ class SpanRing(SpanProcessor):
         if match:
             key = match.lower()
             for recorded in spans:
-                if f"{recorded[0]:032x}" == key or any(
-                    isinstance(value, str) and value.lower() == key for _, value in recorded[10]
+                if f"{recorded[_TRACE_ID]:032x}" == key or any(
+                    isinstance(value, str) and value.lower() == key
+                    for _, value in recorded[_ATTRIBUTES]
                 ):
-                    wanted.add(recorded[0])
-        return [span_record(s) for s in spans if s[0] in wanted]
+                    wanted.add(recorded[_TRACE_ID])
+        return [span_record(s) for s in spans if s[_TRACE_ID] in wanted]
 
     def recent_traces(self, limit: int = 20) -> list[str]:
         """Trace ids of the latest server spans with no parent (trace roots), newest first."""
         found: list[str] = []
         for recorded in reversed(self._spans):
-            if recorded[2] is None:
-                tid = f"{recorded[0]:032x}"
+            if recorded[_PARENT_ID] is None:
+                tid = f"{recorded[_TRACE_ID]:032x}"
                 if tid not in found:
                     found.append(tid)
                 if len(found) >= limit:
