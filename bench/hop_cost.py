@@ -48,9 +48,9 @@ from nats.js import api
 
 from bench import stop_on_sigterm
 from bench.checkout import load_average
-from bench.outbox import TICKS
+from bench.outbox import cpu_seconds, open_store
 from emporium.chassis.db import Database
-from emporium.chassis.messaging import Outbox, make_inbox_table, make_outbox_table
+from emporium.chassis.messaging import Outbox
 from emporium.chassis.messaging._nats import NatsTransport
 from emporium.chassis.messaging.consumer import Ack, ConsumerSpec, Delivery
 from emporium.chassis.messaging.envelope import encode
@@ -102,20 +102,10 @@ def _raw_sqlite(path: Path) -> Operation:
 
 
 async def _chassis_store(path: Path) -> tuple[Database[Any], Operation, Operation]:
-    metadata = sa.MetaData()
-    outbox_table = make_outbox_table(metadata)
-    inbox_table = make_inbox_table(metadata)
-    effects = sa.Table(
-        "effects",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("message_id", sa.String(36), nullable=False),
-    )
-    database: Database[Any] = Database(
-        f"sqlite+aiosqlite:///{path}", metadata=metadata, sqlite_inline=True
-    )
-    await database.create_all()
-    inbox, outbox = Inbox(inbox_table), Outbox(table=outbox_table)
+    # bench.outbox's store: the chassis outbox and inbox tables and one effect table.
+    database, effects = await open_store(path)
+    inbox = Inbox(database.metadata.tables["inbox"])
+    outbox = Outbox(table=database.metadata.tables["outbox"])
     insert_effect = sa.insert(effects)
 
     async def consume(*, answer: bool) -> None:
@@ -197,11 +187,6 @@ async def _chassis_nats(
 # ------------------------------------------------------------------------ measuring
 
 
-def _server_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 async def _measure(rounds: int, count: int, workdir: Path, server: EmbeddedNats) -> Results:
     database, effect_only, effect_and_answer = await _chassis_store(workdir / "chassis.db")
     namespace = f"hop{uuid.uuid4().hex[:8]}"
@@ -224,11 +209,11 @@ async def _measure(rounds: int, count: int, workdir: Path, server: EmbeddedNats)
                 await operation()
         for _ in range(rounds):
             for name, operation in operations.items():
-                server_before, started = _server_cpu(pid), time.process_time()
+                server_before, started = cpu_seconds(pid), time.process_time()
                 for _ in range(count):
                     await operation()
                 results[name]["process"].append(1e6 * (time.process_time() - started) / count)
-                results[name]["server"].append(1e6 * (_server_cpu(pid) - server_before) / count)
+                results[name]["server"].append(1e6 * (cpu_seconds(pid) - server_before) / count)
     finally:
         await close_chassis()
         await close_raw()

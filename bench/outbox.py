@@ -72,7 +72,8 @@ def _chassis(*names: str) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in names if hasattr(settings, name)}
 
 
-async def _store(path: Path) -> tuple[Database[Any], sa.Table]:
+async def open_store(path: Path) -> tuple[Database[Any], sa.Table]:
+    """A SQLite store as a service's: the outbox, the inbox and one table of effect rows."""
     metadata = sa.MetaData()
     rows = _tables(metadata)
     database: Database[Any] = Database(
@@ -115,7 +116,7 @@ def _as_forked() -> None:
 
 async def consume(url: str, namespace: str, store: Path, expected: int, bound: float) -> None:
     _as_forked()
-    database, rows = await _store(store)
+    database, rows = await open_store(store)
     done: dict[str, float] = {}
     finished = asyncio.Event()
 
@@ -153,7 +154,7 @@ async def consume(url: str, namespace: str, store: Path, expected: int, bound: f
 
 async def produce(url: str, namespace: str, store: Path, rate: float, count: int) -> dict[str, Any]:
     _as_forked()
-    database, rows = await _store(store)
+    database, rows = await open_store(store)
     messaging = _messaging(url, namespace, "bench-producer", database)
     database.publisher = messaging.outbox
     await messaging.start()
